@@ -1,0 +1,1 @@
+"""cx-pipeline: daily customer-experience metrics on Dagster."""

@@ -1,0 +1,259 @@
+"""Metric maths: pure pandas functions over staged rows, one per mart table.
+
+Conventions (docs/metrics.md): timestamps are UTC; a "day" is a calendar day in
+the reporting time zone, given as its [start, end) instants in UTC; a metric
+belongs to the day of the event that completes it; every mean sits beside its
+numerator and denominator. Percentiles interpolate linearly (DuckDB's
+``quantile_cont``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+MINUTE = pd.Timedelta(minutes=1)
+RESOLUTION_EVENTS = ("solved", "closed")
+RESPONSE_EVENTS = ("agent_reply",)
+
+
+@dataclass(frozen=True)
+class Day:
+    """A calendar day in the reporting time zone, as UTC instants."""
+
+    date: dt.date
+    timezone: str
+
+    @property
+    def start(self) -> pd.Timestamp:
+        return self.shifted(0)
+
+    @property
+    def end(self) -> pd.Timestamp:
+        return self.shifted(1)
+
+    def shifted(self, days: int) -> pd.Timestamp:
+        """Start (midnight local) of the day ``days`` after this one, in UTC."""
+        local = pd.Timestamp(self.date + dt.timedelta(days=days)).tz_localize(self.timezone)
+        return local.tz_convert("UTC").as_unit("us")
+
+    def contains(self, instants: pd.Series) -> pd.Series:
+        return (instants >= self.start) & (instants < self.end)
+
+
+def local_dates(instants: pd.Series, timezone: str) -> pd.Series:
+    """The reporting-zone calendar date of each UTC instant."""
+    return instants.dt.tz_convert(timezone).dt.date
+
+
+def latest_versions(rows: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+    """The newest version of each key: the latest arrival ``date`` wins (rows are
+    unique per key within one arrival day after staging)."""
+    ordered = rows.sort_values("date", kind="stable")
+    return ordered.drop_duplicates(subset=key, keep="last").reset_index(drop=True)
+
+
+def first_event_times(events: pd.DataFrame, event_types: tuple[str, ...]) -> pd.Series:
+    """Per ticket_id, the earliest event_at among the given event types."""
+    wanted = events[events["event_type"].isin(event_types)]
+    return wanted.groupby("ticket_id")["event_at"].min()
+
+
+# --- agg_daily_resolution_time ----------------------------------------------
+
+
+def resolution_time(tickets: pd.DataFrame, events: pd.DataFrame, day: Day) -> pd.DataFrame:
+    """First response and first resolution minutes of the tickets completing them on ``day``.
+
+    ``tickets``: ticket_id, created_at, channel, priority (one row per ticket).
+    ``events``: ticket_id, event_at, event_type: every event of those tickets up
+    to the end of the day, so the first one is known.
+    """
+    resolved = _durations_completed_on(tickets, events, day, RESOLUTION_EVENTS)
+    responded = _durations_completed_on(tickets, events, day, RESPONSE_EVENTS)
+    grain = ["channel", "priority"]
+    result = pd.merge(
+        _minute_stats(resolved, grain, "tickets_resolved", "resolution_minutes"),
+        _minute_stats(responded, grain, "tickets_first_responded", "first_response_minutes"),
+        on=grain,
+        how="outer",
+    )
+    counts = ["tickets_resolved", "tickets_first_responded"]
+    sums = ["resolution_minutes_sum", "first_response_minutes_sum"]
+    result[counts] = result[counts].fillna(0).astype("int64")
+    result[sums] = result[sums].fillna(0.0)
+    return result.sort_values(grain, ignore_index=True)
+
+
+def _durations_completed_on(
+    tickets: pd.DataFrame, events: pd.DataFrame, day: Day, event_types: tuple[str, ...]
+) -> pd.DataFrame:
+    first = first_event_times(events, event_types)
+    first = first[day.contains(first)].rename("completed_at")
+    joined = tickets.merge(first, left_on="ticket_id", right_index=True, how="inner")
+    joined["minutes"] = (joined["completed_at"] - joined["created_at"]) / MINUTE
+    # An event before creation is bad input (quarantined upstream when detectable).
+    return joined[joined["minutes"] >= 0]
+
+
+def _minute_stats(rows: pd.DataFrame, grain: list[str], count: str, prefix: str) -> pd.DataFrame:
+    if rows.empty:
+        return _empty_stats(grain, count, prefix)
+    minutes = rows.groupby(grain)["minutes"]
+    stats = pd.DataFrame(
+        {
+            count: minutes.size(),
+            f"{prefix}_sum": minutes.sum(),
+            f"{prefix}_mean": minutes.mean(),
+            f"{prefix}_median": minutes.median(),
+            f"{prefix}_p90": minutes.quantile(0.9),
+        }
+    )
+    return stats.reset_index().astype({count: "int64"})
+
+
+def _empty_stats(grain: list[str], count: str, prefix: str) -> pd.DataFrame:
+    columns: dict[str, pd.Series] = {name: pd.Series(dtype="str") for name in grain}
+    columns[count] = pd.Series(dtype="int64")
+    for stat in ("sum", "mean", "median", "p90"):
+        columns[f"{prefix}_{stat}"] = pd.Series(dtype="float64")
+    return pd.DataFrame(columns)
+
+
+# --- agg_daily_tickets_by_topic ----------------------------------------------
+
+
+def tickets_by_topic(tickets: pd.DataFrame, day: Day, first_day: dt.date) -> pd.DataFrame:
+    """Tickets created per topic on ``day``, share of the day, change vs. the previous 7 days.
+
+    ``tickets``: ticket_id, created_at, topic for (at least) tickets created in
+    the 8 days ending on ``day``. Days before ``first_day`` (the pipeline's start)
+    are not part of the previous-7-day mean; days inside it with no tickets count
+    as zero.
+    """
+    created = local_dates(tickets["created_at"], day.timezone)
+    prev_start = max(first_day, day.date - dt.timedelta(days=7))
+    prev_days = (day.date - prev_start).days
+    today = tickets[created == day.date].groupby("topic").size()
+    in_prev = (created >= prev_start) & (created < day.date)
+    prev_total = tickets[in_prev].groupby("topic").size()
+    topics = today.index.union(prev_total.index)
+    result = pd.DataFrame(index=pd.Index(topics, name="topic"))
+    result["tickets_created"] = today.reindex(topics, fill_value=0).astype("int64")
+    result["tickets_created_all_topics"] = int(result["tickets_created"].sum())
+    result["share_of_day"] = _ratio(result["tickets_created"], result["tickets_created_all_topics"])
+    result["prev_7d_days"] = prev_days
+    result["prev_7d_mean"] = (
+        prev_total.reindex(topics, fill_value=0) / prev_days if prev_days else np.nan
+    )
+    result["change_vs_prev_7d"] = result["tickets_created"] - result["prev_7d_mean"]
+    result["change_pct_vs_prev_7d"] = _ratio(result["change_vs_prev_7d"], result["prev_7d_mean"])
+    return result.reset_index().astype({"topic": "str", "prev_7d_days": "int64"})
+
+
+def _ratio(numerator: pd.Series, denominator: pd.Series | float) -> pd.Series:
+    """numerator / denominator, empty (NaN) where the denominator is 0 or empty."""
+    denominator = pd.Series(denominator, index=numerator.index, dtype="float64")
+    return (numerator / denominator.where(denominator != 0)).astype("float64")
+
+
+# --- agg_daily_churn ---------------------------------------------------------
+
+
+def _active_at(customers: pd.DataFrame, instant: pd.Timestamp) -> int:
+    signed_up = customers["signed_up_at"] < instant
+    not_churned = customers["churned_at"].isna() | (customers["churned_at"] >= instant)
+    return int((signed_up & not_churned).sum())
+
+
+def _between(instants: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> int:
+    return int(((instants >= start) & (instants < end)).sum())
+
+
+def churn(customers: pd.DataFrame, day: Day) -> pd.DataFrame:
+    """One row: customers at start, new, churned, at end and churn rates of ``day``.
+
+    ``customers``: current version of every customer (customer_id, signed_up_at,
+    churned_at). A customer is active at instant t when signed up before t and
+    not churned before t; one who signs up and churns the same day counts as
+    both new and churned.
+    """
+    window_start = day.shifted(-29)
+    at_start = _active_at(customers, day.start)
+    at_start_30d = _active_at(customers, window_start)
+    churned = _between(customers["churned_at"], day.start, day.end)
+    churned_30d = _between(customers["churned_at"], window_start, day.end)
+    row = {
+        "customers_at_start": at_start,
+        "customers_new": _between(customers["signed_up_at"], day.start, day.end),
+        "customers_churned": churned,
+        "customers_at_end": _active_at(customers, day.end),
+        "churn_rate": churned / at_start if at_start else np.nan,
+        "customers_at_start_30d": at_start_30d,
+        "customers_new_30d": _between(customers["signed_up_at"], window_start, day.end),
+        "customers_churned_30d": churned_30d,
+        "churn_rate_30d": churned_30d / at_start_30d if at_start_30d else np.nan,
+    }
+    return pd.DataFrame([row])
+
+
+# --- agg_retention_cohorts ---------------------------------------------------
+
+
+def retention_cohorts(customers: pd.DataFrame, day: Day) -> pd.DataFrame:
+    """The cohort triangle as of the end of ``day``.
+
+    Cohort = calendar month of signup (reporting zone). Cell (cohort, k) counts
+    the cohort's customers still active at the end of month cohort+k, or at the
+    end of ``day`` for the month ``day`` falls in. A churn known to happen after
+    ``day`` does not count yet.
+    """
+    joined = customers[customers["signed_up_at"] < day.end]
+    this_month = day.date.year * 12 + day.date.month - 1
+    cohort = _month_number(joined["signed_up_at"], day.timezone)
+    churned_by_day = joined["churned_at"] < day.end
+    # Months after its cohort month in which a customer churned (survivors: none).
+    offset = _month_number(joined["churned_at"], day.timezone) - cohort
+    sizes = cohort.value_counts().rename("cohort_customers")
+    grid = pd.DataFrame({"cohort": sizes.index}).merge(
+        pd.DataFrame({"months_since_signup": range(this_month - int(sizes.index.min()) + 1)})
+        if len(sizes)
+        else pd.DataFrame({"months_since_signup": pd.Series(dtype="int64")}),
+        how="cross",
+    )
+    grid = grid[grid["cohort"] + grid["months_since_signup"] <= this_month]
+    churn_counts = (
+        pd.DataFrame(
+            {"cohort": cohort[churned_by_day], "months_since_signup": offset[churned_by_day]}
+        )
+        .value_counts()
+        .rename("churned")
+        .reset_index()
+    )
+    grid = grid.merge(churn_counts, on=["cohort", "months_since_signup"], how="left")
+    grid = grid.sort_values(["cohort", "months_since_signup"], ignore_index=True)
+    # Churned by the end of month k = churns in months 0..k of the cohort.
+    churned_so_far = grid["churned"].fillna(0).groupby(grid["cohort"]).cumsum()
+    grid["cohort_customers"] = grid["cohort"].map(sizes).astype("int64")
+    grid["customers_active"] = (grid["cohort_customers"] - churned_so_far).astype("int64")
+    grid["share_active"] = grid["customers_active"] / grid["cohort_customers"]
+    grid["cohort_month"] = _month_dates(grid["cohort"])
+    columns = ["cohort_month", "months_since_signup", "cohort_customers", "customers_active"]
+    return grid[[*columns, "share_active"]].astype({"months_since_signup": "int64"})
+
+
+def _month_number(instants: pd.Series, timezone: str) -> pd.Series:
+    """Months since year 0 (year * 12 + month - 1) in the reporting zone, for month arithmetic."""
+    local = instants.dt.tz_convert(timezone)
+    return local.dt.year * 12 + local.dt.month - 1
+
+
+def _month_dates(month_numbers: pd.Series) -> pd.Series:
+    """First day of each month number, as dates."""
+    text = (
+        (month_numbers // 12).astype("str") + "-" + (month_numbers % 12 + 1).astype("str") + "-01"
+    )
+    return pd.to_datetime(text, format="%Y-%m-%d").dt.date

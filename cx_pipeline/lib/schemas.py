@@ -1,0 +1,260 @@
+"""pandera models of every staged and mart table.
+
+They are the single source of truth for a table's columns, types, meaning
+(``description``) and natural grain (``Config.unique``): the staging code
+validates with them, the warehouse DDL in sql/ is generated from them and the
+Dagster UI shows them as column schemas.
+
+Every table also has a ``date`` column (DATE) that is not part of the frame:
+it is the partition key, added on write (the Parquet path's ``date=`` folder and
+the warehouse column). For staging tables it is the arrival day of the drop; for
+marts it is the event day the figures belong to.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Date, Series
+
+CHANNELS = ("email", "chat", "phone", "social", "web")
+PRIORITIES = ("low", "normal", "high", "urgent")
+EVENT_TYPES = (
+    "agent_reply",
+    "customer_reply",
+    "solved",
+    "reopened",
+    "closed",
+    "escalated",
+    "assigned",
+    "open",
+    "pending",
+    "on_hold",
+)
+SURVEY_TYPES = ("nps", "csat", "ces")
+# Inclusive score range of each survey type's canonical scale.
+SURVEY_SCORE_RANGES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+
+UTC_MICROS = {"unit": "us", "tz": "UTC"}
+
+
+def _timestamp(description: str, nullable: bool = False) -> pd.DatetimeTZDtype:
+    return pa.Field(dtype_kwargs=UTC_MICROS, nullable=nullable, description=description)
+
+
+# --- staging -----------------------------------------------------------------
+
+
+class StgTickets(pa.DataFrameModel):
+    """Support tickets as created, one row per ticket version in a day's drop."""
+
+    ticket_id: Series[str] = pa.Field(str_length={"min_value": 1}, description="Ticket id.")
+    customer_id: Series[str] = pa.Field(
+        str_length={"min_value": 1}, description="Customer who raised the ticket."
+    )
+    created_at: Series[pd.DatetimeTZDtype] = _timestamp("When the ticket was created (UTC).")
+    channel: Series[str] = pa.Field(isin=CHANNELS, description="Channel the ticket came in on.")
+    topic: Series[str] = pa.Field(description="Topic or main tag; '(no topic)' when empty.")
+    priority: Series[str] = pa.Field(isin=PRIORITIES, description="Ticket priority.")
+    agent_group: Series[str] = pa.Field(
+        nullable=True, description="Agent group the ticket was routed to."
+    )
+
+    class Config:
+        strict = True
+
+
+class StgTicketEvents(pa.DataFrameModel):
+    """Ticket events (replies, solves, reopens, ...), one row per event."""
+
+    ticket_id: Series[str] = pa.Field(str_length={"min_value": 1}, description="Ticket id.")
+    event_at: Series[pd.DatetimeTZDtype] = _timestamp("When the event happened (UTC).")
+    event_type: Series[str] = pa.Field(isin=EVENT_TYPES, description="What happened.")
+    actor: Series[str] = pa.Field(
+        nullable=True, description="Agent id, 'customer' or 'system' that caused the event."
+    )
+    handle_seconds: Series[float] = pa.Field(
+        nullable=True, ge=0, description="Agent handle time of this interaction, where known."
+    )
+
+    class Config:
+        strict = True
+
+
+class StgSurveyResponses(pa.DataFrameModel):
+    """Survey answers (NPS 0-10, CSAT 1-5, CES 1-7), one row per response."""
+
+    response_id: Series[str] = pa.Field(str_length={"min_value": 1}, description="Response id.")
+    customer_id: Series[str] = pa.Field(
+        str_length={"min_value": 1}, description="Customer who answered."
+    )
+    ticket_id: Series[str] = pa.Field(
+        nullable=True, description="Ticket the survey was sent for, if any."
+    )
+    survey_type: Series[str] = pa.Field(isin=SURVEY_TYPES, description="nps, csat or ces.")
+    score: Series[float] = pa.Field(description="The answer on the survey type's scale.")
+    submitted_at: Series[pd.DatetimeTZDtype] = _timestamp("When the answer was given (UTC).")
+    channel: Series[str] = pa.Field(
+        nullable=True, description="Channel the survey was answered on."
+    )
+    comment: Series[str] = pa.Field(nullable=True, description="Free-text comment, if any.")
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(description="score within the survey type's scale")
+    @classmethod
+    def score_in_range(cls, df: pd.DataFrame) -> Series[bool]:
+        low = df["survey_type"].map({k: v[0] for k, v in SURVEY_SCORE_RANGES.items()})
+        high = df["survey_type"].map({k: v[1] for k, v in SURVEY_SCORE_RANGES.items()})
+        in_range = df["score"].between(low, high)
+        # An unknown survey type is reported by its own check, not this one.
+        return in_range | low.isna()
+
+
+class StgCustomers(pa.DataFrameModel):
+    """Customer records, one row per customer version in a day's drop."""
+
+    customer_id: Series[str] = pa.Field(str_length={"min_value": 1}, description="Customer id.")
+    signed_up_at: Series[pd.DatetimeTZDtype] = _timestamp("When the customer signed up (UTC).")
+    churned_at: Series[pd.DatetimeTZDtype] = _timestamp(
+        "When the customer churned (UTC); empty while active.", nullable=True
+    )
+    plan: Series[str] = pa.Field(nullable=True, description="Plan or tier.")
+    segment: Series[str] = pa.Field(nullable=True, description="Customer segment.")
+    region: Series[str] = pa.Field(nullable=True, description="Region.")
+
+    class Config:
+        strict = True
+
+    @pa.dataframe_check(description="churned_at not before signed_up_at")
+    @classmethod
+    def churn_after_signup(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["churned_at"].isna() | (df["churned_at"] >= df["signed_up_at"])
+
+
+class StgRejects(pa.DataFrameModel):
+    """Rows of a drop that failed validation, kept with the reason (quarantine)."""
+
+    source: Series[str] = pa.Field(description="Source the row came from (tickets, ...).")
+    file: Series[str] = pa.Field(description="Path of the drop file.")
+    row_number: Series[int] = pa.Field(ge=1, description="1-based data row number in the file.")
+    columns: Series[str] = pa.Field(description="Column(s) that broke a rule.")
+    rules: Series[str] = pa.Field(description="The rule(s) broken.")
+    message: Series[str] = pa.Field(description="What is wrong, for a person to act on.")
+    raw_row: Series[str] = pa.Field(description="The row as read, as JSON text.")
+
+    class Config:
+        strict = True
+        unique = ["source", "file", "row_number"]
+
+
+# --- marts -------------------------------------------------------------------
+
+
+def _count(description: str) -> int:
+    return pa.Field(ge=0, description=description)
+
+
+def _minutes(description: str) -> float:
+    return pa.Field(nullable=True, ge=0, description=description)
+
+
+def _rate(description: str) -> float:
+    return pa.Field(nullable=True, ge=0, le=1, description=description)
+
+
+class AggDailyResolutionTime(pa.DataFrameModel):
+    """First response and resolution times per event day x channel x priority.
+
+    A ticket counts on the day of its first agent reply (first response) and on
+    the day of its first solve or close (resolution), with the full time since
+    creation in calendar minutes.
+    """
+
+    channel: Series[str] = pa.Field(description="Ticket channel.")
+    priority: Series[str] = pa.Field(description="Ticket priority.")
+    tickets_resolved: Series[int] = _count("Tickets first resolved this day.")
+    resolution_minutes_sum: Series[float] = pa.Field(
+        ge=0, description="Sum of their resolution minutes (numerator of the mean)."
+    )
+    resolution_minutes_mean: Series[float] = _minutes("Mean minutes from creation to resolution.")
+    resolution_minutes_median: Series[float] = _minutes("Median resolution minutes.")
+    resolution_minutes_p90: Series[float] = _minutes("90th percentile of resolution minutes.")
+    tickets_first_responded: Series[int] = _count("Tickets whose first agent reply fell today.")
+    first_response_minutes_sum: Series[float] = pa.Field(
+        ge=0, description="Sum of their first response minutes (numerator of the mean)."
+    )
+    first_response_minutes_mean: Series[float] = _minutes("Mean minutes to first agent reply.")
+    first_response_minutes_median: Series[float] = _minutes("Median first response minutes.")
+    first_response_minutes_p90: Series[float] = _minutes("90th percentile first response min.")
+
+    class Config:
+        strict = True
+        unique = ["channel", "priority"]
+
+
+class AggDailyTicketsByTopic(pa.DataFrameModel):
+    """Tickets created per event day x topic, their share and change vs. the last 7 days."""
+
+    topic: Series[str] = pa.Field(description="Ticket topic.")
+    tickets_created: Series[int] = _count("Tickets of this topic created this day.")
+    tickets_created_all_topics: Series[int] = _count("Tickets of any topic created this day.")
+    share_of_day: Series[float] = _rate("tickets_created / tickets_created_all_topics.")
+    prev_7d_days: Series[int] = pa.Field(
+        ge=0, le=7, description="Days of the previous 7 inside the pipeline's date range."
+    )
+    prev_7d_mean: Series[float] = pa.Field(
+        nullable=True, ge=0, description="Mean daily tickets of this topic over the previous days."
+    )
+    change_vs_prev_7d: Series[float] = pa.Field(
+        nullable=True, description="tickets_created - prev_7d_mean."
+    )
+    change_pct_vs_prev_7d: Series[float] = pa.Field(
+        nullable=True, description="change_vs_prev_7d / prev_7d_mean (empty when the mean is 0)."
+    )
+
+    class Config:
+        strict = True
+        unique = ["topic"]
+
+
+class AggDailyChurn(pa.DataFrameModel):
+    """Customer counts and churn rate per day, and over the trailing 30 days."""
+
+    customers_at_start: Series[int] = _count("Active customers at the start of the day.")
+    customers_new: Series[int] = _count("Customers who signed up during the day.")
+    customers_churned: Series[int] = _count("Customers who churned during the day.")
+    customers_at_end: Series[int] = _count("Active customers at the end of the day.")
+    churn_rate: Series[float] = _rate("customers_churned / customers_at_start.")
+    customers_at_start_30d: Series[int] = _count(
+        "Active customers at the start of the 30-day window ending this day."
+    )
+    customers_new_30d: Series[int] = _count("Sign-ups during the 30-day window.")
+    customers_churned_30d: Series[int] = _count("Churns during the 30-day window.")
+    churn_rate_30d: Series[float] = pa.Field(
+        nullable=True, ge=0, description="customers_churned_30d / customers_at_start_30d."
+    )
+
+    class Config:
+        strict = True
+
+
+class AggRetentionCohorts(pa.DataFrameModel):
+    """Signup-month cohorts: share still active N months after signup, as of the day."""
+
+    cohort_month: Series[Date] = pa.Field(
+        description="First day of the signup month (in the reporting time zone)."
+    )
+    months_since_signup: Series[int] = pa.Field(
+        ge=0, description="0 = end of the signup month, 1 = end of the next month, ..."
+    )
+    cohort_customers: Series[int] = _count("Customers who signed up in the cohort month.")
+    customers_active: Series[int] = _count(
+        "Of them, active at the end of that month (or at the end of this day, if sooner)."
+    )
+    share_active: Series[float] = _rate("customers_active / cohort_customers.")
+
+    class Config:
+        strict = True
+        unique = ["cohort_month", "months_since_signup"]

@@ -1,0 +1,75 @@
+"""The four raw sources and their canonical columns (docs/data-model.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandera.pandas as pa
+
+from cx_pipeline.lib import schemas
+
+
+@dataclass(frozen=True)
+class Source:
+    """A raw source: what its drops hold and how its rows are staged."""
+
+    name: str
+    model: type[pa.DataFrameModel]
+    # Columns a drop must have; the other canonical columns may be absent (empty).
+    required: tuple[str, ...]
+    # Identity of a row: a later version of the same key replaces an earlier one.
+    key: tuple[str, ...]
+    timestamps: tuple[str, ...] = ()
+    numbers: tuple[str, ...] = ()
+    # Free-text categories compared case-insensitively (stored lower case).
+    lowercase: tuple[str, ...] = ()
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(self.model.to_schema().columns)
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw_{self.name}"
+
+    @property
+    def staged_table(self) -> str:
+        return f"stg_{self.name}"
+
+
+TICKETS = Source(
+    name="tickets",
+    model=schemas.StgTickets,
+    required=("ticket_id", "customer_id", "created_at", "channel", "priority"),
+    key=("ticket_id",),
+    timestamps=("created_at",),
+    lowercase=("channel", "priority"),
+)
+TICKET_EVENTS = Source(
+    name="ticket_events",
+    model=schemas.StgTicketEvents,
+    required=("ticket_id", "event_at", "event_type"),
+    key=("ticket_id", "event_at", "event_type", "actor"),
+    timestamps=("event_at",),
+    numbers=("handle_seconds",),
+    lowercase=("event_type",),
+)
+SURVEY_RESPONSES = Source(
+    name="survey_responses",
+    model=schemas.StgSurveyResponses,
+    required=("response_id", "customer_id", "survey_type", "score", "submitted_at"),
+    key=("response_id",),
+    timestamps=("submitted_at",),
+    numbers=("score",),
+    lowercase=("survey_type", "channel"),
+)
+CUSTOMERS = Source(
+    name="customers",
+    model=schemas.StgCustomers,
+    required=("customer_id", "signed_up_at"),
+    key=("customer_id",),
+    timestamps=("signed_up_at", "churned_at"),
+)
+
+SOURCES: tuple[Source, ...] = (TICKETS, TICKET_EVENTS, SURVEY_RESPONSES, CUSTOMERS)
+SOURCES_BY_NAME = {source.name: source for source in SOURCES}

@@ -1,0 +1,183 @@
+"""Staging: type a drop's text rows, validate them, set bad rows aside, remove duplicates.
+
+Pure pandas, no Dagster. Every row of a drop ends up in exactly one place: the
+staged rows, the rejects (with the column, the rule and a readable message), or
+counted as an older duplicate of a row that is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+
+from cx_pipeline.lib.drops import ROW_NUMBER
+from cx_pipeline.lib.sources import Source
+
+# Values an empty free-text category gets, so grouping never loses rows.
+DEFAULTS = {"topic": "(no topic)"}
+_REJECT_COLUMNS = ["source", "file", "row_number", "columns", "rules", "message", "raw_row"]
+
+
+class MissingColumnsError(ValueError):
+    """A drop lacks required columns: nothing of it can be staged."""
+
+
+@dataclass(frozen=True)
+class StagedDrop:
+    rows: pd.DataFrame
+    rejects: pd.DataFrame
+    rows_read: int
+    duplicates_removed: int
+
+
+def stage_drop(raw: pd.DataFrame, source: Source, file: str) -> StagedDrop:
+    """Type, validate and de-duplicate one drop's rows (all text, with ``_row_number``)."""
+    missing = [name for name in source.required if name not in raw.columns]
+    if missing:
+        raise MissingColumnsError(
+            f"{file}: missing required column(s) {', '.join(missing)} for source "
+            f"{source.name!r}; the file has: {', '.join(c for c in raw.columns if c != ROW_NUMBER)}"
+        )
+    typed, parse_problems = _parse(raw, source)
+    problems = pd.concat([parse_problems, _schema_problems(typed, source)], ignore_index=True)
+    # A value that failed to parse is also empty; report the parse error only.
+    problems = problems.drop_duplicates(subset=["index", "column"], keep="first")
+    bad_index = pd.Index(problems["index"].unique())
+    valid = typed.drop(index=bad_index)
+    deduplicated = valid.drop_duplicates(subset=list(source.key), keep="last")
+    return StagedDrop(
+        rows=source.model.validate(deduplicated.reset_index(drop=True)),
+        rejects=_rejects(raw, problems, source, file),
+        rows_read=len(raw),
+        duplicates_removed=len(valid) - len(deduplicated),
+    )
+
+
+def _parse(raw: pd.DataFrame, source: Source) -> tuple[pd.DataFrame, pd.DataFrame]:
+    typed = pd.DataFrame(index=raw.index)
+    problems = []
+    for name in source.columns:
+        text = _clean_text(raw[name]) if name in raw.columns else _empty_text(raw.index)
+        if name in source.timestamps:
+            typed[name] = parse_timestamps(text)
+            problems.append(_problems(text, typed[name], name, "unparseable timestamp"))
+        elif name in source.numbers:
+            typed[name] = pd.to_numeric(text, errors="coerce").astype("float64")
+            problems.append(_problems(text, typed[name], name, "not a number"))
+        else:
+            value = text.str.lower() if name in source.lowercase else text
+            typed[name] = value.fillna(DEFAULTS[name]) if name in DEFAULTS else value
+    return typed, pd.concat(problems, ignore_index=True) if problems else _no_problems()
+
+
+def parse_timestamps(text: pd.Series) -> pd.Series:
+    """ISO 8601 text to UTC microseconds; text without a zone is read as UTC."""
+    parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    return parsed.dt.as_unit("us")
+
+
+def _clean_text(column: pd.Series) -> pd.Series:
+    stripped = column.astype("str").str.strip()
+    return stripped.where(stripped != "", None)
+
+
+def _empty_text(index: pd.Index) -> pd.Series:
+    return pd.Series(None, index=index, dtype="str")
+
+
+def _problems(text: pd.Series, parsed: pd.Series, column: str, rule: str) -> pd.DataFrame:
+    failed = text.notna() & parsed.isna()
+    return pd.DataFrame(
+        {
+            "index": text.index[failed],
+            "column": column,
+            "rule": rule,
+            "value": text[failed].to_numpy(),
+        }
+    )
+
+
+def _no_problems() -> pd.DataFrame:
+    return pd.DataFrame({"index": [], "column": [], "rule": [], "value": []})
+
+
+def _schema_problems(typed: pd.DataFrame, source: Source) -> pd.DataFrame:
+    try:
+        source.model.validate(typed, lazy=True)
+    except pa.errors.SchemaErrors as errors:
+        cases = errors.failure_cases
+        if cases["index"].isna().any():
+            # A whole-column failure (e.g. a dtype) is a bug in parsing, not bad input.
+            raise
+        row_level = cases["schema_context"] == "DataFrameSchema"
+        # A row-level check lists every column of the row: report it once, on the
+        # column it guards.
+        cases = cases[~row_level | ~cases.duplicated(subset=["index", "check"])]
+        column = cases["column"].where(~row_level, cases["check"].map(ROW_CHECK_COLUMNS))
+        index = cases["index"].astype("int64").to_numpy()
+        return pd.DataFrame(
+            {
+                "index": index,
+                "column": column.to_numpy(),
+                "rule": [
+                    _readable_rule(source, c, k)
+                    for c, k in zip(column, cases["check"].astype("str"), strict=True)
+                ],
+                "value": [str(typed.at[i, c]) for i, c in zip(index, column, strict=True)],
+            }
+        )
+    return _no_problems()
+
+
+# The column each row-level (dataframe) check is about.
+ROW_CHECK_COLUMNS = {"score_in_range": "score", "churn_after_signup": "churned_at"}
+
+
+def _readable_rule(source: Source, column: str, check: str) -> str:
+    if check == "not_nullable":
+        return "required value missing"
+    if check.startswith("isin"):
+        checks = source.model.to_schema().columns[column].checks
+        allowed = next(c.statistics["allowed_values"] for c in checks if c.name == "isin")
+        return "not one of " + ", ".join(allowed)
+    if check == "score_in_range":
+        return "score outside the survey type's scale (nps 0-10, csat 1-5, ces 1-7)"
+    if check == "churn_after_signup":
+        return "churned before signing up"
+    return check
+
+
+def _rejects(raw: pd.DataFrame, problems: pd.DataFrame, source: Source, file: str) -> pd.DataFrame:
+    if problems.empty:
+        return pd.DataFrame({name: pd.Series(dtype="str") for name in _REJECT_COLUMNS}).astype(
+            {"row_number": "int64"}
+        )
+    detail = problems["column"] + ": " + problems["rule"] + " (value " + problems["value"] + ")"
+    per_row = (
+        problems.assign(detail=detail)
+        .groupby("index", sort=True)
+        .agg(
+            columns=("column", lambda s: ", ".join(dict.fromkeys(s))),
+            rules=("rule", lambda s: "; ".join(dict.fromkeys(s))),
+            details=("detail", "; ".join),
+        )
+    )
+    rows = raw.loc[per_row.index]
+    row_number = rows[ROW_NUMBER].astype("int64").to_numpy()
+    fields = rows.drop(columns=[ROW_NUMBER])
+    raw_json = fields.to_json(orient="records", lines=True, force_ascii=False).splitlines()
+    return pd.DataFrame(
+        {
+            "source": source.name,
+            "file": file,
+            "row_number": row_number,
+            "columns": per_row["columns"].to_numpy(),
+            "rules": per_row["rules"].to_numpy(),
+            "message": (
+                f"{file} row " + rows[ROW_NUMBER].astype("str") + ": " + per_row["details"]
+            ).to_numpy(),
+            "raw_row": raw_json,
+        }
+    )

@@ -1,0 +1,169 @@
+"""Every output table: its name, pandera model, Arrow schema and SQL DDL.
+
+One registry serves the Parquet writer, the warehouse loader, the DDL files in
+sql/ and the column schemas shown in the Dagster UI, so a table's name and
+columns are written down once.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pa_arrow
+
+from cx_pipeline.lib import schemas
+from cx_pipeline.lib.sources import SOURCES
+from cx_pipeline.lib.storage import PARTITION_COLUMN
+
+_ARROW_TYPES = {
+    "str": pa_arrow.string(),
+    "string": pa_arrow.string(),
+    "float64": pa_arrow.float64(),
+    "int64": pa_arrow.int64(),
+    "bool": pa_arrow.bool_(),
+    "date": pa_arrow.date32(),
+    "datetime64[us, UTC]": pa_arrow.timestamp("us", tz="UTC"),
+}
+_SQL_TYPES = {
+    "duckdb": {
+        "str": "VARCHAR",
+        "string": "VARCHAR",
+        "float64": "DOUBLE",
+        "int64": "BIGINT",
+        "bool": "BOOLEAN",
+        "date": "DATE",
+        "datetime64[us, UTC]": "TIMESTAMPTZ",
+    },
+    "postgresql": {
+        "str": "TEXT",
+        "string": "TEXT",
+        "float64": "DOUBLE PRECISION",
+        "int64": "BIGINT",
+        "bool": "BOOLEAN",
+        "date": "DATE",
+        "datetime64[us, UTC]": "TIMESTAMPTZ",
+    },
+}
+DIALECTS = tuple(_SQL_TYPES)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str
+    nullable: bool
+    description: str
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    model: type[pa.DataFrameModel]
+    date_description: str
+
+    @property
+    def description(self) -> str:
+        return inspect.cleandoc(self.model.__doc__ or self.name)
+
+    @property
+    def columns(self) -> list[Column]:
+        """The frame's columns (the partition column ``date`` is not among them)."""
+        return [
+            Column(name, str(col.dtype), bool(col.nullable), col.description or "")
+            for name, col in self.model.to_schema().columns.items()
+        ]
+
+    @property
+    def all_columns(self) -> list[Column]:
+        """``date`` first, then the frame's columns: the warehouse table's columns."""
+        date = Column(PARTITION_COLUMN, "date", False, self.date_description)
+        return [date, *self.columns]
+
+    @property
+    def grain(self) -> list[str]:
+        """Natural key within a day (``Config.unique``); empty when rows are not keyed."""
+        unique: Any = getattr(self.model.Config, "unique", None) or []
+        return [unique] if isinstance(unique, str) else list(unique)
+
+    @property
+    def arrow_schema(self) -> pa_arrow.Schema:
+        return pa_arrow.schema(
+            [pa_arrow.field(c.name, _ARROW_TYPES[c.dtype], c.nullable) for c in self.columns]
+        )
+
+    def to_arrow(self, frame: pd.DataFrame) -> pa_arrow.Table:
+        """Validate a frame against the model and convert it with the table's exact types."""
+        validated = self.model.validate(frame)
+        ordered = validated[[c.name for c in self.columns]]
+        return pa_arrow.Table.from_pandas(ordered, schema=self.arrow_schema, preserve_index=False)
+
+    def create_sql(self, dialect: str, qualified_name: str) -> list[str]:
+        """CREATE TABLE and COMMENT statements for one dialect."""
+        types = _SQL_TYPES[dialect]
+        lines = [
+            f"    {c.name} {types[c.dtype]}{'' if c.nullable else ' NOT NULL'}"
+            for c in self.all_columns
+        ]
+        if self.grain:
+            lines.append(f"    PRIMARY KEY ({', '.join([PARTITION_COLUMN, *self.grain])})")
+        body = ",\n".join(lines)
+        statements = [f"CREATE TABLE IF NOT EXISTS {qualified_name} (\n{body}\n)"]
+        statements.append(f"COMMENT ON TABLE {qualified_name} IS {_sql_text(self.description)}")
+        statements += [
+            f"COMMENT ON COLUMN {qualified_name}.{c.name} IS {_sql_text(c.description)}"
+            for c in self.all_columns
+        ]
+        return statements
+
+    def sql_type(self, dialect: str, column: Column) -> str:
+        return _SQL_TYPES[dialect][column.dtype]
+
+
+def _sql_text(text: str) -> str:
+    return "'" + " ".join(text.split()).replace("'", "''") + "'"
+
+
+ARRIVAL_DAY = "Arrival day: the day of the drop this row came in (reporting time zone)."
+EVENT_DAY = "Event day the figures belong to (reporting time zone)."
+
+STAGED_TABLES = {
+    source.name: TableSpec(source.staged_table, source.model, ARRIVAL_DAY) for source in SOURCES
+}
+STG_REJECTS = TableSpec("stg_rejects", schemas.StgRejects, ARRIVAL_DAY)
+AGG_DAILY_RESOLUTION_TIME = TableSpec(
+    "agg_daily_resolution_time", schemas.AggDailyResolutionTime, EVENT_DAY
+)
+AGG_DAILY_TICKETS_BY_TOPIC = TableSpec(
+    "agg_daily_tickets_by_topic", schemas.AggDailyTicketsByTopic, EVENT_DAY
+)
+AGG_DAILY_CHURN = TableSpec("agg_daily_churn", schemas.AggDailyChurn, EVENT_DAY)
+AGG_RETENTION_COHORTS = TableSpec(
+    "agg_retention_cohorts",
+    schemas.AggRetentionCohorts,
+    "As-of day: the cohort triangle as known at the end of this day.",
+)
+MART_TABLES = (
+    AGG_DAILY_RESOLUTION_TIME,
+    AGG_DAILY_TICKETS_BY_TOPIC,
+    AGG_DAILY_CHURN,
+    AGG_RETENTION_COHORTS,
+)
+ALL_TABLES: tuple[TableSpec, ...] = (*STAGED_TABLES.values(), STG_REJECTS, *MART_TABLES)
+TABLES_BY_NAME = {table.name: table for table in ALL_TABLES}
+
+
+def ddl_script(dialect: str, schema: str | None = None) -> str:
+    """The whole DDL of one dialect, as written to sql/<dialect>/tables.sql."""
+    header = (
+        f"-- Generated by `cx-pipeline ddl --dialect {dialect}` from cx_pipeline/lib/schemas.py;\n"
+        "-- do not edit by hand. The pipeline creates these tables itself on first run.\n"
+    )
+    blocks = []
+    for table in ALL_TABLES:
+        name = f"{schema}.{table.name}" if schema else table.name
+        blocks.append(";\n".join(table.create_sql(dialect, name)) + ";\n")
+    return header + "\n" + "\n".join(blocks)

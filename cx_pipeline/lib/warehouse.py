@@ -1,0 +1,144 @@
+"""Loading tables into the SQL warehouse (DuckDB by default, PostgreSQL in production).
+
+A day's rows are replaced in one transaction (delete the day, bulk-load the
+new rows), so a failed load leaves the previous rows and a rerun never
+duplicates. Loads use each engine's bulk path: DuckDB inserts straight from an
+Arrow table, PostgreSQL reads CSV through COPY. The URL, which may carry a
+password, is never put in a message; ``display_url`` hides the password.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import NullPool
+
+from cx_pipeline.lib.storage import PARTITION_COLUMN
+from cx_pipeline.lib.tables import TableSpec
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_COPY_BATCH_ROWS = 200_000
+T = TypeVar("T")
+
+
+def checked_identifier(name: str, what: str = "identifier") -> str:
+    """Refuse anything but a plain SQL identifier (names from settings reach SQL text)."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"invalid {what} {name!r}: use letters, digits and _ only")
+    return name
+
+
+def display_url(url: str) -> str:
+    return sa.make_url(url).render_as_string(hide_password=True)
+
+
+class Warehouse:
+    def __init__(self, url: str, schema: str | None = None, lock_timeout_s: float = 300):
+        parsed = sa.make_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("duckdb", "postgresql"):
+            raise ValueError(f"unsupported warehouse {self.dialect!r}: use duckdb or postgresql")
+        self.schema = checked_identifier(schema, "schema name") if schema else None
+        self._lock_timeout_s = lock_timeout_s
+        # No pool: a DuckDB file is locked by the process holding it open, and
+        # Dagster runs steps in separate processes.
+        self.engine = sa.create_engine(parsed, poolclass=NullPool)
+        self._ready: set[str] = set()
+
+    def qualified(self, table: str) -> str:
+        checked_identifier(table, "table name")
+        return f"{self.schema}.{table}" if self.schema else table
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self._retry_while_locked(self.engine.connect) as conn, conn.begin():
+            yield conn
+
+    def _retry_while_locked(self, connect: Callable[[], T]) -> T:
+        # Another process holding the DuckDB file: wait for it rather than fail.
+        deadline = time.monotonic() + self._lock_timeout_s
+        while True:
+            try:
+                return connect()
+            except sa.exc.OperationalError as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def ensure_table(self, spec: TableSpec) -> None:
+        """Create the table on first use; add columns a newer version introduced."""
+        if spec.name in self._ready:
+            return
+        with self.transaction() as conn:
+            if self.schema:
+                conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+            existing = sa.inspect(conn).get_columns(spec.name, schema=self.schema)
+            if not existing:
+                for statement in spec.create_sql(self.dialect, self.qualified(spec.name)):
+                    conn.exec_driver_sql(statement)
+            else:
+                have = {col["name"] for col in existing}
+                for column in spec.all_columns:
+                    if column.name not in have:
+                        conn.exec_driver_sql(
+                            f"ALTER TABLE {self.qualified(spec.name)} "
+                            f"ADD COLUMN {column.name} {spec.sql_type(self.dialect, column)}"
+                        )
+        self._ready.add(spec.name)
+
+    def replace_partition(self, spec: TableSpec, day: dt.date, data: pa.Table) -> None:
+        """Replace the day's rows of a table with ``data``, in one transaction."""
+        self.ensure_table(spec)
+        table = self.qualified(spec.name)
+        rows = data.add_column(0, PARTITION_COLUMN, pa.array([day] * data.num_rows, pa.date32()))
+        with self.transaction() as conn:
+            if self.dialect == "postgresql":
+                # Two runs of the same day serialise here instead of both inserting.
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                    {"key": f"{table}/{day.isoformat()}"},
+                )
+            conn.execute(
+                sa.text(f"DELETE FROM {table} WHERE {PARTITION_COLUMN} = :day"), {"day": day}
+            )
+            if rows.num_rows:
+                self._bulk_insert(conn, table, rows)
+
+    def _bulk_insert(self, conn: Connection, table: str, rows: pa.Table) -> None:
+        columns = ", ".join(rows.column_names)
+        driver = conn.connection.driver_connection
+        if self.dialect == "duckdb":
+            view = f"cx_load_{uuid.uuid4().hex}"
+            driver.register(view, rows)  # type: ignore[union-attr]
+            try:
+                driver.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {view}")  # type: ignore[union-attr]
+            finally:
+                driver.unregister(view)  # type: ignore[union-attr]
+            return
+        options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+        with (
+            driver.cursor() as cursor,
+            cursor.copy(  # type: ignore[union-attr]
+                f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)"
+            ) as copy,
+        ):
+            for batch in rows.to_batches(max_chunksize=_COPY_BATCH_ROWS):
+                sink = pa.BufferOutputStream()
+                pacsv.write_csv(pa.Table.from_batches([batch]), sink, options)
+                copy.write(sink.getvalue().to_pybytes())
+
+    def read_frame(self, query: str, params: dict[str, object] | None = None) -> pd.DataFrame:
+        with self.transaction() as conn:
+            result = conn.execute(sa.text(query), params or {})
+            return pd.DataFrame(result.fetchall(), columns=list(result.keys()))

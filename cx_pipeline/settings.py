@@ -1,0 +1,53 @@
+"""Settings that shape the Dagster graph itself, read once when definitions load.
+
+Partitions, their time zone, the history window a mart depends on and the
+schedule's time must be known before any run starts, so they come from
+environment variables rather than run config. Paths and the warehouse URL are
+run-time resources (see defs/resources.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import zoneinfo
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    start_date: dt.date
+    reporting_timezone: str
+    lookback_days: int
+    schedule_time: dt.time
+    schedule_timezone: str
+
+    @classmethod
+    def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> PipelineSettings:
+        settings = cls(
+            start_date=dt.date.fromisoformat(env.get("CX_START_DATE", "2026-01-01")),
+            reporting_timezone=env.get("CX_REPORTING_TIMEZONE", "UTC"),
+            lookback_days=int(env.get("CX_LOOKBACK_DAYS", "180")),
+            schedule_time=dt.time.fromisoformat(env.get("CX_SCHEDULE_TIME", "06:00")),
+            schedule_timezone=env.get(
+                "CX_SCHEDULE_TIMEZONE", env.get("CX_REPORTING_TIMEZONE", "UTC")
+            ),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        for name in (self.reporting_timezone, self.schedule_timezone):
+            try:
+                zoneinfo.ZoneInfo(name)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown time zone {name!r} in cx-pipeline settings") from exc
+        if self.lookback_days < 1:
+            raise ValueError(f"CX_LOOKBACK_DAYS must be at least 1, got {self.lookback_days}")
+
+
+SETTINGS = PipelineSettings.from_env()
