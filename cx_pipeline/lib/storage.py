@@ -23,15 +23,18 @@ PART_FILE = "part-0.parquet"
 _PARTITIONING = ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.date32())]), flavor="hive")
 
 
-def partition_path(root: Path, table: str, day: dt.date) -> Path:
-    return root / table / f"{PARTITION_COLUMN}={day.isoformat()}" / PART_FILE
+def partition_path(root: Path, table: str, day: dt.date, part: str = PART_FILE) -> Path:
+    return root / table / f"{PARTITION_COLUMN}={day.isoformat()}" / part
 
 
-def write_partition(root: Path, table: str, day: dt.date, data: pa.Table) -> Path:
-    """Atomically replace one day's file of a table."""
-    target = partition_path(root, table, day)
+def write_partition(
+    root: Path, table: str, day: dt.date, data: pa.Table, part: str = PART_FILE
+) -> Path:
+    """Atomically replace one day's file of a table (``part`` names the file when a
+    day has several, e.g. one per source)."""
+    target = partition_path(root, table, day, part)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.parent / f".{PART_FILE}.{uuid.uuid4().hex}.tmp"
+    temporary = target.parent / f".{part}.{uuid.uuid4().hex}.tmp"
     try:
         pq.write_table(data, temporary, compression="zstd")
         with temporary.open("rb") as handle:

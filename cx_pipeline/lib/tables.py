@@ -21,7 +21,6 @@ from cx_pipeline.lib.storage import PARTITION_COLUMN
 
 _ARROW_TYPES = {
     "str": pa_arrow.string(),
-    "string": pa_arrow.string(),
     "float64": pa_arrow.float64(),
     "int64": pa_arrow.int64(),
     "bool": pa_arrow.bool_(),
@@ -31,7 +30,6 @@ _ARROW_TYPES = {
 _SQL_TYPES = {
     "duckdb": {
         "str": "VARCHAR",
-        "string": "VARCHAR",
         "float64": "DOUBLE",
         "int64": "BIGINT",
         "bool": "BOOLEAN",
@@ -40,7 +38,6 @@ _SQL_TYPES = {
     },
     "postgresql": {
         "str": "TEXT",
-        "string": "TEXT",
         "float64": "DOUBLE PRECISION",
         "int64": "BIGINT",
         "bool": "BOOLEAN",
@@ -49,6 +46,11 @@ _SQL_TYPES = {
     },
 }
 DIALECTS = tuple(_SQL_TYPES)
+
+
+def _kind(dtype: str) -> str:
+    """pandera's dtype name, with pandas' several spellings of text folded into "str"."""
+    return "str" if dtype.startswith(("str", "string")) else dtype
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class TableSpec:
     def columns(self) -> list[Column]:
         """The frame's columns (the partition column ``date`` is not among them)."""
         return [
-            Column(name, str(col.dtype), bool(col.nullable), col.description or "")
+            Column(name, _kind(str(col.dtype)), bool(col.nullable), col.description or "")
             for name, col in self.model.to_schema().columns.items()
         ]
 

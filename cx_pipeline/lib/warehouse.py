@@ -83,12 +83,11 @@ class Warehouse:
         with self.transaction() as conn:
             if self.schema:
                 conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
-            existing = sa.inspect(conn).get_columns(spec.name, schema=self.schema)
-            if not existing:
+            have = self._existing_columns(conn, spec.name)
+            if not have:
                 for statement in spec.create_sql(self.dialect, self.qualified(spec.name)):
                     conn.exec_driver_sql(statement)
             else:
-                have = {col["name"] for col in existing}
                 for column in spec.all_columns:
                     if column.name not in have:
                         conn.exec_driver_sql(
@@ -97,10 +96,30 @@ class Warehouse:
                         )
         self._ready.add(spec.name)
 
-    def replace_partition(self, spec: TableSpec, day: dt.date, data: pa.Table) -> None:
-        """Replace the day's rows of a table with ``data``, in one transaction."""
+    def _existing_columns(self, conn: Connection, table: str) -> set[str]:
+        # information_schema works alike on DuckDB and PostgreSQL.
+        query = sa.text(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = :table AND table_schema = COALESCE(:schema, current_schema())"
+        )
+        rows = conn.execute(query, {"table": table, "schema": self.schema})
+        return {row[0] for row in rows}
+
+    def replace_partition(
+        self, spec: TableSpec, day: dt.date, data: pa.Table, within: dict[str, str] | None = None
+    ) -> None:
+        """Replace the day's rows of a table with ``data``, in one transaction.
+
+        ``within`` narrows what is replaced to the day's rows with these column
+        values (stg_rejects keeps one slice per source).
+        """
         self.ensure_table(spec)
         table = self.qualified(spec.name)
+        within = within or {}
+        where = " AND ".join(
+            [f"{PARTITION_COLUMN} = :day", *(f"{checked_identifier(c)} = :w_{c}" for c in within)]
+        )
+        params: dict[str, object] = {"day": day, **{f"w_{c}": v for c, v in within.items()}}
         rows = data.add_column(0, PARTITION_COLUMN, pa.array([day] * data.num_rows, pa.date32()))
         with self.transaction() as conn:
             if self.dialect == "postgresql":
@@ -109,9 +128,7 @@ class Warehouse:
                     sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
                     {"key": f"{table}/{day.isoformat()}"},
                 )
-            conn.execute(
-                sa.text(f"DELETE FROM {table} WHERE {PARTITION_COLUMN} = :day"), {"day": day}
-            )
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE {where}"), params)
             if rows.num_rows:
                 self._bulk_insert(conn, table, rows)
 

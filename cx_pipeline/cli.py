@@ -1,0 +1,142 @@
+"""The ``cx-pipeline`` command: demo, backfill, sample data, DDL."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+from cx_pipeline.defs.resources import data_dir
+from cx_pipeline.settings import PROJECT_ROOT
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cx-pipeline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="generate sample drops, backfill them, summarise")
+    demo.add_argument("--days", type=int, default=90)
+
+    backfill = commands.add_parser("backfill", help="materialise every asset over a date range")
+    backfill.add_argument("--start", type=dt.date.fromisoformat, required=True)
+    backfill.add_argument("--end", type=dt.date.fromisoformat, required=True)
+    backfill.add_argument(
+        "--chunk-days", type=int, default=10, help="days per Dagster run (default 10)"
+    )
+
+    generate = commands.add_parser("generate", help="write deterministic sample drops")
+    generate.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2026, 1, 1))
+    generate.add_argument("--days", type=int, default=90)
+    generate.add_argument("--tickets-per-day", type=float, default=300.0)
+    generate.add_argument("--seed", type=int, default=20260101)
+    generate.add_argument("--landing", type=Path, default=None)
+
+    ddl = commands.add_parser("ddl", help="print or write the warehouse DDL (sql/)")
+    ddl.add_argument("--dialect", choices=["duckdb", "postgresql"], default=None)
+    ddl.add_argument("--write", action="store_true", help="rewrite sql/<dialect>/tables.sql")
+
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DAGSTER_HOME", str(data_dir() / "dagster_home"))
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    if args.command == "demo":
+        return run_demo(args.days)
+    if args.command == "backfill":
+        return run_backfill(args.start, args.end, args.chunk_days)
+    if args.command == "generate":
+        return run_generate(args)
+    return run_ddl(args.dialect, args.write)
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from cx_pipeline.lib.sample_data import SampleConfig, generate, write_drops
+
+    landing = args.landing or data_dir() / "landing"
+    config = SampleConfig(
+        start=args.start, days=args.days, tickets_per_day=args.tickets_per_day, seed=args.seed
+    )
+    files = write_drops(generate(config), landing)
+    print(f"wrote {files} drop files under {landing}")
+    return 0
+
+
+def run_backfill(start: dt.date, end: dt.date, chunk_days: int) -> int:
+    """Materialise every asset for ``start..end``, a chunk of days per Dagster run, in order."""
+    import dagster as dg
+    from tqdm import tqdm
+
+    from cx_pipeline.definitions import ASSETS, defs
+
+    if end < start:
+        raise SystemExit(f"--end {end} is before --start {start}")
+    instance = dg.DagsterInstance.get()
+    resources = defs.resources
+    total = (end - start).days + 1
+    with tqdm(total=total, unit="day", desc="backfill", file=sys.stderr) as progress:
+        chunk_start = start
+        while chunk_start <= end:
+            chunk_end = min(end, chunk_start + dt.timedelta(days=chunk_days - 1))
+            progress.set_postfix_str(f"{chunk_start}..{chunk_end}")
+            result = dg.materialize(
+                ASSETS,
+                instance=instance,
+                resources=resources,
+                tags={
+                    RANGE_START_TAG: chunk_start.isoformat(),
+                    RANGE_END_TAG: chunk_end.isoformat(),
+                },
+                raise_on_error=False,
+            )
+            if not result.success:
+                print(
+                    f"backfill failed in {chunk_start}..{chunk_end}; see the run's logs in "
+                    f"the Dagster UI (run id {result.run_id})",
+                    file=sys.stderr,
+                )
+                return 1
+            progress.update((chunk_end - chunk_start).days + 1)
+            chunk_start = chunk_end + dt.timedelta(days=1)
+    return 0
+
+
+def run_demo(days: int) -> int:
+    from cx_pipeline.defs.resources import default_resources
+    from cx_pipeline.lib.sample_data import SampleConfig, generate, write_drops
+    from cx_pipeline.lib.summary import summarise
+    from cx_pipeline.settings import SETTINGS
+
+    resources = default_resources()
+    landing = Path(resources["paths"].landing_dir)  # type: ignore[attr-defined]
+    config = SampleConfig(start=SETTINGS.start_date, days=days)
+    print(f"Generating {days} days of sample drops from {config.start} into {landing} ...")
+    write_drops(generate(config), landing)
+    end = config.start + dt.timedelta(days=days - 1)
+    print(f"Backfilling {config.start}..{end} ...")
+    if run_backfill(config.start, end, chunk_days=10):
+        return 1
+    paths, warehouse = resources["paths"], resources["warehouse"]
+    print(summarise(warehouse.connect(), paths.output, end))  # type: ignore[attr-defined]
+    return 0
+
+
+def run_ddl(dialect: str | None, write: bool) -> int:
+    from cx_pipeline.lib.tables import DIALECTS, ddl_script
+
+    for name in [dialect] if dialect else list(DIALECTS):
+        script = ddl_script(name)
+        if write:
+            path = PROJECT_ROOT / "sql" / name / "tables.sql"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(script, encoding="utf-8")
+            print(f"wrote {path}")
+        else:
+            print(script)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

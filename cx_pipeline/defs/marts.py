@@ -1,0 +1,96 @@
+"""Mart assets: the daily metric tables (``agg_daily_<subject>``) a BI tool reads.
+
+Each mart day is computed from the staged history it needs (declared to
+Dagster as a window of earlier staging days), so days can run in any order or
+alone and give the same rows.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from cx_pipeline.defs.metadata import run_summary, table_definition_metadata
+from cx_pipeline.defs.partitions import ALL_EARLIER_DAYS, DAILY, ONE_RUN, days_back, partition_days
+from cx_pipeline.defs.resources import CxPaths, WarehouseResource
+from cx_pipeline.lib import history, metrics, tables
+from cx_pipeline.lib.metrics import Day
+from cx_pipeline.lib.publish import publish
+from cx_pipeline.lib.tables import TableSpec
+from cx_pipeline.settings import SETTINGS
+
+# Tickets by topic compares a day with the 7 before it; one more day of
+# arrivals covers a ticket created just before midnight that landed next day.
+TOPIC_WINDOW_DAYS = 8
+
+
+@dataclass(frozen=True)
+class Mart:
+    spec: TableSpec
+    # Staged table -> how many days before the mart's day it reads.
+    upstream: dict[str, int]
+    compute: Callable[[Path, Day], pd.DataFrame]
+
+
+def _resolution_time(output: Path, day: Day) -> pd.DataFrame:
+    tickets, events = history.milestone_history(output, day, SETTINGS.lookback_days)
+    return metrics.resolution_time(tickets, events, day)
+
+
+def _tickets_by_topic(output: Path, day: Day) -> pd.DataFrame:
+    tickets = history.tickets_created_recently(output, day, TOPIC_WINDOW_DAYS)
+    return metrics.tickets_by_topic(tickets, day, SETTINGS.start_date)
+
+
+def _churn(output: Path, day: Day) -> pd.DataFrame:
+    return metrics.churn(history.current_customers(output, day, SETTINGS.start_date), day)
+
+
+def _retention_cohorts(output: Path, day: Day) -> pd.DataFrame:
+    customers = history.current_customers(output, day, SETTINGS.start_date)
+    return metrics.retention_cohorts(customers, day)
+
+
+MARTS = (
+    Mart(
+        tables.AGG_DAILY_RESOLUTION_TIME,
+        {"stg_tickets": SETTINGS.lookback_days, "stg_ticket_events": SETTINGS.lookback_days},
+        _resolution_time,
+    ),
+    Mart(tables.AGG_DAILY_TICKETS_BY_TOPIC, {"stg_tickets": TOPIC_WINDOW_DAYS}, _tickets_by_topic),
+    Mart(tables.AGG_DAILY_CHURN, {"stg_customers": ALL_EARLIER_DAYS}, _churn),
+    Mart(tables.AGG_RETENTION_COHORTS, {"stg_customers": ALL_EARLIER_DAYS}, _retention_cohorts),
+)
+
+
+def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=mart.spec.name,
+        group_name="marts",
+        deps=[
+            dg.AssetDep(name, partition_mapping=days_back(days))
+            for name, days in mart.upstream.items()
+        ],
+        partitions_def=DAILY,
+        backfill_policy=ONE_RUN,
+        kinds={"pandas", "parquet"},
+        description=mart.spec.description,
+        metadata=table_definition_metadata(mart.spec),
+    )
+    def mart_asset(
+        context: dg.AssetExecutionContext, paths: CxPaths, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        target = warehouse.connect()
+        rows_by_day = {}
+        for date in partition_days(context):
+            frame = mart.compute(paths.output, Day(date, SETTINGS.reporting_timezone))
+            publish(mart.spec, date, frame, paths.output, target)
+            rows_by_day[date] = len(frame)
+        return dg.MaterializeResult(metadata=run_summary(rows_by_day))
+
+    return mart_asset
+
+
+MART_ASSETS = [build_mart_asset(mart) for mart in MARTS]

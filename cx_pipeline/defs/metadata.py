@@ -1,0 +1,43 @@
+"""Dagster metadata built from the table registry (column schemas, run summaries)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+
+from cx_pipeline.lib.tables import TableSpec
+
+
+def table_definition_metadata(spec: TableSpec) -> dict[str, Any]:
+    """Column names, types and meanings shown on the asset's page in the UI."""
+    columns = [
+        dg.TableColumn(
+            name=column.name,
+            type=column.dtype,
+            description=column.description,
+            constraints=dg.TableColumnConstraints(nullable=column.nullable),
+        )
+        for column in spec.all_columns
+    ]
+    return {
+        "dagster/column_schema": dg.TableSchema(columns=columns),
+        "dagster/table_name": spec.name,
+        "grain": ", ".join(["date", *spec.grain]) or "date",
+    }
+
+
+def run_summary(rows_by_day: Mapping[dt.date, int], **extra: Any) -> dict[str, Any]:
+    """Metadata of a materialization that covered one or more days."""
+    metadata: dict[str, Any] = {
+        "days": len(rows_by_day),
+        "dagster/row_count": sum(rows_by_day.values()),
+    }
+    if len(rows_by_day) > 1:
+        metadata["rows_by_day"] = dg.MetadataValue.json(
+            {day.isoformat(): rows for day, rows in sorted(rows_by_day.items())}
+        )
+    metadata.update(extra)
+    return metadata

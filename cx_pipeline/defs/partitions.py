@@ -1,0 +1,28 @@
+"""The daily partitions every asset shares, and how marts reach back into history."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+
+from cx_pipeline.settings import SETTINGS
+
+DAILY = dg.DailyPartitionsDefinition(
+    start_date=SETTINGS.start_date.isoformat(), timezone=SETTINGS.reporting_timezone
+)
+# A whole backfill range runs as one run (so `dagster asset materialize
+# --partition-range` works); each asset walks its days in order, one at a time.
+ONE_RUN = dg.BackfillPolicy.single_run()
+# "Every earlier day": longer than any history the pipeline will see.
+ALL_EARLIER_DAYS = 366 * 100
+
+
+def days_back(days: int) -> dg.TimeWindowPartitionMapping:
+    """Depend on the same day of the upstream asset and the ``days`` before it."""
+    return dg.TimeWindowPartitionMapping(start_offset=-days, end_offset=0)
+
+
+def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:
+    """The run's days, oldest first (one for a daily run, many for a backfill)."""
+    return sorted(dt.date.fromisoformat(key) for key in context.partition_keys)

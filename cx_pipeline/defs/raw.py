@@ -1,0 +1,49 @@
+"""Raw assets: each day's drop of a source, read losslessly (all text) into Parquet.
+
+Partitioned by arrival day: rerunning a raw partition rereads exactly one drop.
+The landing files themselves are only ever read.
+"""
+
+import dagster as dg
+
+from cx_pipeline.defs.metadata import run_summary
+from cx_pipeline.defs.partitions import DAILY, ONE_RUN, partition_days
+from cx_pipeline.defs.resources import CxPaths
+from cx_pipeline.lib.drops import find_drop, read_drop
+from cx_pipeline.lib.sources import SOURCES, Source
+from cx_pipeline.lib.storage import write_partition
+
+SOURCE_FILE_KEY = b"cx_source_file"
+
+
+def build_raw_asset(source: Source) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=source.raw_table,
+        group_name="raw",
+        partitions_def=DAILY,
+        backfill_policy=ONE_RUN,
+        kinds={"parquet"},
+        description=(
+            f"The day's `{source.name}` drop (`<landing>/{source.name}/<YYYY-MM-DD>.csv|jsonl|"
+            "parquet`) as text, one row per file row, with its row number."
+        ),
+    )
+    def raw_asset(context: dg.AssetExecutionContext, paths: CxPaths) -> dg.MaterializeResult:
+        rows_by_day = {}
+        missing = []
+        for day in partition_days(context):
+            drop = find_drop(paths.landing, source.name, day)
+            if drop is None:
+                missing.append(day.isoformat())
+                context.log.warning(f"no {source.name} drop for {day} in {paths.landing}")
+                continue
+            table = read_drop(drop)
+            table = table.replace_schema_metadata({SOURCE_FILE_KEY: str(drop).encode()})
+            write_partition(paths.output, source.raw_table, day, table)
+            rows_by_day[day] = table.num_rows
+        return dg.MaterializeResult(metadata=run_summary(rows_by_day, missing_drops=missing))
+
+    return raw_asset
+
+
+RAW_ASSETS = [build_raw_asset(source) for source in SOURCES]

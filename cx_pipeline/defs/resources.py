@@ -1,0 +1,70 @@
+"""Run-time settings as Dagster resources: where drops land, where outputs go, the warehouse.
+
+Defaults make a fresh checkout run with no settings: everything lives under
+``./data`` (or ``$CX_DATA_DIR``) and the warehouse is a DuckDB file there. A
+production warehouse URL carries a password, so it is only ever read from the
+``CX_WAREHOUSE_URL`` environment variable through ``dagster.EnvVar``: Dagster
+then shows the variable's name, never its value.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from cx_pipeline.lib.warehouse import Warehouse
+from cx_pipeline.settings import DEFAULT_DATA_DIR
+
+WAREHOUSE_URL_ENV = "CX_WAREHOUSE_URL"
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("CX_DATA_DIR", DEFAULT_DATA_DIR)).resolve()
+
+
+def default_duckdb_url() -> str:
+    return f"duckdb:///{data_dir() / 'warehouse.duckdb'}"
+
+
+class CxPaths(dg.ConfigurableResource):
+    """Folders: the landing root (``<source>/<YYYY-MM-DD>.<ext>`` drops) and the Parquet root."""
+
+    landing_dir: str
+    output_dir: str
+
+    @property
+    def landing(self) -> Path:
+        return Path(self.landing_dir)
+
+    @property
+    def output(self) -> Path:
+        return Path(self.output_dir)
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The SQL warehouse the tables are loaded into (SQLAlchemy URL; DuckDB or PostgreSQL)."""
+
+    url: str
+    db_schema: str | None = None
+
+    def connect(self) -> Warehouse:
+        return Warehouse(self.url, self.db_schema)
+
+
+def default_resources() -> dict[str, dg.ConfigurableResource]:
+    root = data_dir()
+    url: str | dg.EnvVar = (
+        dg.EnvVar(WAREHOUSE_URL_ENV) if WAREHOUSE_URL_ENV in os.environ else default_duckdb_url()
+    )
+    return {
+        "paths": CxPaths(
+            landing_dir=os.environ.get("CX_LANDING_DIR", str(root / "landing")),
+            output_dir=os.environ.get("CX_OUTPUT_DIR", str(root / "output")),
+        ),
+        "warehouse": WarehouseResource(
+            url=url,  # type: ignore[arg-type]
+            db_schema=os.environ.get("CX_WAREHOUSE_SCHEMA") or None,
+        ),
+    }

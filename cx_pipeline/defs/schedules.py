@@ -1,0 +1,39 @@
+"""The daily job and its schedule: every morning, run the previous reporting day."""
+
+import datetime as dt
+import zoneinfo
+
+import dagster as dg
+
+from cx_pipeline.defs.partitions import DAILY
+from cx_pipeline.settings import SETTINGS
+
+DAILY_JOB = dg.define_asset_job(
+    "cx_daily",
+    selection=dg.AssetSelection.all(),
+    partitions_def=DAILY,
+    description="Every asset for one day (or a range): raw -> staging -> marts.",
+)
+
+
+def previous_day(scheduled_at: dt.datetime, reporting_timezone: str) -> dt.date:
+    """The reporting day before the one the schedule fires in."""
+    local = scheduled_at.astimezone(zoneinfo.ZoneInfo(reporting_timezone))
+    return local.date() - dt.timedelta(days=1)
+
+
+@dg.schedule(
+    job=DAILY_JOB,
+    cron_schedule=f"{SETTINGS.schedule_time.minute} {SETTINGS.schedule_time.hour} * * *",
+    execution_timezone=SETTINGS.schedule_timezone,
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Runs yesterday's partition each morning (CX_SCHEDULE_TIME, CX_SCHEDULE_TIMEZONE).",
+)
+def cx_daily_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    scheduled_at = context.scheduled_execution_time
+    if scheduled_at is None:
+        return dg.SkipReason("no scheduled time")
+    day = previous_day(scheduled_at, SETTINGS.reporting_timezone)
+    if day < SETTINGS.start_date:
+        return dg.SkipReason(f"{day} is before the first partition {SETTINGS.start_date}")
+    return dg.RunRequest(run_key=day.isoformat(), partition_key=day.isoformat())

@@ -1,0 +1,99 @@
+"""Reading the staged history a mart day needs, bounded by a window of arrival days.
+
+Marts never read all of history at once: each loader names the arrival days
+it needs (the partition filter prunes folders), the columns (projection) and,
+where it can, the rows (a pushed-down filter on ticket ids).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from cx_pipeline.lib import metrics
+from cx_pipeline.lib.metrics import Day
+from cx_pipeline.lib.storage import read_window
+from cx_pipeline.lib.tables import STAGED_TABLES
+
+TICKETS = STAGED_TABLES["tickets"]
+EVENTS = STAGED_TABLES["ticket_events"]
+CUSTOMERS = STAGED_TABLES["customers"]
+MILESTONE_EVENTS = (*metrics.RESOLUTION_EVENTS, *metrics.RESPONSE_EVENTS)
+# Events are read from the drop of their own day and of the day before, so a
+# drop cut in a different time zone than the reporting one still counts.
+EVENT_ARRIVAL_SLACK_DAYS = 1
+
+
+def _read(output: Path, spec_name: str, start: dt.date, end: dt.date, **kwargs) -> pd.DataFrame:
+    spec = STAGED_TABLES[spec_name]
+    return read_window(output, spec.name, spec.arrow_schema, start, end, **kwargs)
+
+
+def milestone_history(
+    output: Path, day: Day, lookback_days: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(tickets, events) for the tickets with a reply, solve or close on ``day``.
+
+    Events: every milestone event of those tickets that arrived within the
+    lookback, so the first one is known. Tickets: their newest version within
+    the lookback (a ticket created earlier than that is not counted).
+    """
+    milestone = ds.field("event_type").isin(pa.array(MILESTONE_EVENTS))
+    today = _read(
+        output,
+        "ticket_events",
+        day.date - dt.timedelta(days=EVENT_ARRIVAL_SLACK_DAYS),
+        day.date,
+        columns=["ticket_id"],
+        row_filter=milestone
+        & (ds.field("event_at") >= day.start)
+        & (ds.field("event_at") < day.end),
+    )
+    ids = pa.array(today["ticket_id"].unique(), pa.string())
+    first_day = day.date - dt.timedelta(days=lookback_days)
+    of_those = ds.field("ticket_id").isin(ids)
+    events = _read(
+        output,
+        "ticket_events",
+        first_day,
+        day.date,
+        columns=["ticket_id", "event_at", "event_type"],
+        row_filter=of_those & milestone & (ds.field("event_at") < day.end),
+    )
+    tickets = _read(
+        output,
+        "tickets",
+        first_day,
+        day.date,
+        columns=["ticket_id", "created_at", "channel", "priority"],
+        row_filter=of_those,
+    )
+    return metrics.latest_versions(tickets, ["ticket_id"]), events
+
+
+def tickets_created_recently(output: Path, day: Day, days: int) -> pd.DataFrame:
+    """Newest version of the tickets that arrived in the ``days`` before ``day`` and on it."""
+    tickets = _read(
+        output,
+        "tickets",
+        day.date - dt.timedelta(days=days),
+        day.date,
+        columns=["ticket_id", "created_at", "topic"],
+    )
+    return metrics.latest_versions(tickets, ["ticket_id"])
+
+
+def current_customers(output: Path, day: Day, first_day: dt.date) -> pd.DataFrame:
+    """Newest version of every customer known by the end of ``day`` (all drops since the start)."""
+    customers = _read(
+        output,
+        "customers",
+        first_day,
+        day.date,
+        columns=["customer_id", "signed_up_at", "churned_at"],
+    )
+    return metrics.latest_versions(customers, ["customer_id"])

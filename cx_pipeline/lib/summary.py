@@ -1,0 +1,63 @@
+"""The demo's closing summary: rows per table, last week's headline figures, where things are."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from cx_pipeline.lib.tables import ALL_TABLES
+from cx_pipeline.lib.warehouse import Warehouse, display_url
+
+HEADLINES_SQL = """
+SELECT
+    (SELECT SUM(tickets_created) FROM {topic} WHERE date BETWEEN :start AND :end)
+        AS tickets_created,
+    (SELECT SUM(first_response_minutes_sum) / NULLIF(SUM(tickets_first_responded), 0) / 60
+       FROM {resolution} WHERE date BETWEEN :start AND :end) AS first_response_hours_mean,
+    (SELECT SUM(resolution_minutes_sum) / NULLIF(SUM(tickets_resolved), 0) / 60
+       FROM {resolution} WHERE date BETWEEN :start AND :end) AS resolution_hours_mean,
+    (SELECT SUM(customers_churned) FROM {churn} WHERE date BETWEEN :start AND :end)
+        AS customers_churned,
+    (SELECT customers_at_end FROM {churn} WHERE date = :end) AS customers_at_end,
+    (SELECT churn_rate_30d FROM {churn} WHERE date = :end) AS churn_rate_30d
+"""
+TOP_TOPICS_SQL = """
+SELECT topic, SUM(tickets_created) AS tickets
+FROM {topic} WHERE date BETWEEN :start AND :end
+GROUP BY topic ORDER BY tickets DESC, topic LIMIT 3
+"""
+
+
+def summarise(warehouse: Warehouse, output_dir: Path, end: dt.date) -> str:
+    start = end - dt.timedelta(days=6)
+    names = {
+        "topic": warehouse.qualified("agg_daily_tickets_by_topic"),
+        "resolution": warehouse.qualified("agg_daily_resolution_time"),
+        "churn": warehouse.qualified("agg_daily_churn"),
+    }
+    params = {"start": start, "end": end}
+    lines = ["", "Rows per table (warehouse):"]
+    for table in ALL_TABLES:
+        count = warehouse.read_frame(f"SELECT COUNT(*) AS n FROM {warehouse.qualified(table.name)}")
+        lines.append(f"  {table.name:<28} {int(count['n'].iloc[0]):>10,}")
+    headline = warehouse.read_frame(HEADLINES_SQL.format(**names), params).iloc[0]
+    topics = warehouse.read_frame(TOP_TOPICS_SQL.format(**names), params)
+    top = ", ".join(f"{row.topic} ({row.tickets:,})" for row in topics.itertuples())
+    lines += [
+        "",
+        f"Last week ({start} .. {end}):",
+        f"  tickets created            {int(headline['tickets_created'] or 0):,}",
+        f"  top topics                 {top}",
+        f"  mean first response        {headline['first_response_hours_mean']:.1f} h",
+        f"  mean resolution time       {headline['resolution_hours_mean']:.1f} h",
+        f"  customers churned          {int(headline['customers_churned'] or 0):,}",
+        f"  active customers at end    {int(headline['customers_at_end'] or 0):,}",
+        f"  30-day churn rate          {float(headline['churn_rate_30d'] or 0):.2%}",
+        "",
+        f"Warehouse:  {display_url(str(warehouse.engine.url))}",
+        f"Parquet:    {output_dir}/<table>/date=YYYY-MM-DD/*.parquet",
+        "Open the DuckDB file in a BI tool, or query the Parquet data set, e.g.:",
+        f"  duckdb -c \"SELECT * FROM read_parquet('{output_dir}/agg_daily_churn/*/*.parquet',"
+        ' hive_partitioning=true) ORDER BY date DESC LIMIT 5"',
+    ]
+    return "\n".join(lines)
