@@ -13,6 +13,8 @@ from cx_pipeline.settings import PROJECT_ROOT
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+# The progress bar says how far a backfill is; Dagster's console shows warnings up.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +91,7 @@ def run_backfill(start: dt.date, end: dt.date, chunk_days: int) -> int:
                     RANGE_START_TAG: chunk_start.isoformat(),
                     RANGE_END_TAG: chunk_end.isoformat(),
                 },
+                run_config=QUIET_RUN_CONFIG,
                 raise_on_error=False,
             )
             if not result.success:

@@ -5,13 +5,11 @@ import zoneinfo
 
 import dagster as dg
 
-from cx_pipeline.defs.partitions import DAILY
 from cx_pipeline.settings import SETTINGS
 
 DAILY_JOB = dg.define_asset_job(
     "cx_daily",
     selection=dg.AssetSelection.all(),
-    partitions_def=DAILY,
     description="Every asset for one day (or a range): raw -> staging -> marts.",
 )
 

@@ -105,8 +105,9 @@ class StgSurveyResponses(pa.DataFrameModel):
     @pa.dataframe_check(description="score within the survey type's scale")
     @classmethod
     def score_in_range(cls, df: pd.DataFrame) -> Series[bool]:
-        low = df["survey_type"].map({k: v[0] for k, v in SURVEY_SCORE_RANGES.items()})
-        high = df["survey_type"].map({k: v[1] for k, v in SURVEY_SCORE_RANGES.items()})
+        kind = df["survey_type"].astype(object)
+        low = kind.map({k: v[0] for k, v in SURVEY_SCORE_RANGES.items()}).astype("float64")
+        high = kind.map({k: v[1] for k, v in SURVEY_SCORE_RANGES.items()}).astype("float64")
         in_range = df["score"].between(low, high)
         # An unknown survey type is reported by its own check, not this one.
         return in_range | low.isna()

@@ -48,7 +48,8 @@ def stage_drop(raw: pd.DataFrame, source: Source, file: str) -> StagedDrop:
     valid = typed.drop(index=bad_index)
     deduplicated = valid.drop_duplicates(subset=list(source.key), keep="last")
     return StagedDrop(
-        rows=source.model.validate(deduplicated.reset_index(drop=True)),
+        # Validated once more by the table's model when published.
+        rows=deduplicated.reset_index(drop=True),
         rejects=_rejects(raw, problems, source, file),
         rows_read=len(raw),
         duplicates_removed=len(valid) - len(deduplicated),

@@ -1,0 +1,267 @@
+"""Metric maths on small hand-made frames; every expected value is worked out by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cx_pipeline.lib import metrics
+from cx_pipeline.lib.metrics import Day
+
+
+def ts(text: str | None) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC") if text else pd.NaT
+
+
+def utc(values: list[str | None]) -> pd.Series:
+    return pd.Series([ts(v) for v in values], dtype="datetime64[us, UTC]")
+
+
+def tickets_frame(rows: list[tuple[str, str, str, str]]) -> pd.DataFrame:
+    ids, created, channel, priority = zip(*rows, strict=True)
+    return pd.DataFrame(
+        {
+            "ticket_id": pd.Series(ids, dtype="str"),
+            "created_at": utc(list(created)),
+            "channel": pd.Series(channel, dtype="str"),
+            "priority": pd.Series(priority, dtype="str"),
+        }
+    )
+
+
+def events_frame(rows: list[tuple[str, str, str]]) -> pd.DataFrame:
+    ids, at, kind = zip(*rows, strict=True)
+    return pd.DataFrame(
+        {
+            "ticket_id": pd.Series(ids, dtype="str"),
+            "event_at": utc(list(at)),
+            "event_type": pd.Series(kind, dtype="str"),
+        }
+    )
+
+
+# --- resolution and first response time ---------------------------------------
+
+TICKETS = tickets_frame(
+    [
+        ("A", "2026-03-01 09:00", "email", "high"),  # created D-3, solved on D
+        ("B", "2026-03-04 08:00", "email", "high"),
+        ("C", "2026-03-04 10:00", "email", "high"),
+        ("D", "2026-03-02 12:00", "chat", "low"),  # solved before D, reopened, solved on D
+        ("E", "2026-03-03 23:00", "chat", "low"),  # first reply after midnight
+    ]
+)
+EVENTS = events_frame(
+    [
+        ("A", "2026-03-01 10:00", "agent_reply"),
+        ("A", "2026-03-04 09:00", "solved"),  # 3 days = 4320 min
+        ("B", "2026-03-04 08:20", "agent_reply"),  # 20 min
+        ("B", "2026-03-04 10:00", "solved"),  # 120 min
+        ("B", "2026-03-04 12:00", "closed"),  # not a first resolution
+        ("C", "2026-03-04 10:50", "agent_reply"),  # 50 min
+        ("C", "2026-03-04 13:00", "closed"),  # closed without solve: 180 min
+        ("D", "2026-03-02 12:30", "agent_reply"),
+        ("D", "2026-03-02 15:00", "solved"),
+        ("D", "2026-03-04 09:00", "reopened"),
+        ("D", "2026-03-04 11:00", "solved"),  # second solve: not counted again
+        ("E", "2026-03-04 01:00", "agent_reply"),  # 120 min
+    ]
+)
+MARCH_4 = Day(dt.date(2026, 3, 4), "UTC")
+
+
+def test_resolution_time_counts_first_resolution_on_its_day() -> None:
+    result = metrics.resolution_time(TICKETS, EVENTS, MARCH_4).set_index(["channel", "priority"])
+    email = result.loc[("email", "high")]
+    # Resolved on 03-04: A 4320, B 120, C 180 minutes.
+    assert email["tickets_resolved"] == 3
+    assert email["resolution_minutes_sum"] == pytest.approx(4620)
+    assert email["resolution_minutes_mean"] == pytest.approx(1540)
+    assert email["resolution_minutes_median"] == pytest.approx(180)
+    # p90, linear: sorted [120, 180, 4320], position 0.9 * 2 = 1.8 -> 180 + 0.8 * 4140
+    assert email["resolution_minutes_p90"] == pytest.approx(3492)
+    # First replies on 03-04: B 20, C 50 (A's was on 03-01).
+    assert email["tickets_first_responded"] == 2
+    assert email["first_response_minutes_sum"] == pytest.approx(70)
+    assert email["first_response_minutes_median"] == pytest.approx(35)
+    assert email["first_response_minutes_p90"] == pytest.approx(47)
+    chat = result.loc[("chat", "low")]
+    # D's solve on 03-04 is its second; E was first answered after midnight: 120 min.
+    assert chat["tickets_resolved"] == 0
+    assert chat["resolution_minutes_sum"] == 0
+    assert np.isnan(chat["resolution_minutes_mean"])
+    assert chat["tickets_first_responded"] == 1
+    assert chat["first_response_minutes_mean"] == pytest.approx(120)
+
+
+def test_resolution_time_of_a_day_without_events_is_empty() -> None:
+    quiet = Day(dt.date(2026, 3, 10), "UTC")
+    assert metrics.resolution_time(TICKETS, EVENTS, quiet).empty
+
+
+def test_day_boundaries_follow_the_reporting_zone() -> None:
+    # 2026-03-04 in New York (UTC-5) runs 05:00 UTC .. 05:00 UTC next day:
+    # E's 01:00 UTC reply belongs to 03-03 there, C's and B's to 03-04.
+    new_york = Day(dt.date(2026, 3, 4), "America/New_York")
+    assert new_york.start == ts("2026-03-04 05:00")
+    result = metrics.resolution_time(TICKETS, EVENTS, new_york).set_index(["channel", "priority"])
+    assert ("chat", "low") not in result.index
+    assert result.loc[("email", "high"), "tickets_first_responded"] == 2
+
+
+def test_day_across_daylight_saving_has_23_hours() -> None:
+    spring = Day(dt.date(2026, 3, 29), "Europe/Berlin")
+    assert spring.end - spring.start == pd.Timedelta(hours=23)
+
+
+# --- tickets by topic -------------------------------------------------------
+
+
+def topic_tickets(rows: list[tuple[str, str]]) -> pd.DataFrame:
+    created, topics = zip(*rows, strict=True)
+    return pd.DataFrame(
+        {
+            "ticket_id": pd.Series([f"T{i}" for i in range(len(rows))], dtype="str"),
+            "created_at": utc(list(created)),
+            "topic": pd.Series(topics, dtype="str"),
+        }
+    )
+
+
+def test_tickets_by_topic_share_and_change_against_previous_seven_days() -> None:
+    tickets = topic_tickets(
+        [
+            ("2026-03-10 09:00", "billing"),
+            ("2026-03-10 10:00", "billing"),
+            ("2026-03-10 11:00", "login"),
+            ("2026-03-10 12:00", "доставка"),
+            ("2026-03-03 09:00", "billing"),  # previous 7 days: 03-03 .. 03-09
+            ("2026-03-05 09:00", "billing"),
+            ("2026-03-09 23:59", "login"),
+            ("2026-03-02 09:00", "login"),  # 8 days back: outside the window
+        ]
+    )
+    result = metrics.tickets_by_topic(
+        tickets, Day(dt.date(2026, 3, 10), "UTC"), dt.date(2026, 1, 1)
+    )
+    result = result.set_index("topic")
+    assert result["tickets_created"].to_dict() == {"billing": 2, "login": 1, "доставка": 1}
+    assert (result["tickets_created_all_topics"] == 4).all()
+    assert result.loc["billing", "share_of_day"] == pytest.approx(0.5)
+    assert (result["prev_7d_days"] == 7).all()
+    # billing: 2 tickets in 7 days -> mean 2/7; change 2 - 2/7 = 12/7; pct (12/7)/(2/7) = 6
+    assert result.loc["billing", "prev_7d_mean"] == pytest.approx(2 / 7)
+    assert result.loc["billing", "change_vs_prev_7d"] == pytest.approx(12 / 7)
+    assert result.loc["billing", "change_pct_vs_prev_7d"] == pytest.approx(6)
+    # A new topic: mean 0, change +1, no percentage.
+    assert result.loc["доставка", "prev_7d_mean"] == 0
+    assert np.isnan(result.loc["доставка", "change_pct_vs_prev_7d"])
+
+
+def test_topic_absent_today_is_reported_with_zero() -> None:
+    tickets = topic_tickets([("2026-03-09 09:00", "login"), ("2026-03-10 09:00", "billing")])
+    result = metrics.tickets_by_topic(
+        tickets, Day(dt.date(2026, 3, 10), "UTC"), dt.date(2026, 1, 1)
+    )
+    login = result.set_index("topic").loc["login"]
+    assert login["tickets_created"] == 0
+    assert login["change_vs_prev_7d"] == pytest.approx(-1 / 7)
+    assert login["change_pct_vs_prev_7d"] == pytest.approx(-1)
+
+
+def test_previous_days_before_the_pipeline_start_are_not_counted() -> None:
+    tickets = topic_tickets([("2026-01-01 09:00", "billing"), ("2026-01-03 09:00", "billing")])
+    result = metrics.tickets_by_topic(tickets, Day(dt.date(2026, 1, 3), "UTC"), dt.date(2026, 1, 1))
+    # Only 01-01 and 01-02 precede 01-03 inside the range: mean 1 / 2.
+    assert result.loc[0, "prev_7d_days"] == 2
+    assert result.loc[0, "prev_7d_mean"] == pytest.approx(0.5)
+    first = metrics.tickets_by_topic(tickets, Day(dt.date(2026, 1, 1), "UTC"), dt.date(2026, 1, 1))
+    assert first.loc[0, "prev_7d_days"] == 0
+    assert np.isnan(first.loc[0, "prev_7d_mean"])
+
+
+# --- churn ------------------------------------------------------------------
+
+
+def customers_frame(rows: list[tuple[str, str, str | None]]) -> pd.DataFrame:
+    ids, signed, churned = zip(*rows, strict=True)
+    return pd.DataFrame(
+        {
+            "customer_id": pd.Series(ids, dtype="str"),
+            "signed_up_at": utc(list(signed)),
+            "churned_at": utc(list(churned)),
+        }
+    )
+
+
+CUSTOMERS = customers_frame(
+    [
+        ("A", "2025-11-15 10:00", None),
+        ("B", "2026-02-20 09:00", "2026-03-10 15:00"),  # active at start, churns on the day
+        ("C", "2026-02-05 12:00", "2026-02-28 23:00"),  # churned earlier
+        ("D", "2026-03-10 08:00", None),  # new
+        ("E", "2026-03-10 10:00", "2026-03-10 18:00"),  # new and churned the same day
+        ("F", "2026-03-10 00:00", None),  # signs up at midnight exactly: new on 03-10
+        ("G", "2026-01-01 00:00", "2026-03-10 00:00"),  # churns at midnight: churned on 03-10
+    ]
+)
+
+
+def test_churn_of_a_day() -> None:
+    row = metrics.churn(CUSTOMERS, Day(dt.date(2026, 3, 10), "UTC")).iloc[0]
+    assert row["customers_at_start"] == 3  # A, B, G
+    assert row["customers_new"] == 3  # D, E, F
+    assert row["customers_churned"] == 3  # B, E, G
+    assert row["customers_at_end"] == 3  # A, D, F
+    assert row["churn_rate"] == pytest.approx(1.0)
+    # 30-day window 02-09 .. 03-10: at its start A, C, G (B signed up 02-20).
+    assert row["customers_at_start_30d"] == 3
+    assert row["customers_new_30d"] == 4  # B, D, E, F
+    assert row["customers_churned_30d"] == 4  # C, B, E, G
+    assert row["churn_rate_30d"] == pytest.approx(4 / 3)
+
+
+def test_churn_with_no_customers_has_no_rate() -> None:
+    row = metrics.churn(
+        customers_frame([("A", "2026-03-10 10:00", None)]), Day(dt.date(2026, 3, 10), "UTC")
+    )
+    assert row.loc[0, "customers_at_start"] == 0
+    assert np.isnan(row.loc[0, "churn_rate"])
+
+
+# --- retention cohorts ------------------------------------------------------
+
+
+def test_retention_cohort_triangle() -> None:
+    customers = customers_frame(
+        [
+            ("A", "2026-01-05 10:00", None),
+            ("B", "2026-01-20 10:00", "2026-02-10 10:00"),  # gone by the end of February
+            ("C", "2026-01-25 10:00", "2026-03-20 10:00"),  # churns after the as-of day
+            ("D", "2026-02-01 00:00", "2026-02-01 12:00"),  # gone within its signup month
+            ("E", "2026-02-15 10:00", None),
+            ("F", "2026-03-02 10:00", None),
+            ("G", "2026-03-12 10:00", None),  # signs up after the as-of day: not counted
+        ]
+    )
+    result = metrics.retention_cohorts(customers, Day(dt.date(2026, 3, 10), "UTC"))
+    cells = {
+        (row.cohort_month.isoformat(), row.months_since_signup): (
+            row.cohort_customers,
+            row.customers_active,
+        )
+        for row in result.itertuples()
+    }
+    assert cells == {
+        ("2026-01-01", 0): (3, 3),  # end of January: A, B, C
+        ("2026-01-01", 1): (3, 2),  # end of February: B gone
+        ("2026-01-01", 2): (3, 2),  # as of 03-10: C still active
+        ("2026-02-01", 0): (2, 1),  # D gone in February
+        ("2026-02-01", 1): (2, 1),
+        ("2026-03-01", 0): (1, 1),
+    }
+    share = result.set_index(["months_since_signup"])["share_active"]
+    assert share.iloc[1] == pytest.approx(2 / 3)

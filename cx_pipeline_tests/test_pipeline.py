@@ -1,0 +1,167 @@
+"""Real Dagster runs over the small world (see small_world.py), figures worked out by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from cx_pipeline.defs.schedules import cx_daily_schedule, previous_day
+from cx_pipeline.definitions import defs
+from cx_pipeline_tests.helpers import (
+    MARTS,
+    OUTPUT_TABLES,
+    RAW_AND_STAGING,
+    parquet_table,
+    run_day,
+    run_range,
+    sorted_rows,
+    warehouse_table,
+)
+
+
+def test_definitions_load() -> None:
+    graph = defs.resolve_asset_graph()
+    names = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    assert {"raw_tickets", "stg_tickets", "agg_daily_churn", "agg_retention_cohorts"} <= names
+    assert defs.resolve_job_def("cx_daily") is not None
+    assert defs.resolve_schedule_def("cx_daily_schedule") is not None
+
+
+def mart(resources: dict[str, object], table: str, day: str) -> pd.DataFrame:
+    rows = warehouse_table(resources, table)
+    return rows[rows["date"].astype("str") == day].drop(columns=["date"])
+
+
+def test_range_run_gives_the_hand_worked_figures(resources: dict[str, object]) -> None:
+    run_range(resources, "2026-01-01", "2026-01-03")
+
+    resolution = {
+        day: mart(resources, "agg_daily_resolution_time", day).set_index(["channel", "priority"])
+        for day in ("2026-01-01", "2026-01-02", "2026-01-03")
+    }
+    # 01-01: T1 answered after 30 min; T2 (created 11:00+01:00 = 10:00Z) after 10, solved after 70.
+    assert resolution["2026-01-01"].loc[("email", "high"), "first_response_minutes_mean"] == 30
+    assert resolution["2026-01-01"].loc[("chat", "normal"), "resolution_minutes_mean"] == 70
+    # 01-02: first replies T3 (120 min, across midnight) and T4 (15); T2's second solve not counted.
+    day2 = resolution["2026-01-02"]
+    assert list(day2.index) == [("email", "high")]
+    assert day2.loc[("email", "high"), "tickets_first_responded"] == 2
+    assert day2.loc[("email", "high"), "first_response_minutes_sum"] == 135
+    assert day2.loc[("email", "high"), "first_response_minutes_p90"] == pytest.approx(109.5)
+    assert day2.loc[("email", "high"), "tickets_resolved"] == 0
+    # 01-03: T1 solved 2 days after creation (2880), T3 after 36 h (2160), T4 closed after 24 h.
+    day3 = resolution["2026-01-03"].loc[("email", "high")]
+    assert day3["tickets_resolved"] == 3
+    assert day3["resolution_minutes_sum"] == 6480
+    assert day3["resolution_minutes_median"] == 2160
+    assert day3["resolution_minutes_p90"] == pytest.approx(2736)
+    assert resolution["2026-01-03"].loc[("phone", "normal"), "first_response_minutes_mean"] == 6
+
+    topics = mart(resources, "agg_daily_tickets_by_topic", "2026-01-02").set_index("topic")
+    # 01-02: one 退款 ticket; 01-01 (the only earlier day in range) had billing 2, доставка 1.
+    assert topics["tickets_created"].to_dict() == {"billing": 0, "доставка": 0, "退款": 1}
+    assert topics.loc["billing", "prev_7d_mean"] == 2
+    assert topics.loc["billing", "change_pct_vs_prev_7d"] == -1
+    assert topics.loc["退款", "share_of_day"] == 1
+
+    churn = mart(resources, "agg_daily_churn", "2026-01-02").iloc[0]
+    # Start of 01-02: C1, C2 (C3 churned in December). C4 new; C2 churned (a later drop says so).
+    assert churn[["customers_at_start", "customers_new", "customers_churned"]].tolist() == [2, 1, 1]
+    assert churn["customers_at_end"] == 2
+    assert churn["churn_rate"] == 0.5
+    # 30 days from 12-04: only C1 active then; C2, C3, C4 new; C3 and C2 churned.
+    assert churn[
+        ["customers_at_start_30d", "customers_new_30d", "customers_churned_30d"]
+    ].tolist() == [1, 3, 2]
+    day3_churn = mart(resources, "agg_daily_churn", "2026-01-03").iloc[0]
+    # C5 signs up and churns on 01-03: new and churned.
+    assert day3_churn[
+        ["customers_at_start", "customers_new", "customers_churned", "customers_at_end"]
+    ].tolist() == [2, 1, 1, 2]
+
+    cohorts = mart(resources, "agg_retention_cohorts", "2026-01-03")
+    cells = {
+        (str(r.cohort_month)[:10], r.months_since_signup): (r.cohort_customers, r.customers_active)
+        for r in cohorts.itertuples()
+    }
+    assert cells == {
+        ("2025-11-01", 0): (1, 1),
+        ("2025-11-01", 1): (1, 1),
+        ("2025-11-01", 2): (1, 1),
+        ("2025-12-01", 0): (2, 1),  # C3 churned 12-31
+        ("2025-12-01", 1): (2, 0),  # C2 churned 01-02
+        ("2026-01-01", 0): (2, 1),  # C5 churned 01-03
+    }
+
+
+def test_staging_sets_aside_bad_rows_and_keeps_every_script(resources: dict[str, object]) -> None:
+    run_range(resources, "2026-01-01", "2026-01-01", assets=RAW_AND_STAGING)
+    rejects = warehouse_table(resources, "stg_rejects").set_index("source")
+    assert sorted(rejects.index) == ["survey_responses", "tickets"]
+    ticket_reject = rejects.loc["tickets"]
+    assert ticket_reject["row_number"] == 4
+    assert ticket_reject["columns"] == "channel"
+    assert ticket_reject["file"].endswith("tickets/2026-01-01.csv")
+    assert '"ticket_id":"T9"' in ticket_reject["raw_row"]
+    assert "fax" in ticket_reject["message"]
+    assert rejects.loc["survey_responses", "columns"] == "score"
+    tickets = warehouse_table(resources, "stg_tickets").set_index("ticket_id")
+    assert sorted(tickets.index) == ["T1", "T2", "T3"]
+    assert tickets.loc["T2", "channel"] == "chat"
+    assert tickets.loc["T2", "topic"] == "доставка"
+    events = parquet_table(resources, "stg_ticket_events")
+    assert len(events) == 3  # the duplicate T1 reply is removed
+    comments = set(parquet_table(resources, "stg_survey_responses")["comment"])
+    assert comments == {"Atendimento excelente, obrigado!", "Всё отлично"}
+
+
+def test_parquet_and_warehouse_hold_the_same_rows(resources: dict[str, object]) -> None:
+    run_range(resources, "2026-01-01", "2026-01-03")
+    for table in OUTPUT_TABLES:
+        from_parquet = sorted_rows(parquet_table(resources, table))
+        from_warehouse = sorted_rows(warehouse_table(resources, table))
+        assert len(from_parquet) == len(from_warehouse), table
+
+
+def test_days_in_any_order_and_reruns_give_the_same_tables(
+    resources: dict[str, object], tmp_path
+) -> None:
+    run_range(resources, "2026-01-01", "2026-01-03")
+    in_order = {table: sorted_rows(warehouse_table(resources, table)) for table in OUTPUT_TABLES}
+
+    from cx_pipeline.defs.resources import CxPaths, WarehouseResource
+
+    shuffled = {
+        "paths": CxPaths(
+            landing_dir=resources["paths"].landing_dir,  # type: ignore[attr-defined]
+            output_dir=str(tmp_path / "other_output"),
+        ),
+        "warehouse": WarehouseResource(url=f"duckdb:///{tmp_path / 'other.duckdb'}"),
+    }
+    # Staging days newest first, one run each; then marts in a shuffled order.
+    for day in ("2026-01-03", "2026-01-01", "2026-01-02"):
+        run_day(shuffled, day, assets=RAW_AND_STAGING)
+    for day in ("2026-01-02", "2026-01-03", "2026-01-01"):
+        run_day(shuffled, day, assets=MARTS)
+    # And a rerun of one day alone, twice.
+    run_day(shuffled, "2026-01-02")
+    run_day(shuffled, "2026-01-02")
+    for table in OUTPUT_TABLES:
+        pd.testing.assert_frame_equal(
+            sorted_rows(warehouse_table(shuffled, table)), in_order[table], obj=table
+        )
+
+
+def test_schedule_runs_the_previous_reporting_day() -> None:
+    fired_at = dt.datetime(2026, 3, 5, 6, 0, tzinfo=dt.UTC)
+    assert previous_day(fired_at, "UTC") == dt.date(2026, 3, 4)
+    # 06:00 UTC is still 03-04 in Los Angeles: the day before that is 03-03.
+    assert previous_day(fired_at, "America/Los_Angeles") == dt.date(2026, 3, 3)
+    import dagster as dg
+
+    context = dg.build_schedule_context(scheduled_execution_time=fired_at)
+    request = cx_daily_schedule(context)
+    assert isinstance(request, dg.RunRequest)
+    assert request.partition_key == "2026-03-04"
