@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,9 +38,10 @@ def _as_postgres_user(command: list[str]) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server() -> Iterator[str]:
     """A real PostgreSQL server on loopback for this test session; yields its admin URL."""
-    root = tmp_path_factory.mktemp("postgres")
+    # Not under pytest's tmp dirs: those are private to root, and the server runs as postgres.
+    root = Path(tempfile.mkdtemp(prefix="cx-postgres-"))
     data = root / "data"
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
@@ -76,6 +78,7 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             _as_postgres_user([_pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
             capture_output=True,
         )
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

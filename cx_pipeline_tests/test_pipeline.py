@@ -7,8 +7,8 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from cx_pipeline.defs.schedules import cx_daily_schedule, previous_day
 from cx_pipeline.definitions import defs
+from cx_pipeline.defs.schedules import cx_daily_schedule, previous_day
 from cx_pipeline_tests.helpers import (
     MARTS,
     OUTPUT_TABLES,

@@ -66,9 +66,7 @@ def _read_csv(path: Path, encoding: str) -> pa.Table:
 
 
 def _read_jsonl(path: Path, encoding: str) -> pa.Table:
-    frame = pd.read_json(
-        path, lines=True, dtype=False, convert_dates=False, encoding=encoding, precise_float=True
-    )
+    frame = pd.read_json(path, lines=True, dtype=False, encoding=encoding, precise_float=True)
     columns = {
         name: pa.array(frame[name].where(frame[name].notna(), None).map(_text, na_action="ignore"))
         for name in frame.columns
@@ -92,5 +90,5 @@ def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_timestamp(column.type) and column.type.tz is not None:
         # ISO 8601 with an explicit UTC offset, so staging reads the instant exactly.
         utc = column.cast(pa.timestamp("us", tz="UTC"))
-        return pc.strftime(utc, format="%Y-%m-%dT%H:%M:%S.%f+00:00")
+        return pc.strftime(utc, format="%Y-%m-%dT%H:%M:%S+00:00")
     return column.cast(pa.string())

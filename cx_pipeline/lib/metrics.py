@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-MINUTE = pd.Timedelta(minutes=1)
 RESOLUTION_EVENTS = ("solved", "closed")
 RESPONSE_EVENTS = ("agent_reply",)
 
@@ -94,7 +93,7 @@ def _durations_completed_on(
     first = first_event_times(events, event_types)
     first = first[day.contains(first)].rename("completed_at")
     joined = tickets.merge(first, left_on="ticket_id", right_index=True, how="inner")
-    joined["minutes"] = (joined["completed_at"] - joined["created_at"]) / MINUTE
+    joined["minutes"] = (joined["completed_at"] - joined["created_at"]).dt.total_seconds() / 60
     # An event before creation is bad input (quarantined upstream when detectable).
     return joined[joined["minutes"] >= 0]
 

@@ -155,26 +155,26 @@ def _customers(config: SampleConfig, rng: np.random.Generator, quality: np.ndarr
         start + pd.to_timedelta(patch_day * 86400 + rng.integers(0, 86400, count), unit="s"),
     )
     end = start + config.days * DAY
-    return pd.DataFrame(
+    customers = pd.DataFrame(
         {
             "customer_id": [f"C{i:06d}" for i in range(count)],
             "signed_up_at": signed_up_at,
-            # Churns before the start are history we never saw; after the end, the future.
-            "churned_at": churned_at.where((churned_at >= start) & (churned_at < end)).dt.floor(
-                "s"
-            ),
+            # Churns after the end are the future: not known yet.
+            "churned_at": churned_at.where(churned_at < end).dt.floor("s"),
             "plan": PLANS[plan_index],
             "segment": rng.choice(SEGMENTS, size=count, p=[0.6, 0.3, 0.1]),
             "region": rng.choice(REGIONS, size=count),
         }
-    )[lambda f: ~((f["churned_at"].isna()) & (churned_at < start))]
+    )
+    # Customers who left before the first day are history the drops never show.
+    return customers[(churned_at >= start).to_numpy()].reset_index(drop=True)
 
 
 def _customer_drops(customers: pd.DataFrame, config: SampleConfig) -> pd.DataFrame:
     """A customer lands on signup day (existing ones on the first day), again when churning."""
     first_day = config.start
     signup_day = _dates(customers["signed_up_at"]).map(lambda d: max(d, first_day))
-    signup_rows = customers.assign(churned_at=pd.NaT, arrival=signup_day)
+    signup_rows = customers.assign(churned_at=pd.NaT, arrival=signup_day)  # type: ignore[arg-type]
     churned = customers[customers["churned_at"].notna()]
     churn_rows = churned.assign(arrival=_dates(churned["churned_at"]))
     rows = pd.concat([signup_rows, churn_rows], ignore_index=True)
@@ -285,7 +285,7 @@ def _ticket_events(
             "customer_id": tickets["customer_id"],
             "channel": tickets["channel"],
             "solved_at": solved.dt.floor("s"),
-            "hours_to_solve": (solved - created) / pd.Timedelta(hours=1),
+            "hours_to_solve": (solved - created).dt.total_seconds() / 3600,
             "quality": q,
         }
     )[solved_flag]
@@ -318,7 +318,8 @@ def _surveys(
 
     def responses(kind, customer_id, ticket_id, at, score, channel):
         count = len(score)
-        comment = np.where(rng.random(count) < 0.2, rng.choice(COMMENTS, size=count), None)
+        chosen = rng.choice(COMMENTS, size=count).astype(object)
+        comment = np.where(rng.random(count) < 0.2, chosen, np.array(None, dtype=object))
         return pd.DataFrame(
             {
                 "customer_id": np.asarray(customer_id),

@@ -13,6 +13,8 @@ marts it is the event day the figures belong to.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Date, Series
@@ -38,7 +40,7 @@ SURVEY_SCORE_RANGES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 UTC_MICROS = {"unit": "us", "tz": "UTC"}
 
 
-def _timestamp(description: str, nullable: bool = False) -> pd.DatetimeTZDtype:
+def _timestamp(description: str, nullable: bool = False) -> Any:
     return pa.Field(dtype_kwargs=UTC_MICROS, nullable=nullable, description=description)
 
 
@@ -104,7 +106,7 @@ class StgSurveyResponses(pa.DataFrameModel):
 
     @pa.dataframe_check(description="score within the survey type's scale")
     @classmethod
-    def score_in_range(cls, df: pd.DataFrame) -> Series[bool]:
+    def score_in_range(cls, df: pd.DataFrame) -> pd.Series:
         kind = df["survey_type"].astype(object)
         low = kind.map({k: v[0] for k, v in SURVEY_SCORE_RANGES.items()}).astype("float64")
         high = kind.map({k: v[1] for k, v in SURVEY_SCORE_RANGES.items()}).astype("float64")
@@ -130,7 +132,7 @@ class StgCustomers(pa.DataFrameModel):
 
     @pa.dataframe_check(description="churned_at not before signed_up_at")
     @classmethod
-    def churn_after_signup(cls, df: pd.DataFrame) -> Series[bool]:
+    def churn_after_signup(cls, df: pd.DataFrame) -> pd.Series:
         return df["churned_at"].isna() | (df["churned_at"] >= df["signed_up_at"])
 
 
@@ -153,15 +155,15 @@ class StgRejects(pa.DataFrameModel):
 # --- marts -------------------------------------------------------------------
 
 
-def _count(description: str) -> int:
+def _count(description: str) -> Any:
     return pa.Field(ge=0, description=description)
 
 
-def _minutes(description: str) -> float:
+def _minutes(description: str) -> Any:
     return pa.Field(nullable=True, ge=0, description=description)
 
 
-def _rate(description: str) -> float:
+def _rate(description: str) -> Any:
     return pa.Field(nullable=True, ge=0, le=1, description=description)
 
 

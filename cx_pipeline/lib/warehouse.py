@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -30,6 +31,21 @@ from cx_pipeline.lib.tables import TableSpec
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _COPY_BATCH_ROWS = 200_000
 T = TypeVar("T")
+
+
+_PROCESS_LOCKS: dict[str, threading.Lock] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+@contextmanager
+def _process_lock(key: str | None) -> Iterator[None]:
+    if key is None:
+        yield
+        return
+    with _PROCESS_LOCKS_GUARD:
+        lock = _PROCESS_LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        yield
 
 
 def checked_identifier(name: str, what: str = "identifier") -> str:
@@ -62,7 +78,14 @@ class Warehouse:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        with self._retry_while_locked(self.engine.connect) as conn, conn.begin():
+        # DuckDB lets one process at a time open a file for writing (its file
+        # lock); inside that process, writers to one file take turns here, since
+        # two delete-then-insert transactions on an empty day would not conflict.
+        with (
+            _process_lock(str(self.engine.url) if self.dialect == "duckdb" else None),
+            self._retry_while_locked(self.engine.connect) as conn,
+            conn.begin(),
+        ):
             yield conn
 
     def _retry_while_locked(self, connect: Callable[[], T]) -> T:
@@ -134,28 +157,25 @@ class Warehouse:
 
     def _bulk_insert(self, conn: Connection, table: str, rows: pa.Table) -> None:
         columns = ", ".join(rows.column_names)
-        driver = conn.connection.driver_connection
+        driver: Any = conn.connection.driver_connection
         if self.dialect == "duckdb":
             view = f"cx_load_{uuid.uuid4().hex}"
-            driver.register(view, rows)  # type: ignore[union-attr]
-            try:
-                driver.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {view}")  # type: ignore[union-attr]
-            finally:
-                driver.unregister(view)  # type: ignore[union-attr]
+            driver.register(view, rows)
+            driver.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {view}")
+            # (On failure the connection is closed with its registered view.)
+            driver.unregister(view)
             return
         options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
         with (
             driver.cursor() as cursor,
-            cursor.copy(  # type: ignore[union-attr]
-                f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)"
-            ) as copy,
+            cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)") as copy,
         ):
             for batch in rows.to_batches(max_chunksize=_COPY_BATCH_ROWS):
                 sink = pa.BufferOutputStream()
                 pacsv.write_csv(pa.Table.from_batches([batch]), sink, options)
                 copy.write(sink.getvalue().to_pybytes())
 
-    def read_frame(self, query: str, params: dict[str, object] | None = None) -> pd.DataFrame:
+    def read_frame(self, query: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
         with self.transaction() as conn:
-            result = conn.execute(sa.text(query), params or {})
+            result = conn.execute(sa.text(query), dict(params or {}))
             return pd.DataFrame(result.fetchall(), columns=list(result.keys()))

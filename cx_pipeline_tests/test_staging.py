@@ -1,0 +1,131 @@
+"""Reading drops and staging their rows: formats, rejects, duplicates, text in any script."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from cx_pipeline.lib.drops import DropError, find_drop, read_drop
+from cx_pipeline.lib.sources import SURVEY_RESPONSES, TICKETS
+from cx_pipeline.lib.staging import MissingColumnsError, stage_drop
+from cx_pipeline.lib.storage import partition_path, read_window, write_partition
+
+HEADER = "ticket_id,customer_id,created_at,channel,topic,priority,agent_group\n"
+
+
+def stage_tickets(tmp_path: Path, body: str, name: str = "2026-03-04.csv"):
+    path = tmp_path / name
+    path.write_text(HEADER + body, encoding="utf-8")
+    return stage_drop(read_drop(path).to_pandas(), TICKETS, str(path))
+
+
+def test_the_same_rows_read_alike_from_csv_jsonl_and_parquet(tmp_path: Path) -> None:
+    rows = [
+        {"response_id": "R1", "customer_id": "C1", "survey_type": "nps", "score": 9,
+         "submitted_at": "2026-03-04T10:00:00+02:00", "comment": "Всё отлично, 谢谢"},
+        {"response_id": "R2", "customer_id": "C2", "survey_type": "csat", "score": 4,
+         "submitted_at": "2026-03-04T09:00:00Z", "comment": None},
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows)
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    (tmp_path / "a.jsonl").write_text(
+        "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8"
+    )
+    typed = frame.assign(submitted_at=pd.to_datetime(frame["submitted_at"], utc=True))
+    pq.write_table(pa.Table.from_pandas(typed, preserve_index=False), tmp_path / "a.parquet")
+    staged = {
+        suffix: stage_drop(
+            read_drop(tmp_path / f"a.{suffix}").to_pandas(), SURVEY_RESPONSES, suffix
+        ).rows
+        for suffix in ("csv", "jsonl", "parquet")
+    }
+    for suffix in ("jsonl", "parquet"):
+        pd.testing.assert_frame_equal(staged[suffix], staged["csv"], obj=suffix)
+    first = staged["csv"].iloc[0]
+    assert first["submitted_at"] == pd.Timestamp("2026-03-04T08:00:00Z")
+    assert first["score"] == 9.0
+    assert first["comment"] == "Всё отлично, 谢谢"
+
+
+def test_bad_rows_are_rejected_with_file_row_and_rule(tmp_path: Path) -> None:
+    staged = stage_tickets(
+        tmp_path,
+        "T1,C1,2026-03-04T09:00:00Z,email,billing,high,g\n"
+        "T2,C1,yesterday,email,billing,high,g\n"
+        "T3,,2026-03-04T09:00:00Z,pigeon,billing,high,g\n",
+    )
+    assert staged.rows["ticket_id"].tolist() == ["T1"]
+    rejects = staged.rejects.set_index("row_number")
+    assert rejects.loc[2, "columns"] == "created_at"
+    assert rejects.loc[2, "rules"] == "unparseable timestamp"
+    assert rejects.loc[2, "message"].endswith(
+        "row 2: created_at: unparseable timestamp (value yesterday)"
+    )
+    assert rejects.loc[3, "columns"] == "customer_id, channel"
+    assert "not one of email, chat, phone, social, web" in rejects.loc[3, "rules"]
+    assert json.loads(rejects.loc[3, "raw_row"])["channel"] == "pigeon"
+
+
+def test_duplicates_in_a_drop_keep_the_last_version(tmp_path: Path) -> None:
+    staged = stage_tickets(
+        tmp_path,
+        "T1,C1,2026-03-04T09:00:00Z,email,billing,low,g\n"
+        "T1,C1,2026-03-04T09:00:00Z,email,billing,urgent,g\n",
+    )
+    assert staged.rows["priority"].tolist() == ["urgent"]
+    assert staged.duplicates_removed == 1
+
+
+def test_missing_required_columns_name_the_file_and_columns(tmp_path: Path) -> None:
+    path = tmp_path / "2026-03-04.csv"
+    path.write_text("ticket_id,created_at\nT1,2026-03-04T09:00:00Z\n", encoding="utf-8")
+    with pytest.raises(MissingColumnsError, match="customer_id, channel, priority") as error:
+        stage_drop(read_drop(path).to_pandas(), TICKETS, str(path))
+    assert str(path) in str(error.value)
+
+
+def test_a_header_only_drop_stages_zero_rows(tmp_path: Path) -> None:
+    staged = stage_tickets(tmp_path, "")
+    assert staged.rows.empty and staged.rejects.empty
+
+
+def test_an_empty_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "2026-03-04.csv"
+    path.write_text("", encoding="utf-8")
+    with pytest.raises(DropError, match="2026-03-04.csv"):
+        read_drop(path)
+
+
+def test_empty_topic_gets_a_label_and_categories_are_case_insensitive(tmp_path: Path) -> None:
+    staged = stage_tickets(tmp_path, "T1,C1,2026-03-04T09:00:00Z, EMAIL ,,High,\n")
+    row = staged.rows.iloc[0]
+    assert (row["channel"], row["priority"], row["topic"]) == ("email", "high", "(no topic)")
+    assert pd.isna(row["agent_group"])
+
+
+def test_two_drops_for_one_day_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "tickets").mkdir()
+    for suffix in ("csv", "jsonl"):
+        (tmp_path / "tickets" / f"2026-03-04.{suffix}").write_text("", encoding="utf-8")
+    with pytest.raises(DropError, match="more than one drop"):
+        find_drop(tmp_path, "tickets", dt.date(2026, 3, 4))
+    assert find_drop(tmp_path, "tickets", dt.date(2026, 3, 5)) is None
+
+
+def test_partition_write_replaces_atomically_and_window_reads_filter(tmp_path: Path) -> None:
+    schema = pa.schema([("n", pa.int64())])
+    for offset in range(5):
+        day = dt.date(2026, 3, 1) + dt.timedelta(days=offset)
+        write_partition(tmp_path, "t", day, pa.table({"n": [offset, offset]}, schema=schema))
+    write_partition(tmp_path, "t", dt.date(2026, 3, 2), pa.table({"n": [7]}, schema=schema))
+    folder = partition_path(tmp_path, "t", dt.date(2026, 3, 2)).parent
+    assert [p.name for p in folder.iterdir()] == ["part-0.parquet"]  # no temporary left
+    window = read_window(tmp_path, "t", schema, dt.date(2026, 3, 2), dt.date(2026, 3, 3))
+    assert window["n"].tolist() == [7, 2, 2]
+    assert read_window(tmp_path, "none", schema, dt.date(2026, 3, 2), dt.date(2026, 3, 3)).empty

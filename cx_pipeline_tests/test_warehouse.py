@@ -1,0 +1,166 @@
+"""The warehouse loader against a real DuckDB file and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from cx_pipeline.lib.tables import AGG_DAILY_CHURN, STG_REJECTS, TABLES_BY_NAME, TableSpec
+from cx_pipeline.lib.warehouse import Warehouse, checked_identifier, display_url
+
+DAY = dt.date(2026, 3, 4)
+
+
+def churn_rows(at_start: int) -> pa.Table:
+    frame = pd.DataFrame(
+        [
+            {
+                "customers_at_start": at_start,
+                "customers_new": 1,
+                "customers_churned": 1,
+                "customers_at_end": at_start,
+                "churn_rate": 1 / at_start,
+                "customers_at_start_30d": at_start,
+                "customers_new_30d": 2,
+                "customers_churned_30d": 2,
+                "churn_rate_30d": 2 / at_start,
+            }
+        ]
+    )
+    return AGG_DAILY_CHURN.to_arrow(frame)
+
+
+def rows_of(warehouse: Warehouse, spec: TableSpec) -> pd.DataFrame:
+    return warehouse.read_frame(f"SELECT * FROM {warehouse.qualified(spec.name)} ORDER BY date")
+
+
+def test_replacing_a_day_never_duplicates(warehouse_url: str) -> None:
+    warehouse = Warehouse(warehouse_url)
+    warehouse.replace_partition(AGG_DAILY_CHURN, DAY, churn_rows(10))
+    warehouse.replace_partition(AGG_DAILY_CHURN, DAY + dt.timedelta(days=1), churn_rows(20))
+    warehouse.replace_partition(AGG_DAILY_CHURN, DAY, churn_rows(30))
+    rows = rows_of(warehouse, AGG_DAILY_CHURN)
+    assert rows["customers_at_start"].tolist() == [30, 20]
+    assert rows["date"].astype("str").tolist() == ["2026-03-04", "2026-03-05"]
+
+
+def test_failed_load_keeps_the_previous_rows(warehouse_url: str) -> None:
+    warehouse = Warehouse(warehouse_url)
+    warehouse.replace_partition(AGG_DAILY_CHURN, DAY, churn_rows(10))
+    broken = churn_rows(20).set_column(0, "customers_at_start", pa.array([None], pa.int64()))
+    with pytest.raises(Exception, match="(?i)null"):
+        warehouse.replace_partition(AGG_DAILY_CHURN, DAY, broken)  # NOT NULL violated mid-load
+    assert rows_of(warehouse, AGG_DAILY_CHURN)["customers_at_start"].tolist() == [10]
+
+
+def test_text_in_any_script_and_quotes_round_trip(warehouse_url: str) -> None:
+    warehouse = Warehouse(warehouse_url)
+    text = 'Said "it\'s fixed", but: no;\nдоставка, 退款, cobrança'
+    frame = pd.DataFrame(
+        {
+            "source": ["tickets"],
+            "file": ["x.csv"],
+            "row_number": [3],
+            "columns": ["topic"],
+            "rules": ["r"],
+            "message": [text],
+            "raw_row": ["{}"],
+        }
+    )
+    warehouse.replace_partition(
+        STG_REJECTS, DAY, STG_REJECTS.to_arrow(frame), {"source": "tickets"}
+    )
+    assert rows_of(warehouse, STG_REJECTS)["message"].tolist() == [text]
+
+
+def test_a_slice_of_a_day_is_replaced_alone(warehouse_url: str) -> None:
+    warehouse = Warehouse(warehouse_url)
+
+    def rejects(source: str, rows: int) -> pa.Table:
+        frame = pd.DataFrame(
+            {
+                "source": [source] * rows,
+                "file": ["f"] * rows,
+                "row_number": list(range(1, rows + 1)),
+                "columns": ["c"] * rows,
+                "rules": ["r"] * rows,
+                "message": ["m"] * rows,
+                "raw_row": ["{}"] * rows,
+            }
+        )
+        return STG_REJECTS.to_arrow(frame)
+
+    warehouse.replace_partition(STG_REJECTS, DAY, rejects("tickets", 2), {"source": "tickets"})
+    warehouse.replace_partition(STG_REJECTS, DAY, rejects("customers", 1), {"source": "customers"})
+    warehouse.replace_partition(STG_REJECTS, DAY, rejects("tickets", 1), {"source": "tickets"})
+    counts = rows_of(warehouse, STG_REJECTS)["source"].value_counts().to_dict()
+    assert counts == {"tickets": 1, "customers": 1}
+
+
+def test_concurrent_loads_of_one_day_leave_exactly_one_copy(warehouse_url: str) -> None:
+    warehouse = Warehouse(warehouse_url)
+    warehouse.ensure_table(AGG_DAILY_CHURN)
+    errors: list[BaseException] = []
+
+    def load(at_start: int) -> None:
+        try:
+            Warehouse(warehouse_url).replace_partition(AGG_DAILY_CHURN, DAY, churn_rows(at_start))
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load, args=(n,)) for n in (11, 22, 33, 44)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(rows_of(warehouse, AGG_DAILY_CHURN)) == 1
+
+
+def test_adding_a_column_later_migrates_an_existing_table(warehouse_url: str) -> None:
+    warehouse = Warehouse(warehouse_url)
+    with warehouse.transaction() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE agg_daily_churn (date DATE NOT NULL, customers_at_start BIGINT)"
+        )
+    warehouse.replace_partition(AGG_DAILY_CHURN, DAY, churn_rows(10))
+    rows = rows_of(warehouse, AGG_DAILY_CHURN)
+    assert rows.loc[0, "churn_rate_30d"] == pytest.approx(0.2)
+
+
+def test_every_table_is_created_with_its_comments(warehouse_url: str) -> None:
+    warehouse = Warehouse(warehouse_url)
+    for spec in TABLES_BY_NAME.values():
+        warehouse.ensure_table(spec)
+    columns = warehouse.read_frame(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema()"
+    )
+    for spec in TABLES_BY_NAME.values():
+        got = set(columns.loc[columns["table_name"] == spec.name, "column_name"])
+        assert got == {c.name for c in spec.all_columns}, spec.name
+
+
+def test_names_from_settings_must_be_identifiers() -> None:
+    assert checked_identifier("cx_marts") == "cx_marts"
+    for bad in ("marts; DROP TABLE x", "a-b", "", "1abc", 'x"'):
+        with pytest.raises(ValueError):
+            checked_identifier(bad)
+    with pytest.raises(ValueError):
+        Warehouse("duckdb:///:memory:", schema="x; drop")
+
+
+def test_the_password_is_never_shown() -> None:
+    shown = display_url("postgresql+psycopg://cx:s3cret-pw@db.internal:5432/cx")
+    assert "s3cret-pw" not in shown
+    assert "db.internal" in shown
+
+
+def test_a_schema_setting_puts_tables_in_that_schema(warehouse_url: str) -> None:
+    warehouse = Warehouse(warehouse_url, schema="cx_marts")
+    warehouse.replace_partition(AGG_DAILY_CHURN, DAY, churn_rows(10))
+    assert len(warehouse.read_frame("SELECT * FROM cx_marts.agg_daily_churn")) == 1
