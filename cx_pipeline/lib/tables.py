@@ -66,6 +66,8 @@ class TableSpec:
     name: str
     model: type[pa.DataFrameModel]
     date_description: str
+    # Marts have one row per day and grain: a primary key even when the grain is empty.
+    keyed: bool = False
 
     @property
     def description(self) -> str:
@@ -110,7 +112,7 @@ class TableSpec:
             f"    {c.name} {types[c.dtype]}{'' if c.nullable else ' NOT NULL'}"
             for c in self.all_columns
         ]
-        if self.grain:
+        if self.keyed or self.grain:
             lines.append(f"    PRIMARY KEY ({', '.join([PARTITION_COLUMN, *self.grain])})")
         body = ",\n".join(lines)
         statements = [f"CREATE TABLE IF NOT EXISTS {qualified_name} (\n{body}\n)"]
@@ -137,16 +139,17 @@ STAGED_TABLES = {
 }
 STG_REJECTS = TableSpec("stg_rejects", schemas.StgRejects, ARRIVAL_DAY)
 AGG_DAILY_RESOLUTION_TIME = TableSpec(
-    "agg_daily_resolution_time", schemas.AggDailyResolutionTime, EVENT_DAY
+    "agg_daily_resolution_time", schemas.AggDailyResolutionTime, EVENT_DAY, keyed=True
 )
 AGG_DAILY_TICKETS_BY_TOPIC = TableSpec(
-    "agg_daily_tickets_by_topic", schemas.AggDailyTicketsByTopic, EVENT_DAY
+    "agg_daily_tickets_by_topic", schemas.AggDailyTicketsByTopic, EVENT_DAY, keyed=True
 )
-AGG_DAILY_CHURN = TableSpec("agg_daily_churn", schemas.AggDailyChurn, EVENT_DAY)
+AGG_DAILY_CHURN = TableSpec("agg_daily_churn", schemas.AggDailyChurn, EVENT_DAY, keyed=True)
 AGG_RETENTION_COHORTS = TableSpec(
     "agg_retention_cohorts",
     schemas.AggRetentionCohorts,
     "As-of day: the cohort triangle as known at the end of this day.",
+    keyed=True,
 )
 MART_TABLES = (
     AGG_DAILY_RESOLUTION_TIME,

@@ -162,7 +162,8 @@ CREATE TABLE IF NOT EXISTS agg_daily_churn (
     customers_at_start_30d BIGINT NOT NULL,
     customers_new_30d BIGINT NOT NULL,
     customers_churned_30d BIGINT NOT NULL,
-    churn_rate_30d DOUBLE
+    churn_rate_30d DOUBLE,
+    PRIMARY KEY (date)
 );
 COMMENT ON TABLE agg_daily_churn IS 'Customer counts and churn rate per day, and over the trailing 30 days.';
 COMMENT ON COLUMN agg_daily_churn.date IS 'Event day the figures belong to (reporting time zone).';
