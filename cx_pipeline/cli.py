@@ -43,8 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ddl.add_argument("--write", action="store_true", help="rewrite sql/<dialect>/tables.sql")
 
     args = parser.parse_args(argv)
-    os.environ.setdefault("DAGSTER_HOME", str(data_dir() / "dagster_home"))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    prepare_dagster_home()
     if args.command == "demo":
         return run_demo(args.days)
     if args.command == "backfill":
@@ -52,6 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "generate":
         return run_generate(args)
     return run_ddl(args.dialect, args.write)
+
+
+def prepare_dagster_home() -> Path:
+    """The Dagster instance runs are recorded in (``$DAGSTER_HOME``, default data/dagster_home)."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(data_dir() / "dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)
+    settings = home / "dagster.yaml"
+    if not settings.exists():
+        settings.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    return home
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -128,6 +137,12 @@ def run_demo(days: int) -> int:
 
 def run_ddl(dialect: str | None, write: bool) -> int:
     from cx_pipeline.lib.tables import DIALECTS, ddl_script
+    from cx_pipeline.lib.views import views_script
+
+    if write:
+        path = PROJECT_ROOT / "sql" / "views.sql"
+        path.write_text(views_script(), encoding="utf-8")
+        print(f"wrote {path}")
 
     for name in [dialect] if dialect else list(DIALECTS):
         script = ddl_script(name)

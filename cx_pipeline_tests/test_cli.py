@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from cx_pipeline.lib.tables import DIALECTS, ddl_script
+from cx_pipeline.lib.views import views_script
 from cx_pipeline.settings import PROJECT_ROOT
 
 BIN = Path(sys.executable).parent
@@ -54,7 +55,9 @@ def test_dagster_cli_materialises_a_partition_range(tmp_path: Path, small_world:
     assert churn_days(tmp_path) == ["2026-01-01", "2026-01-02", "2026-01-03"]
 
 
-def test_sql_ddl_files_match_the_schemas() -> None:
+def test_sql_files_match_the_schemas_and_views() -> None:
+    views = (PROJECT_ROOT / "sql" / "views.sql").read_text(encoding="utf-8")
+    assert views == views_script(), "run `./dev ddl --write` to refresh sql/views.sql"
     for dialect in DIALECTS:
         written = (PROJECT_ROOT / "sql" / dialect / "tables.sql").read_text(encoding="utf-8")
         assert written == ddl_script(dialect), f"run `./dev ddl --write` to refresh sql/{dialect}"

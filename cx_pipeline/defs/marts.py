@@ -19,6 +19,7 @@ from cx_pipeline.lib import history, metrics, tables
 from cx_pipeline.lib.metrics import Day
 from cx_pipeline.lib.publish import publish
 from cx_pipeline.lib.tables import TableSpec
+from cx_pipeline.lib.views import views_of
 from cx_pipeline.settings import SETTINGS
 
 # Tickets by topic compares a day with the 7 before it; one more day of
@@ -83,6 +84,8 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, paths: CxPaths, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         target = warehouse.connect()
+        target.ensure_table(mart.spec)
+        target.replace_views(views_of(mart.spec.name))
         rows_by_day = {}
         for date in partition_days(context):
             frame = mart.compute(paths.output, Day(date, SETTINGS.reporting_timezone))

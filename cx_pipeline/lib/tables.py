@@ -116,9 +116,9 @@ class TableSpec:
             lines.append(f"    PRIMARY KEY ({', '.join([PARTITION_COLUMN, *self.grain])})")
         body = ",\n".join(lines)
         statements = [f"CREATE TABLE IF NOT EXISTS {qualified_name} (\n{body}\n)"]
-        statements.append(f"COMMENT ON TABLE {qualified_name} IS {_sql_text(self.description)}")
+        statements.append(f"COMMENT ON TABLE {qualified_name} IS {sql_text(self.description)}")
         statements += [
-            f"COMMENT ON COLUMN {qualified_name}.{c.name} IS {_sql_text(c.description)}"
+            f"COMMENT ON COLUMN {qualified_name}.{c.name} IS {sql_text(c.description)}"
             for c in self.all_columns
         ]
         return statements
@@ -127,7 +127,7 @@ class TableSpec:
         return _SQL_TYPES[dialect][column.dtype]
 
 
-def _sql_text(text: str) -> str:
+def sql_text(text: str) -> str:
     return "'" + " ".join(text.split()).replace("'", "''") + "'"
 
 

@@ -14,7 +14,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -26,7 +26,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from cx_pipeline.lib.storage import PARTITION_COLUMN
-from cx_pipeline.lib.tables import TableSpec
+from cx_pipeline.lib.tables import TableSpec, sql_text
+from cx_pipeline.lib.views import View
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _COPY_BATCH_ROWS = 200_000
@@ -118,6 +119,17 @@ class Warehouse:
                             f"ADD COLUMN {column.name} {spec.sql_type(self.dialect, column)}"
                         )
         self._ready.add(spec.name)
+
+    def replace_views(self, views: Sequence[View]) -> None:
+        """(Re)create the roll-up views over a table, with their comments."""
+        with self.transaction() as conn:
+            for view in views:
+                name = self.qualified(view.name)
+                conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
+                conn.exec_driver_sql(
+                    f"CREATE VIEW {name} AS {view.sql(self.qualified(view.table))}"
+                )
+                conn.exec_driver_sql(f"COMMENT ON VIEW {name} IS {sql_text(view.description)}")
 
     def _existing_columns(self, conn: Connection, table: str) -> set[str]:
         # information_schema works alike on DuckDB and PostgreSQL.

@@ -1,0 +1,133 @@
+"""The SQL layer BI tools use: roll-up views (both engines) and the read-only role (PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from cx_pipeline.lib.tables import AGG_DAILY_CHURN, AGG_DAILY_RESOLUTION_TIME
+from cx_pipeline.lib.views import VIEWS, views_of
+from cx_pipeline.lib.warehouse import Warehouse
+from cx_pipeline.settings import PROJECT_ROOT
+
+MONDAY = dt.date(2026, 3, 2)
+
+
+def resolution_day(count: int, minutes_sum: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "channel": ["email"],
+            "priority": ["high"],
+            "tickets_resolved": [count],
+            "resolution_minutes_sum": [minutes_sum],
+            "resolution_minutes_mean": [minutes_sum / count],
+            "resolution_minutes_median": [minutes_sum / count],
+            "resolution_minutes_p90": [minutes_sum / count],
+            "tickets_first_responded": [0],
+            "first_response_minutes_sum": [0.0],
+            "first_response_minutes_mean": [float("nan")],
+            "first_response_minutes_median": [float("nan")],
+            "first_response_minutes_p90": [float("nan")],
+        }
+    )
+
+
+def churn_day(start: int, new: int, churned: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "customers_at_start": start,
+                "customers_new": new,
+                "customers_churned": churned,
+                "customers_at_end": start + new - churned,
+                "churn_rate": churned / start,
+                "customers_at_start_30d": start,
+                "customers_new_30d": new,
+                "customers_churned_30d": churned,
+                "churn_rate_30d": churned / start,
+            }
+        ]
+    )
+
+
+def test_weekly_views_roll_up_numerators_not_daily_rates(warehouse_url: str) -> None:
+    warehouse = Warehouse(warehouse_url)
+    # Monday: 1 ticket in 10 min; Tuesday: 3 tickets in 90 min.
+    # Mean of daily means = (10 + 30) / 2 = 20; the week's mean = 100 / 4 = 25.
+    for offset, (count, total) in enumerate([(1, 10.0), (3, 90.0)]):
+        day = MONDAY + dt.timedelta(days=offset)
+        warehouse.replace_partition(
+            AGG_DAILY_RESOLUTION_TIME,
+            day,
+            AGG_DAILY_RESOLUTION_TIME.to_arrow(resolution_day(count, total)),
+        )
+    # Churn: 100 at the start of the week; +5 -2 on Monday, +1 -4 on Tuesday.
+    for offset, (start, new, churned) in enumerate([(100, 5, 2), (103, 1, 4)]):
+        day = MONDAY + dt.timedelta(days=offset)
+        warehouse.replace_partition(
+            AGG_DAILY_CHURN, day, AGG_DAILY_CHURN.to_arrow(churn_day(start, new, churned))
+        )
+    for table in ("agg_daily_resolution_time", "agg_daily_churn"):
+        warehouse.replace_views(views_of(table))
+
+    week = warehouse.read_frame("SELECT * FROM agg_weekly_resolution_time").iloc[0]
+    assert str(week["period_start"])[:10] == "2026-03-02"
+    assert week["tickets_resolved"] == 4
+    assert week["resolution_minutes_mean"] == pytest.approx(25.0)
+
+    churn = warehouse.read_frame("SELECT * FROM agg_weekly_churn").iloc[0]
+    assert churn["customers_at_start"] == 100
+    assert churn["customers_at_end"] == 100
+    assert (churn["customers_new"], churn["customers_churned"]) == (6, 6)
+    assert churn["churn_rate"] == pytest.approx(0.06)
+    # Retention: (at end - new) / at start = (100 - 6) / 100.
+    assert churn["retention_rate"] == pytest.approx(0.94)
+
+
+def test_every_view_is_valid_sql_on_both_engines(warehouse_url: str) -> None:
+    from cx_pipeline.lib.tables import MART_TABLES
+
+    warehouse = Warehouse(warehouse_url)
+    for spec in MART_TABLES:
+        warehouse.ensure_table(spec)
+        warehouse.replace_views(views_of(spec.name))
+    for view in VIEWS:
+        assert warehouse.read_frame(f"SELECT * FROM {view.name}").empty
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="psql comes with the PostgreSQL client")
+def test_read_only_role_sees_only_the_output_schema(postgres_url: str) -> None:
+    owner = Warehouse(postgres_url, schema="cx")
+    owner.replace_partition(AGG_DAILY_CHURN, MONDAY, AGG_DAILY_CHURN.to_arrow(churn_day(10, 1, 1)))
+    with owner.transaction() as conn:
+        conn.exec_driver_sql("CREATE TABLE public.secrets (x int)")
+    admin = sa.make_url(postgres_url)
+    libpq_url = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    script = PROJECT_ROOT / "sql" / "postgresql" / "readonly_role.sql"
+    for _ in range(2):  # re-running the script is harmless
+        subprocess.run(
+            ["psql", libpq_url, "-q", "-v", "schema=cx", "-v", "role=bi_reader",
+             "-v", "password=reader-pw", "-v", "owner=cx", "-f", str(script)],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+    # A table the pipeline creates later is readable too (default privileges).
+    owner.replace_partition(
+        AGG_DAILY_RESOLUTION_TIME,
+        MONDAY,
+        AGG_DAILY_RESOLUTION_TIME.to_arrow(resolution_day(1, 5.0)),
+    )
+    reader = sa.create_engine(admin.set(username="bi_reader", password="reader-pw"))
+    with reader.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM cx.agg_daily_churn").scalar() == 1
+        assert (
+            conn.exec_driver_sql("SELECT COUNT(*) FROM cx.agg_daily_resolution_time").scalar() == 1
+        )
+    for statement in ("SELECT * FROM public.secrets", "DELETE FROM cx.agg_daily_churn"):
+        with reader.connect() as conn, pytest.raises(sa.exc.DBAPIError):
+            conn.exec_driver_sql(statement)
+    reader.dispose()
