@@ -70,7 +70,7 @@ def run_generate(args: argparse.Namespace) -> int:
     config = SampleConfig(
         start=args.start, days=args.days, tickets_per_day=args.tickets_per_day, seed=args.seed
     )
-    files = write_drops(generate(config), landing)
+    files = write_drops(generate(config), landing, config)
     print(f"wrote {files} drop files under {landing}")
     return 0
 
@@ -125,7 +125,7 @@ def run_demo(days: int) -> int:
     landing = Path(resources["paths"].landing_dir)  # type: ignore[attr-defined]
     config = SampleConfig(start=SETTINGS.start_date, days=days)
     print(f"Generating {days} days of sample drops from {config.start} into {landing} ...")
-    write_drops(generate(config), landing)
+    write_drops(generate(config), landing, config)
     end = config.start + dt.timedelta(days=days - 1)
     print(f"Backfilling {config.start}..{end} ...")
     if run_backfill(config.start, end, chunk_days=10):

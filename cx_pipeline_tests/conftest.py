@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from cx_pipeline.defs.resources import CxPaths, WarehouseResource
+from cx_pipeline.defs.resources import CxPaths, StagingPolicy, WarehouseResource
 from cx_pipeline_tests.small_world import write_small_world
 
 
@@ -105,10 +105,20 @@ def small_world(tmp_path: Path) -> Path:
     return write_small_world(tmp_path / "landing")
 
 
+def make_resources(landing: Path, root: Path, **policy: object) -> dict[str, object]:
+    """Resources of a run over ``landing``, writing under ``root`` (DuckDB file warehouse).
+
+    The small world has one bad row in three or four on purpose: its runs allow 50 %.
+    """
+    policy = {"reject_threshold": 0.5, **policy}
+    return {
+        "paths": CxPaths(landing_dir=str(landing), output_dir=str(root / "output")),
+        "warehouse": WarehouseResource(url=f"duckdb:///{root / 'warehouse.duckdb'}"),
+        "policy": StagingPolicy(**policy),  # type: ignore[arg-type]
+    }
+
+
 @pytest.fixture
 def resources(tmp_path: Path, small_world: Path) -> dict[str, object]:
-    """Resources of a run over the small world, with a DuckDB file warehouse."""
-    return {
-        "paths": CxPaths(landing_dir=str(small_world), output_dir=str(tmp_path / "output")),
-        "warehouse": WarehouseResource(url=f"duckdb:///{tmp_path / 'warehouse.duckdb'}"),
-    }
+    """Resources of a run over the small world."""
+    return make_resources(small_world, tmp_path)

@@ -22,6 +22,7 @@ def environment(tmp_path: Path, landing: Path) -> dict[str, str]:
         "CX_DATA_DIR": str(tmp_path / "data"),
         "CX_LANDING_DIR": str(landing),
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "CX_REJECT_THRESHOLD": "0.5",  # the small world's bad rows are on purpose
     }
 
 

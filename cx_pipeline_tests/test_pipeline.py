@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from cx_pipeline.definitions import defs
 from cx_pipeline.defs.schedules import cx_daily_schedule, previous_day
+from cx_pipeline_tests.conftest import make_resources
 from cx_pipeline_tests.helpers import (
     MARTS,
     OUTPUT_TABLES,
@@ -131,15 +133,8 @@ def test_days_in_any_order_and_reruns_give_the_same_tables(
     run_range(resources, "2026-01-01", "2026-01-03")
     in_order = {table: sorted_rows(warehouse_table(resources, table)) for table in OUTPUT_TABLES}
 
-    from cx_pipeline.defs.resources import CxPaths, WarehouseResource
-
-    shuffled = {
-        "paths": CxPaths(
-            landing_dir=resources["paths"].landing_dir,  # type: ignore[attr-defined]
-            output_dir=str(tmp_path / "other_output"),
-        ),
-        "warehouse": WarehouseResource(url=f"duckdb:///{tmp_path / 'other.duckdb'}"),
-    }
+    landing = Path(resources["paths"].landing_dir)  # type: ignore[attr-defined]
+    shuffled = make_resources(landing, tmp_path / "other")
     # Staging days newest first, one run each; then marts in a shuffled order.
     for day in ("2026-01-03", "2026-01-01", "2026-01-02"):
         run_day(shuffled, day, assets=RAW_AND_STAGING)

@@ -1,19 +1,23 @@
 """Raw assets: each day's drop of a source, read losslessly (all text) into Parquet.
 
 Partitioned by arrival day: rerunning a raw partition rereads exactly one drop.
-The landing files themselves are only ever read.
+The landing files themselves are only ever read, never changed or moved.
 """
 
 import dagster as dg
 
 from cx_pipeline.defs.metadata import run_summary
 from cx_pipeline.defs.partitions import DAILY, ONE_RUN, partition_days
-from cx_pipeline.defs.resources import CxPaths
-from cx_pipeline.lib.drops import find_drop, read_drop
+from cx_pipeline.defs.resources import CxPaths, StagingPolicy
+from cx_pipeline.lib.drops import DROP_SUFFIXES, find_drop, read_drop
 from cx_pipeline.lib.sources import SOURCES, Source
-from cx_pipeline.lib.storage import write_partition
+from cx_pipeline.lib.storage import partition_path, write_partition
 
 SOURCE_FILE_KEY = b"cx_source_file"
+
+
+class MissingDropError(dg.Failure):
+    pass
 
 
 def build_raw_asset(source: Source) -> dg.AssetsDefinition:
@@ -28,16 +32,28 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
             "parquet`) as text, one row per file row, with its row number."
         ),
     )
-    def raw_asset(context: dg.AssetExecutionContext, paths: CxPaths) -> dg.MaterializeResult:
+    def raw_asset(
+        context: dg.AssetExecutionContext, paths: CxPaths, policy: StagingPolicy
+    ) -> dg.MaterializeResult:
         rows_by_day = {}
         missing = []
         for day in partition_days(context):
             drop = find_drop(paths.landing, source.name, day)
             if drop is None:
+                where = f"{paths.landing / source.name / day.isoformat()}{'|'.join(DROP_SUFFIXES)}"
+                if policy.missing_drops != "skip":
+                    raise MissingDropError(
+                        description=f"missing drop: no {source.name} file for {day} "
+                        f"(looked for {where}). The day is not processed as a day without "
+                        "rows. Land the file and rerun the day, or set CX_MISSING_DROPS=skip "
+                        "to skip missing days in a backfill."
+                    )
+                # Skipped: remove a stale copy so staging sees the day as missing too.
+                partition_path(paths.output, source.raw_table, day).unlink(missing_ok=True)
                 missing.append(day.isoformat())
-                context.log.warning(f"no {source.name} drop for {day} in {paths.landing}")
+                context.log.warning(f"missing drop: no {source.name} file for {day}; skipped")
                 continue
-            table = read_drop(drop)
+            table = read_drop(drop, policy.encoding)
             table = table.replace_schema_metadata({SOURCE_FILE_KEY: str(drop).encode()})
             write_partition(paths.output, source.raw_table, day, table)
             rows_by_day[day] = table.num_rows

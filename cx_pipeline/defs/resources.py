@@ -10,6 +10,7 @@ then shows the variable's name, never its value.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -53,6 +54,40 @@ class WarehouseResource(dg.ConfigurableResource):
         return Warehouse(self.url, self.db_schema)
 
 
+class StagingPolicy(dg.ConfigurableResource):
+    """How drops are read and how much bad input a day may have."""
+
+    # Share of a drop's rows that may be rejected before the run fails (0.05 = 5 %).
+    reject_threshold: float = 0.05
+    # Per source, overriding reject_threshold (e.g. {"survey_responses": 0.2}).
+    reject_thresholds: dict[str, float] = {}
+    # Zone of timestamps written without one (e.g. "2026-03-04 09:00").
+    naive_timezone: str = "UTC"
+    # Text encoding of CSV and JSON lines drops.
+    encoding: str = "utf-8"
+    # A day with no drop: "fail" the run (default) or "skip" the day (reported, never
+    # treated as a day with zero rows).
+    missing_drops: str = "fail"
+
+    def threshold_for(self, source: str) -> float:
+        return self.reject_thresholds.get(source, self.reject_threshold)
+
+
+def staging_policy_from_env(env: Mapping[str, str] = os.environ) -> StagingPolicy:
+    per_source = {
+        name.removeprefix("CX_REJECT_THRESHOLD_").lower(): float(value)
+        for name, value in env.items()
+        if name.startswith("CX_REJECT_THRESHOLD_")
+    }
+    return StagingPolicy(
+        reject_threshold=float(env.get("CX_REJECT_THRESHOLD", "0.05")),
+        reject_thresholds=per_source,
+        naive_timezone=env.get("CX_NAIVE_TIMEZONE", "UTC"),
+        encoding=env.get("CX_DROP_ENCODING", "utf-8"),
+        missing_drops=env.get("CX_MISSING_DROPS", "fail"),
+    )
+
+
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     root = data_dir()
     url: str | dg.EnvVar = (
@@ -67,4 +102,5 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
             url=url,  # type: ignore[arg-type]
             db_schema=os.environ.get("CX_WAREHOUSE_SCHEMA") or None,
         ),
+        "policy": staging_policy_from_env(),
     }

@@ -1,7 +1,9 @@
 """Staging assets: typed, validated, de-duplicated rows of each drop (``stg_<source>``).
 
 Rows that break a rule go to ``stg_rejects`` with the file, row number, rule
-and raw row, never silently away.
+and raw row, never silently away. A drop with more rejects than the source's
+threshold fails the run (its rejects are still written, for inspection, and the
+day's previous staged rows stay as they were).
 """
 
 import dagster as dg
@@ -9,14 +11,40 @@ import dagster as dg
 from cx_pipeline.defs.metadata import run_summary, table_definition_metadata
 from cx_pipeline.defs.partitions import DAILY, ONE_RUN, partition_days
 from cx_pipeline.defs.raw import SOURCE_FILE_KEY
-from cx_pipeline.defs.resources import CxPaths, WarehouseResource
+from cx_pipeline.defs.resources import CxPaths, StagingPolicy, WarehouseResource
 from cx_pipeline.lib.publish import publish
+from cx_pipeline.lib.quality import commonest_rule, volume_check
 from cx_pipeline.lib.sources import SOURCES, Source
 from cx_pipeline.lib.staging import stage_drop
 from cx_pipeline.lib.storage import read_partition_table
 from cx_pipeline.lib.tables import STAGED_TABLES, STG_REJECTS
 
 MAX_REJECTS_LOGGED = 5
+VOLUME_CHECK = "row_count_vs_trailing_mean"
+
+
+class TooManyRejectsError(dg.Failure):
+    pass
+
+
+def volume_check_spec(asset: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        VOLUME_CHECK,
+        asset=asset,
+        description="Warns when a day's rows fall outside 0.25x-4x the mean of the 7 days before.",
+    )
+
+
+def volume_check_result(checks: list, asset: str) -> dg.AssetCheckResult:
+    """One result for the run's days: passes when every day is within the band."""
+    odd = [check.describe() for check in checks if not check.ok]
+    return dg.AssetCheckResult(
+        check_name=VOLUME_CHECK,
+        asset_key=asset,
+        passed=not odd,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"days_checked": len(checks), "days_out_of_band": odd[:20]},
+    )
 
 
 def build_staging_asset(source: Source) -> dg.AssetsDefinition:
@@ -31,23 +59,42 @@ def build_staging_asset(source: Source) -> dg.AssetsDefinition:
         kinds={"pandas", "parquet"},
         description=spec.description,
         metadata=table_definition_metadata(spec),
+        check_specs=[volume_check_spec(spec.name)],
     )
     def staging_asset(
-        context: dg.AssetExecutionContext, paths: CxPaths, warehouse: WarehouseResource
+        context: dg.AssetExecutionContext,
+        paths: CxPaths,
+        warehouse: WarehouseResource,
+        policy: StagingPolicy,
     ) -> dg.MaterializeResult:
         target = warehouse.connect()
-        rows_by_day, rejects, duplicates, skipped = {}, 0, 0, []
+        threshold = policy.threshold_for(source.name)
+        rows_by_day, rejects, duplicates, skipped, volumes = {}, 0, 0, [], []
         for day in partition_days(context):
             raw = read_partition_table(paths.output, source.raw_table, day)
             if raw is None:
                 skipped.append(day.isoformat())
+                context.log.warning(f"no raw {source.name} for {day} (missing drop): skipped")
                 continue
             file = (raw.schema.metadata or {}).get(SOURCE_FILE_KEY, b"?").decode()
-            staged = stage_drop(raw.to_pandas(), source, file)
-            publish(spec, day, staged.rows, paths.output, target)
+            staged = stage_drop(raw.to_pandas(), source, file, policy.naive_timezone)
+            if staged.extra_columns:
+                context.log.warning(f"{file}: ignored extra column(s) {staged.extra_columns}")
             publish(STG_REJECTS, day, staged.rejects, paths.output, target, {"source": source.name})
             for message in staged.rejects["message"].head(MAX_REJECTS_LOGGED):
                 context.log.warning(f"rejected: {message}")
+            if staged.reject_share > threshold:
+                raise TooManyRejectsError(
+                    description=(
+                        f"{file}: {len(staged.rejects)} of {staged.rows_read} rows rejected "
+                        f"({staged.reject_share:.1%}, threshold {threshold:.1%} for "
+                        f"{source.name}); commonest rule: {commonest_rule(staged.rejects)}; "
+                        f"example: {staged.rejects['message'].iloc[0]}. The rejected rows are "
+                        f"in stg_rejects; the day's staged rows were left as they were."
+                    )
+                )
+            publish(spec, day, staged.rows, paths.output, target)
+            volumes.append(volume_check(paths.output, spec.name, day, len(staged.rows)))
             rows_by_day[day] = len(staged.rows)
             rejects += len(staged.rejects)
             duplicates += staged.duplicates_removed
@@ -56,8 +103,9 @@ def build_staging_asset(source: Source) -> dg.AssetsDefinition:
                 rows_by_day,
                 rejected_rows=rejects,
                 duplicates_removed=duplicates,
-                days_without_raw=skipped,
-            )
+                days_missing=skipped,
+            ),
+            check_results=[volume_check_result(volumes, spec.name)],
         )
 
     return staging_asset

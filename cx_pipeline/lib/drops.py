@@ -2,15 +2,21 @@
 
 A drop is read losslessly as text (every column a string, plus the 1-based
 ``_row_number``): typing happens in staging, row by row, so one bad value
-rejects one row instead of failing the whole file.
+rejects one row instead of failing the whole file. A CSV row that cannot be
+split into the header's fields (too few or too many, a stray quote) is kept
+too, as its raw text with the reason in ``_malformed``, so staging can
+quarantine it.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -18,7 +24,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 ROW_NUMBER = "_row_number"
+MALFORMED = "_malformed"
+RAW_TEXT = "_raw_text"
+BOOKKEEPING = (ROW_NUMBER, MALFORMED, RAW_TEXT)
 DROP_SUFFIXES = (".csv", ".jsonl", ".parquet")
+DROP_NAME = re.compile(r"^(\d{4}-\d{2}-\d{2})\.(csv|jsonl|parquet)$")
 
 
 class DropError(ValueError):
@@ -38,15 +48,64 @@ def find_drop(landing_dir: Path, source: str, day: dt.date) -> Path | None:
     return found[0] if found else None
 
 
+def drop_day(path: Path) -> dt.date | None:
+    """The arrival day a file's name gives, or None if the name is not a drop's."""
+    match = DROP_NAME.match(path.name)
+    if not match:
+        return None
+    try:
+        return dt.date.fromisoformat(match.group(1))
+    except ValueError:
+        return None
+
+
 def read_drop(path: Path, encoding: str = "utf-8") -> pa.Table:
-    """Every column of the drop as text, in file order, with ``_row_number``."""
+    """Every column of the drop as text, in file order, with the bookkeeping columns."""
     readers = {".csv": _read_csv, ".jsonl": _read_jsonl, ".parquet": _read_parquet}
     try:
-        table = readers[path.suffix](path, encoding)
-    except (pa.ArrowInvalid, ValueError, UnicodeDecodeError) as exc:
+        return readers[path.suffix](path, encoding)
+    except UnicodeDecodeError as exc:
+        raise DropError(_encoding_message(path, encoding, exc)) from exc
+    except (pa.ArrowInvalid, ValueError) as exc:
+        if "UTF8" in str(exc) or "UTF-8" in str(exc):
+            raise DropError(_encoding_message(path, encoding, exc)) from exc
         raise DropError(f"cannot read {path}: {exc}") from exc
-    row_numbers = pa.array(range(1, table.num_rows + 1), type=pa.int64())
-    return table.append_column(ROW_NUMBER, row_numbers)
+
+
+def _encoding_message(path: Path, encoding: str, exc: Exception) -> str:
+    return (
+        f"cannot read {path} as {encoding}: {exc}. If the export uses another encoding, "
+        "set CX_DROP_ENCODING (for example latin-1 or cp1252)."
+    )
+
+
+def _with_bookkeeping(
+    table: pa.Table, malformed: list[tuple[int | None, str, str]] | None = None
+) -> pa.Table:
+    """Append malformed rows (line, text, reason) and number every row as in the file."""
+    malformed = malformed or []
+    good, bad = table.num_rows, len(malformed)
+    total = good + bad
+    lines = np.array([line - 1 if line else 0 for line, _, _ in malformed], dtype=np.int64)
+    positions = np.unique(np.clip(lines, 1, max(total, 1)))
+    if len(positions) != bad or (bad and lines.min() < 1):
+        # Line numbers unknown or ambiguous (fields spanning lines): number them last.
+        positions = np.arange(good + 1, total + 1)
+    is_good = np.ones(total + 1, dtype=bool)
+    is_good[0] = False
+    is_good[positions] = False
+    good_numbers = np.nonzero(is_good)[0]
+    data = table.append_column(ROW_NUMBER, pa.array(good_numbers, pa.int64()))
+    data = data.append_column(MALFORMED, pa.nulls(good, pa.string()))
+    data = data.append_column(RAW_TEXT, pa.nulls(good, pa.string()))
+    if not bad:
+        return data
+    extra = {name: pa.nulls(bad, pa.string()) for name in table.column_names}
+    extra[ROW_NUMBER] = pa.array(positions, pa.int64())
+    extra[MALFORMED] = pa.array([reason for _, _, reason in malformed], pa.string())
+    extra[RAW_TEXT] = pa.array([text for _, text, _ in malformed], pa.string())
+    rows = pa.concat_tables([data, pa.table(extra, schema=data.schema)])
+    return rows.sort_by(ROW_NUMBER)
 
 
 def _read_csv(path: Path, encoding: str) -> pa.Table:
@@ -54,24 +113,49 @@ def _read_csv(path: Path, encoding: str) -> pa.Table:
         header = next(csv.reader(handle), None)
     if not header:
         raise DropError(f"{path} is empty: a CSV drop needs at least a header row")
-    return pacsv.read_csv(
+    table, malformed = _parse_csv(path, encoding, header, serial=False)
+    if malformed:
+        # Line numbers of bad rows are only known when parsing serially.
+        table, malformed = _parse_csv(path, encoding, header, serial=True)
+    return _with_bookkeeping(table, malformed)
+
+
+def _parse_csv(
+    path: Path, encoding: str, header: list[str], serial: bool
+) -> tuple[pa.Table, list[tuple[int | None, str, str]]]:
+    malformed: list[tuple[int | None, str, str]] = []
+
+    def set_aside(row: pacsv.InvalidRow) -> str:
+        reason = (
+            f"malformed CSV row: expected {row.expected_columns} fields, "
+            f"got {row.actual_columns} (check quotes and delimiters)"
+        )
+        malformed.append((row.number, row.text, reason))
+        return "skip"
+
+    table = pacsv.read_csv(
         path,
-        read_options=pacsv.ReadOptions(encoding=encoding),
+        read_options=pacsv.ReadOptions(encoding=encoding, use_threads=not serial),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=set_aside),
         convert_options=pacsv.ConvertOptions(
             column_types={name: pa.string() for name in header},
             strings_can_be_null=True,
             null_values=[""],
         ),
     )
+    return table, malformed
 
 
 def _read_jsonl(path: Path, encoding: str) -> pa.Table:
-    frame = pd.read_json(path, lines=True, dtype=False, encoding=encoding, precise_float=True)
+    text = path.read_text(encoding=encoding)
+    if not text.strip():
+        return _with_bookkeeping(pa.table({}))
+    frame = pd.read_json(io.StringIO(text), lines=True, dtype=False, precise_float=True)
     columns = {
         name: pa.array(frame[name].where(frame[name].notna(), None).map(_text, na_action="ignore"))
         for name in frame.columns
     }
-    return pa.table({name: col.cast(pa.string()) for name, col in columns.items()})
+    return _with_bookkeeping(pa.table({n: c.cast(pa.string()) for n, c in columns.items()}))
 
 
 def _text(value: object) -> str:
@@ -83,7 +167,7 @@ def _text(value: object) -> str:
 
 def _read_parquet(path: Path, encoding: str) -> pa.Table:
     table = pq.read_table(path)
-    return pa.table({name: _as_text(table[name]) for name in table.column_names})
+    return _with_bookkeeping(pa.table({n: _as_text(table[n]) for n in table.column_names}))
 
 
 def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:

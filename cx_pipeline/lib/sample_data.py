@@ -363,14 +363,19 @@ DROP_FORMAT = {
 }
 
 
-def write_drops(frames: dict[str, pd.DataFrame], landing_dir: Path) -> int:
-    """One file per source and arrival day; returns the number of files written."""
+def write_drops(frames: dict[str, pd.DataFrame], landing_dir: Path, config: SampleConfig) -> int:
+    """One file per source and day, header-only on a day without rows (a real export
+    still lands then: a missing file means a missing drop); returns the files written."""
+    days = [config.start + dt.timedelta(days=offset) for offset in range(config.days)]
     written = 0
     for source, frame in frames.items():
         folder = landing_dir / source
         folder.mkdir(parents=True, exist_ok=True)
-        for day, rows in frame.groupby("arrival", sort=True):
-            _write_drop(rows.drop(columns=["arrival"]), folder / f"{day}.{DROP_FORMAT[source]}")
+        by_day = dict(iter(frame.groupby("arrival", sort=True)))
+        empty = frame.iloc[0:0]
+        for day in days:
+            rows = by_day.get(day, empty).drop(columns=["arrival"])
+            _write_drop(rows, folder / f"{day.isoformat()}.{DROP_FORMAT[source]}")
             written += 1
     return written
 
@@ -384,6 +389,7 @@ def _write_drop(rows: pd.DataFrame, path: Path) -> None:
             text = pc.strftime(seconds, format="%Y-%m-%dT%H:%M:%S+00:00")
             table = table.set_column(index, field.name, text)
     if path.suffix == ".jsonl":
-        table.to_pandas().to_json(path, orient="records", lines=True, force_ascii=False)
+        text = table.to_pandas().to_json(orient="records", lines=True, force_ascii=False)
+        path.write_text(text, encoding="utf-8")
         return
     pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))

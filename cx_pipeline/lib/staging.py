@@ -7,12 +7,13 @@ counted as an older duplicate of a row that is kept.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pandas as pd
 import pandera.pandas as pa
 
-from cx_pipeline.lib.drops import ROW_NUMBER
+from cx_pipeline.lib.drops import BOOKKEEPING, MALFORMED, RAW_TEXT, ROW_NUMBER
 from cx_pipeline.lib.sources import Source
 
 # Values an empty free-text category gets, so grouping never loses rows.
@@ -30,22 +31,36 @@ class StagedDrop:
     rejects: pd.DataFrame
     rows_read: int
     duplicates_removed: int
+    # Columns of the drop that are not canonical: ignored (the asset warns).
+    extra_columns: list[str]
+
+    @property
+    def reject_share(self) -> float:
+        return len(self.rejects) / self.rows_read if self.rows_read else 0.0
 
 
-def stage_drop(raw: pd.DataFrame, source: Source, file: str) -> StagedDrop:
-    """Type, validate and de-duplicate one drop's rows (all text, with ``_row_number``)."""
-    missing = [name for name in source.required if name not in raw.columns]
-    if missing:
+def stage_drop(
+    raw: pd.DataFrame, source: Source, file: str, naive_timezone: str = "UTC"
+) -> StagedDrop:
+    """Type, validate and de-duplicate one drop's rows (text, with the drop's bookkeeping
+    columns). Timestamps without a zone are read in ``naive_timezone``."""
+    columns = [c for c in raw.columns if c not in BOOKKEEPING]
+    missing = [name for name in source.required if name not in columns]
+    if missing and (columns or len(raw)):  # an empty JSON lines drop has no columns at all
         raise MissingColumnsError(
             f"{file}: missing required column(s) {', '.join(missing)} for source "
-            f"{source.name!r}; the file has: {', '.join(c for c in raw.columns if c != ROW_NUMBER)}"
+            f"{source.name!r}; the file has: {', '.join(columns) or 'no columns'}"
         )
-    typed, parse_problems = _parse(raw, source)
-    problems = pd.concat([parse_problems, _schema_problems(typed, source)], ignore_index=True)
+    malformed = raw[MALFORMED].notna() if MALFORMED in raw.columns else pd.Series(False, raw.index)
+    typed, parse_problems = _parse(raw[~malformed], source, naive_timezone)
+    problems = pd.concat(
+        [_malformed_problems(raw[malformed]), parse_problems, _schema_problems(typed, source)],
+        ignore_index=True,
+    )
     # A value that failed to parse is also empty; report the parse error only.
     problems = problems.drop_duplicates(subset=["index", "column"], keep="first")
     bad_index = pd.Index(problems["index"].unique())
-    valid = typed.drop(index=bad_index)
+    valid = typed.drop(index=bad_index.intersection(typed.index))
     deduplicated = valid.drop_duplicates(subset=list(source.key), keep="last")
     return StagedDrop(
         # Validated once more by the table's model when published.
@@ -53,16 +68,30 @@ def stage_drop(raw: pd.DataFrame, source: Source, file: str) -> StagedDrop:
         rejects=_rejects(raw, problems, source, file),
         rows_read=len(raw),
         duplicates_removed=len(valid) - len(deduplicated),
+        extra_columns=[c for c in columns if c not in source.columns],
     )
 
 
-def _parse(raw: pd.DataFrame, source: Source) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _malformed_problems(rows: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "index": rows.index,
+            "column": "(row)",
+            "rule": rows[MALFORMED].to_numpy(),
+            "value": rows[RAW_TEXT].str.slice(0, 200).to_numpy(),
+        }
+    )
+
+
+def _parse(
+    raw: pd.DataFrame, source: Source, naive_timezone: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     typed = pd.DataFrame(index=raw.index)
     problems = []
     for name in source.columns:
         text = _clean_text(raw[name]) if name in raw.columns else _empty_text(raw.index)
         if name in source.timestamps:
-            typed[name] = parse_timestamps(text)
+            typed[name] = parse_timestamps(text, naive_timezone)
             problems.append(_problems(text, typed[name], name, "unparseable timestamp"))
         elif name in source.numbers:
             typed[name] = pd.to_numeric(text, errors="coerce").astype("float64")
@@ -73,9 +102,27 @@ def _parse(raw: pd.DataFrame, source: Source) -> tuple[pd.DataFrame, pd.DataFram
     return typed, pd.concat(problems, ignore_index=True) if problems else _no_problems()
 
 
-def parse_timestamps(text: pd.Series) -> pd.Series:
-    """ISO 8601 text to UTC microseconds; text without a zone is read as UTC."""
-    parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+_HAS_ZONE = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def parse_timestamps(text: pd.Series, naive_timezone: str = "UTC") -> pd.Series:
+    """ISO 8601 text to UTC microseconds.
+
+    Text without a zone is wall-clock time in ``naive_timezone``; a wall-clock time
+    that does not exist or is ambiguous there (a daylight-saving change) is
+    unparseable rather than guessed.
+    """
+    zoned = text.str.contains(_HAS_ZONE, regex=True, na=False)
+    parsed = pd.to_datetime(text.where(zoned), format="ISO8601", utc=True, errors="coerce")
+    naive = text.notna() & ~zoned
+    if naive.any():
+        local = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+        if naive_timezone != "UTC":
+            local = local.dt.tz_localize(naive_timezone, ambiguous="NaT", nonexistent="NaT")
+        else:
+            local = local.dt.tz_localize("UTC")
+        parsed = parsed.dt.as_unit("us")
+        parsed[naive] = local.dt.tz_convert("UTC").dt.as_unit("us")
     return parsed.dt.as_unit("us")
 
 
@@ -167,8 +214,15 @@ def _rejects(raw: pd.DataFrame, problems: pd.DataFrame, source: Source, file: st
     )
     rows = raw.loc[per_row.index]
     row_number = rows[ROW_NUMBER].astype("int64").to_numpy()
-    fields = rows.drop(columns=[ROW_NUMBER])
+    fields = rows.drop(columns=[c for c in BOOKKEEPING if c in rows.columns])
     raw_json = fields.to_json(orient="records", lines=True, force_ascii=False).splitlines()
+    if RAW_TEXT in rows.columns:
+        # A malformed row has no fields: keep its text as it was in the file.
+        text = rows[RAW_TEXT]
+        as_text = pd.Series([json.dumps({"text": t}, ensure_ascii=False) for t in text.dropna()])
+        raw_json = pd.Series(raw_json, index=rows.index)
+        raw_json[text.notna()] = as_text.to_numpy()
+        raw_json = raw_json.tolist()
     return pd.DataFrame(
         {
             "source": source.name,

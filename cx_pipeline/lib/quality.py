@@ -1,0 +1,64 @@
+"""Data-quality measures the asset checks report: pure functions, no Dagster."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from cx_pipeline.lib.storage import partition_path
+
+TRAILING_DAYS = 7
+# A day's rows outside [LOW, HIGH] x the trailing mean are worth a look (weekends
+# halve volume, so the band is wide); tiny tables are too noisy to judge.
+LOW, HIGH, MIN_MEAN = 0.25, 4.0, 10
+
+
+def partition_rows(root: Path, table: str, day: dt.date) -> int | None:
+    """Rows in a day's Parquet file, from its footer (no data read); None if absent."""
+    path = partition_path(root, table, day)
+    return pq.ParquetFile(path).metadata.num_rows if path.exists() else None
+
+
+@dataclass(frozen=True)
+class VolumeCheck:
+    day: dt.date
+    rows: int
+    trailing_mean: float | None
+
+    @property
+    def ok(self) -> bool:
+        if self.trailing_mean is None or self.trailing_mean < MIN_MEAN:
+            return True
+        return LOW * self.trailing_mean <= self.rows <= HIGH * self.trailing_mean
+
+    def describe(self) -> str:
+        mean = "n/a" if self.trailing_mean is None else f"{self.trailing_mean:.1f}"
+        return f"{self.day}: {self.rows} rows vs trailing {TRAILING_DAYS}-day mean {mean}"
+
+
+def volume_check(root: Path, table: str, day: dt.date, rows: int) -> VolumeCheck:
+    """The day's row count against the mean of the days before it that exist."""
+    before = [
+        partition_rows(root, table, day - dt.timedelta(days=offset))
+        for offset in range(1, TRAILING_DAYS + 1)
+    ]
+    known = [count for count in before if count is not None]
+    return VolumeCheck(day, rows, sum(known) / len(known) if known else None)
+
+
+def commonest_rule(rejects: pd.DataFrame) -> str:
+    counts = Counter(rule for rules in rejects["rules"] for rule in rules.split("; "))
+    rule, count = counts.most_common(1)[0]
+    return f"{rule} ({count} rows)"
+
+
+def unknown_references(rows: pd.DataFrame, column: str, known: pd.Series) -> tuple[int, list[str]]:
+    """How many non-empty ``column`` values are not in ``known``, and a few of them."""
+    values = rows[column].dropna()
+    unknown = values[~values.isin(known)]
+    return len(unknown), unknown.drop_duplicates().head(5).tolist()
