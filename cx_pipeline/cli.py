@@ -80,7 +80,7 @@ def run_backfill(start: dt.date, end: dt.date, chunk_days: int) -> int:
     import dagster as dg
     from tqdm import tqdm
 
-    from cx_pipeline.definitions import ASSETS, defs
+    from cx_pipeline.definitions import RUNNABLE, defs
 
     if end < start:
         raise SystemExit(f"--end {end} is before --start {start}")
@@ -93,7 +93,7 @@ def run_backfill(start: dt.date, end: dt.date, chunk_days: int) -> int:
             chunk_end = min(end, chunk_start + dt.timedelta(days=chunk_days - 1))
             progress.set_postfix_str(f"{chunk_start}..{chunk_end}")
             result = dg.materialize(
-                ASSETS,
+                RUNNABLE,
                 instance=instance,
                 resources=resources,
                 tags={

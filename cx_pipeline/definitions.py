@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from cx_pipeline.defs.checks import ASSET_CHECKS, REFERENCE_CHECKS
 from cx_pipeline.defs.marts import MART_ASSETS
 from cx_pipeline.defs.raw import RAW_ASSETS
 from cx_pipeline.defs.resources import default_resources
@@ -11,9 +12,12 @@ from cx_pipeline.defs.schedules import DAILY_JOB, cx_daily_schedule
 from cx_pipeline.defs.staging import STAGING_ASSETS
 
 ASSETS = [*RAW_ASSETS, *STAGING_ASSETS, *MART_ASSETS]
+# What one partitioned run materialises and checks.
+RUNNABLE = [*ASSETS, *REFERENCE_CHECKS]
 
 defs = dg.Definitions(
     assets=ASSETS,
+    asset_checks=ASSET_CHECKS,
     jobs=[DAILY_JOB],
     schedules=[cx_daily_schedule],
     resources=default_resources(),

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from cx_pipeline.cli import QUIET_RUN_CONFIG, RANGE_END_TAG, RANGE_START_TAG
-from cx_pipeline.definitions import ASSETS
+from cx_pipeline.definitions import ASSETS, RUNNABLE
 from cx_pipeline.lib.tables import MART_TABLES, STAGED_TABLES
 from cx_pipeline.lib.warehouse import Warehouse
 
@@ -20,7 +20,7 @@ RAW_AND_STAGING = [a for a in ASSETS if not a.key.to_user_string().startswith("a
 MARTS = [a for a in ASSETS if a.key.to_user_string().startswith("agg_")]
 
 
-def run_range(resources: dict[str, object], start: str, end: str, assets=ASSETS) -> None:
+def run_range(resources: dict[str, object], start: str, end: str, assets=RUNNABLE):
     result = dg.materialize(
         assets,
         resources=resources,
@@ -28,6 +28,7 @@ def run_range(resources: dict[str, object], start: str, end: str, assets=ASSETS)
         run_config=QUIET_RUN_CONFIG,
     )
     assert result.success
+    return result
 
 
 def run_day(resources: dict[str, object], day: str, assets=ASSETS) -> None:

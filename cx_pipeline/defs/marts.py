@@ -5,6 +5,7 @@ Dagster as a window of earlier staging days), so days can run in any order or
 alone and give the same rows.
 """
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,11 @@ import pandas as pd
 from cx_pipeline.defs.metadata import run_summary, table_definition_metadata
 from cx_pipeline.defs.partitions import ALL_EARLIER_DAYS, DAILY, ONE_RUN, days_back, partition_days
 from cx_pipeline.defs.resources import CxPaths, WarehouseResource
+from cx_pipeline.defs.staging import volume_check_result, volume_check_spec
 from cx_pipeline.lib import history, metrics, tables
 from cx_pipeline.lib.metrics import Day
 from cx_pipeline.lib.publish import publish
+from cx_pipeline.lib.quality import partition_rows, volume_check
 from cx_pipeline.lib.tables import TableSpec
 from cx_pipeline.lib.views import views_of
 from cx_pipeline.settings import SETTINGS
@@ -33,6 +36,11 @@ class Mart:
     # Staged table -> how many days before the mart's day it reads.
     upstream: dict[str, int]
     compute: Callable[[Path, Day], pd.DataFrame]
+
+    def missing_inputs(self, output: Path, day: dt.date) -> list[str]:
+        """Staged tables whose own day is missing (a missing drop): the day is not computed,
+        so it shows as missing rather than as a day with nothing in it."""
+        return [t for t in self.upstream if partition_rows(output, t, day) is None]
 
 
 def _resolution_time(output: Path, day: Day) -> pd.DataFrame:
@@ -79,6 +87,7 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
         kinds={"pandas", "parquet"},
         description=mart.spec.description,
         metadata=table_definition_metadata(mart.spec),
+        check_specs=[volume_check_spec(mart.spec.name)],
     )
     def mart_asset(
         context: dg.AssetExecutionContext, paths: CxPaths, warehouse: WarehouseResource
@@ -86,12 +95,21 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
         target = warehouse.connect()
         target.ensure_table(mart.spec)
         target.replace_views(views_of(mart.spec.name))
-        rows_by_day = {}
+        rows_by_day, skipped, volumes = {}, [], []
         for date in partition_days(context):
+            missing = mart.missing_inputs(paths.output, date)
+            if missing:
+                skipped.append(date.isoformat())
+                context.log.warning(f"{date}: not computed, missing input(s) {missing}")
+                continue
             frame = mart.compute(paths.output, Day(date, SETTINGS.reporting_timezone))
             publish(mart.spec, date, frame, paths.output, target)
+            volumes.append(volume_check(paths.output, mart.spec.name, date, len(frame)))
             rows_by_day[date] = len(frame)
-        return dg.MaterializeResult(metadata=run_summary(rows_by_day))
+        return dg.MaterializeResult(
+            metadata=run_summary(rows_by_day, days_missing_inputs=skipped),
+            check_results=[volume_check_result(volumes, mart.spec.name)],
+        )
 
     return mart_asset
 

@@ -4,6 +4,8 @@ Partitioned by arrival day: rerunning a raw partition rereads exactly one drop.
 The landing files themselves are only ever read, never changed or moved.
 """
 
+import datetime as dt
+
 import dagster as dg
 
 from cx_pipeline.defs.metadata import run_summary
@@ -27,6 +29,10 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
         partitions_def=DAILY,
         backfill_policy=ONE_RUN,
         kinds={"parquet"},
+        # A daily drop: stale after a day and a bit, failing after two.
+        freshness_policy=dg.FreshnessPolicy.time_window(
+            fail_window=dt.timedelta(hours=50), warn_window=dt.timedelta(hours=26)
+        ),
         description=(
             f"The day's `{source.name}` drop (`<landing>/{source.name}/<YYYY-MM-DD>.csv|jsonl|"
             "parquet`) as text, one row per file row, with its row number."

@@ -219,10 +219,10 @@ def _rejects(raw: pd.DataFrame, problems: pd.DataFrame, source: Source, file: st
     if RAW_TEXT in rows.columns:
         # A malformed row has no fields: keep its text as it was in the file.
         text = rows[RAW_TEXT]
-        as_text = pd.Series([json.dumps({"text": t}, ensure_ascii=False) for t in text.dropna()])
-        raw_json = pd.Series(raw_json, index=rows.index)
-        raw_json[text.notna()] = as_text.to_numpy()
-        raw_json = raw_json.tolist()
+        as_text = [json.dumps({"text": t}, ensure_ascii=False) for t in text.dropna()]
+        merged = pd.Series(raw_json, index=rows.index, dtype="str")
+        merged[text.notna()] = pd.Series(as_text, index=text.dropna().index, dtype="str")
+        raw_json = merged.tolist()
     return pd.DataFrame(
         {
             "source": source.name,
