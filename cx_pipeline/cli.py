@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 
 from cx_pipeline.defs.resources import data_dir
+from cx_pipeline.defs.sensors import RANGE_END_TAG, RANGE_START_TAG  # noqa: E402
 from cx_pipeline.settings import PROJECT_ROOT
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 # The progress bar says how far a backfill is; Dagster's console shows warnings up.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 

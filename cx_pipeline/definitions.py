@@ -9,6 +9,7 @@ from cx_pipeline.defs.marts import MART_ASSETS
 from cx_pipeline.defs.raw import RAW_ASSETS
 from cx_pipeline.defs.resources import default_resources
 from cx_pipeline.defs.schedules import DAILY_JOB, cx_daily_schedule
+from cx_pipeline.defs.sensors import late_drops_sensor
 from cx_pipeline.defs.staging import STAGING_ASSETS
 
 ASSETS = [*RAW_ASSETS, *STAGING_ASSETS, *MART_ASSETS]
@@ -20,5 +21,6 @@ defs = dg.Definitions(
     asset_checks=ASSET_CHECKS,
     jobs=[DAILY_JOB],
     schedules=[cx_daily_schedule],
+    sensors=[late_drops_sensor],
     resources=default_resources(),
 )

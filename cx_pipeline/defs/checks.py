@@ -12,7 +12,7 @@ import dagster as dg
 
 from cx_pipeline.defs.partitions import DAILY, days_back, partition_days
 from cx_pipeline.defs.resources import CxPaths
-from cx_pipeline.lib.quality import unknown_references
+from cx_pipeline.lib.quality import events_before_creation, unknown_references
 from cx_pipeline.lib.storage import read_window
 from cx_pipeline.lib.tables import STAGED_TABLES
 from cx_pipeline.settings import SETTINGS
@@ -102,4 +102,44 @@ REFERENCE_CHECKS = [
     ),
 ]
 
+
+@dg.asset_check(
+    asset="stg_ticket_events",
+    description="No event happens before its ticket was created (a reply or solve "
+    "before creation is kept in staging but left out of every duration).",
+    additional_deps=[
+        dg.AssetDep("stg_tickets", partition_mapping=days_back(SETTINGS.lookback_days))
+    ],
+    partitions_def=DAILY,
+    blocking=False,
+)
+def events_not_before_ticket_creation(
+    context: dg.AssetCheckExecutionContext, paths: CxPaths
+) -> dg.AssetCheckResult:
+    events_spec, tickets_spec = STAGED_TABLES["ticket_events"], STAGED_TABLES["tickets"]
+    early, examples = 0, []
+    for day in partition_days(context):  # type: ignore[arg-type]
+        events = read_window(paths.output, events_spec.name, events_spec.arrow_schema, day, day)
+        tickets = read_window(
+            paths.output,
+            tickets_spec.name,
+            tickets_spec.arrow_schema,
+            day - dt.timedelta(days=SETTINGS.lookback_days),
+            day,
+            ["ticket_id", "created_at"],
+        ).drop_duplicates("ticket_id", keep="last")
+        found = events_before_creation(events, tickets)
+        early += len(found)
+        examples += [
+            f"{row.ticket_id} {row.event_type} at {row.event_at} < created {row.created_at}"
+            for row in found.head(5).itertuples()
+        ]
+    return dg.AssetCheckResult(
+        passed=early == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"events_before_creation": early, "examples": examples[:10]},
+    )
+
+
+REFERENCE_CHECKS = [*REFERENCE_CHECKS, events_not_before_ticket_creation]
 ASSET_CHECKS = REFERENCE_CHECKS

@@ -62,3 +62,9 @@ def unknown_references(rows: pd.DataFrame, column: str, known: pd.Series) -> tup
     values = rows[column].dropna()
     unknown = values[~values.isin(known)]
     return len(unknown), unknown.drop_duplicates().head(5).tolist()
+
+
+def events_before_creation(events: pd.DataFrame, tickets: pd.DataFrame) -> pd.DataFrame:
+    """Events (with their ticket's created_at) that happen before the ticket was created."""
+    joined = events.merge(tickets[["ticket_id", "created_at"]], on="ticket_id", how="inner")
+    return joined[joined["event_at"] < joined["created_at"]]

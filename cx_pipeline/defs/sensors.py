@@ -1,0 +1,65 @@
+"""Late data: a sensor on the landing folder reruns days whose drops arrived or changed.
+
+A drop that lands after its day was processed (or is replaced by a corrected
+export) triggers one run of ``cx_daily`` over that day and the
+``CX_LATE_RERUN_DAYS`` days after it (default 7), since later days' marts read
+earlier staged days. The run never goes past the newest day every source has a
+drop for. The first evaluation only records what is there.
+"""
+
+import datetime as dt
+import hashlib
+import json
+import os
+
+import dagster as dg
+
+from cx_pipeline.defs.resources import CxPaths
+from cx_pipeline.defs.schedules import DAILY_JOB
+from cx_pipeline.lib.landing import changed_days, complete_through, scan_landing
+from cx_pipeline.lib.sources import SOURCES
+from cx_pipeline.settings import SETTINGS
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+LATE_RERUN_DAYS = int(os.environ.get("CX_LATE_RERUN_DAYS", "7"))
+
+
+@dg.sensor(
+    job=DAILY_JOB,
+    minimum_interval_seconds=300,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Reruns the days (and the CX_LATE_RERUN_DAYS after) whose drops are new or "
+    "changed in the landing folder.",
+)
+def late_drops_sensor(
+    context: dg.SensorEvaluationContext, paths: CxPaths
+) -> dg.SensorResult | dg.SkipReason:
+    sources = [source.name for source in SOURCES]
+    # Partitions exist up to today; a drop named for a later or earlier day is reported.
+    last_partition = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    scan = scan_landing(paths.landing, sources, SETTINGS.start_date, last_partition)
+    if scan.unrecognised:
+        context.log.warning(
+            f"{len(scan.unrecognised)} landing file(s) are not drops of a partition day and "
+            f"are ignored: {scan.unrecognised[:10]}"
+        )
+    cursor = json.dumps(scan.signatures, sort_keys=True)
+    if context.cursor is None:
+        return dg.SensorResult(cursor=cursor, skip_reason="first look: recorded current drops")
+    days = changed_days(json.loads(context.cursor), scan.signatures)
+    last_complete = complete_through(scan.signatures, sources)
+    if not days or last_complete is None:
+        return dg.SensorResult(cursor=cursor, skip_reason="no new or changed drops")
+    start = days[0]
+    end = min(max(days[-1], start) + dt.timedelta(days=LATE_RERUN_DAYS), last_complete)
+    if end < start:
+        return dg.SensorResult(cursor=cursor, skip_reason=f"drops for {start} are incomplete")
+    request = dg.RunRequest(
+        run_key=f"late-drops:{start}:{end}:{hashlib.sha1(cursor.encode()).hexdigest()[:12]}",
+        tags={RANGE_START_TAG: start.isoformat(), RANGE_END_TAG: end.isoformat()},
+    )
+    context.log.info(
+        f"drops new or changed for {[d.isoformat() for d in days]}: rerun {start}..{end}"
+    )
+    return dg.SensorResult(run_requests=[request], cursor=cursor)

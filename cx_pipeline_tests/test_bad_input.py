@@ -1,0 +1,228 @@
+"""Bad input, one case each, with the exact outcome: quarantined, warned about, or a
+clear failure naming the file, row and field. Nothing is dropped silently."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from cx_pipeline.cli import QUIET_RUN_CONFIG, RANGE_END_TAG, RANGE_START_TAG
+from cx_pipeline.definitions import RUNNABLE
+from cx_pipeline.lib.drops import DropError, read_drop
+from cx_pipeline.lib.landing import scan_landing
+from cx_pipeline.lib.sources import SURVEY_RESPONSES, TICKET_EVENTS, TICKETS
+from cx_pipeline.lib.staging import stage_drop
+from cx_pipeline_tests.conftest import make_resources
+from cx_pipeline_tests.helpers import warehouse_table
+
+HEADER = "ticket_id,customer_id,created_at,channel,topic,priority,agent_group\n"
+GOOD = "T1,C1,2026-03-04T09:00:00Z,email,billing,high,g\n"
+
+
+def stage(tmp_path: Path, text: str, source=TICKETS, encoding: str = "utf-8", **options):
+    path = tmp_path / "2026-03-04.csv"
+    path.write_bytes(text.encode(encoding))
+    return stage_drop(read_drop(path, **options).to_pandas(), source, str(path))
+
+
+# --- one file at a time ------------------------------------------------------
+
+
+def test_short_and_long_csv_rows_are_quarantined_with_their_row_numbers(tmp_path: Path) -> None:
+    staged = stage(
+        tmp_path, HEADER + GOOD + "T2,C1,2026\n" + "T3,C1,x,y,z,a,b,c\n" + GOOD.replace("T1", "T4")
+    )
+    assert staged.rows["ticket_id"].tolist() == ["T1", "T4"]
+    rejects = staged.rejects.set_index("row_number")
+    assert list(rejects.index) == [2, 3]
+    assert rejects.loc[2, "rules"].startswith("malformed CSV row: expected 7 fields, got 3")
+    assert rejects.loc[3, "rules"].startswith("malformed CSV row: expected 7 fields, got 8")
+    assert json.loads(rejects.loc[2, "raw_row"]) == {"text": "T2,C1,2026"}
+
+
+def test_an_unbalanced_quote_swallows_the_rest_of_the_file_into_one_rejected_row(
+    tmp_path: Path,
+) -> None:
+    staged = stage(tmp_path, HEADER + GOOD + 'T2,C1,"2026-03-04,email\n' + GOOD.replace("T1", "T3"))
+    # CSV cannot tell where the quote should have closed: the rest is one bad record.
+    assert staged.rows["ticket_id"].tolist() == ["T1"]
+    assert len(staged.rejects) == 1
+    assert "T3" in json.loads(staged.rejects.iloc[0]["raw_row"])["text"]
+    assert staged.reject_share == 0.5  # far above the default 5 %: the run would fail
+
+
+def test_wrong_types_and_negative_durations_are_rejected(tmp_path: Path) -> None:
+    staged = stage(
+        tmp_path,
+        "ticket_id,event_at,event_type,actor,handle_seconds\n"
+        "T1,2026-03-04T09:00:00Z,agent_reply,a1,abc\n"
+        "T1,2026-03-04T09:05:00Z,agent_reply,a1,-5\n"
+        "T1,2026-03-04T09:10:00Z,teleported,a1,\n"
+        "T1,2026-03-04T09:15:00Z,solved,a1,30\n",
+        source=TICKET_EVENTS,
+    )
+    assert staged.rows["event_type"].tolist() == ["solved"]
+    rules = staged.rejects.set_index("row_number")["rules"]
+    assert rules[1] == "not a number"
+    assert rules[2] == "greater_than_or_equal_to(0)"
+    assert rules[3].startswith("not one of agent_reply, customer_reply")
+
+
+def test_timestamps_without_a_zone_are_read_in_the_configured_zone(tmp_path: Path) -> None:
+    text = (
+        HEADER
+        + "T1,C1,2026-03-04 09:00:00,email,b,high,g\nT2,C1,2026-03-29T02:30:00,email,b,high,g\n"
+    )
+    path = tmp_path / "2026-03-04.csv"
+    path.write_text(text, encoding="utf-8")
+    raw = read_drop(path).to_pandas()
+    berlin = stage_drop(raw, TICKETS, str(path), naive_timezone="Europe/Berlin")
+    # 09:00 in Berlin (UTC+1 in March) is 08:00 UTC; 02:30 on 03-29 does not exist there.
+    assert berlin.rows["created_at"].tolist() == [pd.Timestamp("2026-03-04T08:00:00Z")]
+    assert berlin.rejects.iloc[0]["rules"] == "unparseable timestamp"
+    utc = stage_drop(raw, TICKETS, str(path))
+    assert utc.rows["created_at"].tolist() == [
+        pd.Timestamp("2026-03-04T09:00:00Z"),
+        pd.Timestamp("2026-03-29T02:30:00Z"),
+    ]
+
+
+def test_extra_columns_are_ignored_and_listed(tmp_path: Path) -> None:
+    staged = stage(
+        tmp_path, HEADER.strip() + ",requester_email,notes\n" + GOOD.strip() + ",a@b.c,x\n"
+    )
+    assert staged.extra_columns == ["requester_email", "notes"]
+    assert list(staged.rows.columns) == list(TICKETS.columns)
+
+
+def test_non_utf8_file_is_a_clear_error_unless_its_encoding_is_set(tmp_path: Path) -> None:
+    text = HEADER + "T1,C1,2026-03-04T09:00:00Z,email,cobrança,high,g\n"
+    with pytest.raises(DropError, match=r"2026-03-04\.csv as utf-8.*CX_DROP_ENCODING"):
+        stage(tmp_path, text, encoding="latin-1")
+    path = tmp_path / "2026-03-04.csv"
+    staged = stage_drop(read_drop(path, "latin-1").to_pandas(), TICKETS, str(path))
+    assert staged.rows["topic"].tolist() == ["cobrança"]
+
+
+def test_a_very_long_comment_is_kept_whole(tmp_path: Path) -> None:
+    comment = "très long, очень длинный, 很长. " * 4000  # ~130k characters
+    staged = stage(
+        tmp_path,
+        "response_id,customer_id,survey_type,score,submitted_at,comment\n"
+        f'R1,C1,csat,4,2026-03-04T09:00:00Z,"{comment}"\n',
+        source=SURVEY_RESPONSES,
+    )
+    assert staged.rows.loc[0, "comment"] == comment.strip()
+
+
+def test_drops_outside_the_partition_range_are_reported(tmp_path: Path) -> None:
+    for name in ("2025-12-31.csv", "2026-01-02.csv", "tickets-final.csv", "2026-13-01.csv"):
+        (tmp_path / "tickets").mkdir(exist_ok=True)
+        (tmp_path / "tickets" / name).write_text(HEADER, encoding="utf-8")
+    scan = scan_landing(tmp_path, ["tickets"], dt.date(2026, 1, 1), dt.date(2026, 1, 5))
+    assert list(scan.signatures) == ["tickets/2026-01-02.csv"]
+    assert scan.unrecognised == [
+        "tickets/2025-12-31.csv",
+        "tickets/2026-13-01.csv",
+        "tickets/tickets-final.csv",
+    ]
+
+
+# --- whole runs --------------------------------------------------------------
+
+
+def run(resources: dict[str, object], start: str, end: str) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        RUNNABLE,
+        resources=resources,
+        tags={RANGE_START_TAG: start, RANGE_END_TAG: end},
+        run_config=QUIET_RUN_CONFIG,
+        raise_on_error=False,
+    )
+
+
+def failure_messages(result: dg.ExecuteInProcessResult) -> str:
+    return "\n".join(
+        str(event.step_failure_data.error)
+        for event in result.all_events
+        if event.is_step_failure and event.step_failure_data.error
+    )
+
+
+def test_too_many_rejects_fail_the_run_naming_file_rule_and_example(
+    tmp_path: Path, small_world: Path
+) -> None:
+    result = run(
+        make_resources(small_world, tmp_path, reject_threshold=0.05), "2026-01-01", "2026-01-01"
+    )
+    assert not result.success
+    message = failure_messages(result)
+    assert "survey_responses/2026-01-01.csv: 1 of 3 rows rejected (33.3%, threshold 5.0%" in message
+    assert "commonest rule: score outside the survey type's scale" in message
+    assert "row 2: score" in message
+    resources = make_resources(small_world, tmp_path)
+    # The rejects are kept; the day's staged survey rows were not written.
+    rejects = warehouse_table(resources, "stg_rejects")
+    assert "survey_responses" in set(rejects["source"])
+    assert not (tmp_path / "output" / "stg_survey_responses" / "date=2026-01-01").exists()
+
+
+def test_a_missing_drop_fails_the_day_and_says_which(tmp_path: Path, small_world: Path) -> None:
+    (small_world / "tickets" / "2026-01-02.csv").unlink()
+    result = run(make_resources(small_world, tmp_path), "2026-01-02", "2026-01-02")
+    assert not result.success
+    assert "missing drop: no tickets file for 2026-01-02" in failure_messages(result)
+
+
+def test_a_skipped_missing_drop_is_a_missing_day_not_a_day_of_zero(
+    tmp_path: Path, small_world: Path
+) -> None:
+    (small_world / "tickets" / "2026-01-02.csv").unlink()
+    resources = make_resources(small_world, tmp_path, missing_drops="skip")
+    result = run(resources, "2026-01-01", "2026-01-03")
+    assert result.success
+    topic_days = set(warehouse_table(resources, "agg_daily_tickets_by_topic")["date"].astype(str))
+    assert topic_days == {"2026-01-01", "2026-01-03"}  # no 01-02 rows at all
+    churn_days = set(warehouse_table(resources, "agg_daily_churn")["date"].astype(str))
+    assert "2026-01-02" in churn_days  # its customers drop did land
+    metadata = result.asset_materializations_for_node("agg_daily_tickets_by_topic")[0].metadata
+    assert metadata["days_missing_inputs"].value == ["2026-01-02"]
+
+
+def test_an_empty_file_fails_naming_it(tmp_path: Path, small_world: Path) -> None:
+    (small_world / "tickets" / "2026-01-01.csv").write_text("", encoding="utf-8")
+    result = run(make_resources(small_world, tmp_path), "2026-01-01", "2026-01-01")
+    assert not result.success
+    assert "tickets/2026-01-01.csv is empty" in failure_messages(result)
+
+
+def test_events_of_unknown_tickets_and_before_creation_are_flagged(
+    tmp_path: Path, small_world: Path
+) -> None:
+    events = small_world / "ticket_events" / "2026-01-02.csv"
+    events.write_text(
+        events.read_text(encoding="utf-8")
+        + "T404,2026-01-02T10:00:00Z,agent_reply,agent-09,\n"
+        + "T4,2026-01-02T08:00:00Z,solved,agent-01,\n",  # T4 was created at 08:30
+        encoding="utf-8",
+    )
+    resources = make_resources(small_world, tmp_path)
+    result = run(resources, "2026-01-01", "2026-01-02")
+    assert result.success
+    checks = {
+        evaluation.check_name: evaluation for evaluation in result.get_asset_check_evaluations()
+    }
+    unknown = checks["events_reference_known_tickets"]
+    assert not unknown.passed and unknown.severity == dg.AssetCheckSeverity.WARN
+    assert unknown.metadata["unknown_references"].value == 1
+    early = checks["events_not_before_ticket_creation"]
+    assert not early.passed and early.metadata["events_before_creation"].value == 1
+    # The early solve is not a resolution: 01-02 still has no resolved ticket.
+    resolution = warehouse_table(resources, "agg_daily_resolution_time")
+    day2 = resolution[resolution["date"].astype(str) == "2026-01-02"]
+    assert day2["tickets_resolved"].sum() == 0
