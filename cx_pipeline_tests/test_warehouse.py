@@ -57,9 +57,16 @@ def test_failed_load_keeps_the_previous_rows(warehouse_url: str) -> None:
     assert rows_of(warehouse, AGG_DAILY_CHURN)["customers_at_start"].tolist() == [10]
 
 
-def test_text_in_any_script_and_quotes_round_trip(warehouse_url: str) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        'Said "it\'s fixed", but: no;\nдоставка, 退款, cobrança',
+        "très long, очень длинный, 很长. " * 4000,  # ~130k characters
+    ],
+    ids=["scripts-and-quotes", "very-long"],
+)
+def test_text_in_any_script_and_quotes_round_trip(warehouse_url: str, text: str) -> None:
     warehouse = Warehouse(warehouse_url)
-    text = 'Said "it\'s fixed", but: no;\nдоставка, 退款, cobrança'
     frame = pd.DataFrame(
         {
             "source": ["tickets"],

@@ -1,0 +1,130 @@
+"""Faults and reruns: identical reruns, a process killed mid-write, raw files untouched,
+late drops picked up."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pyarrow.parquet as pq
+
+from cx_pipeline.defs.resources import CxPaths
+from cx_pipeline.defs.sensors import RANGE_END_TAG, RANGE_START_TAG, late_drops_sensor
+from cx_pipeline.lib.storage import partition_path
+from cx_pipeline_tests.helpers import run_range
+
+
+def fingerprint(folder: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_a_rerun_writes_byte_identical_parquet_and_leaves_raw_input_alone(
+    tmp_path: Path, resources: dict[str, object], small_world: Path
+) -> None:
+    landing_before = fingerprint(small_world)
+    mtimes = {p: p.stat().st_mtime_ns for p in small_world.rglob("*.csv")}
+    run_range(resources, "2026-01-01", "2026-01-03")
+    first = fingerprint(tmp_path / "output")
+    run_range(resources, "2026-01-02", "2026-01-02")
+    run_range(resources, "2026-01-01", "2026-01-03")
+    assert fingerprint(tmp_path / "output") == first
+    assert fingerprint(small_world) == landing_before
+    assert {p: p.stat().st_mtime_ns for p in small_world.rglob("*.csv")} == mtimes
+
+
+WRITER = """
+import datetime as dt, sys
+import pandas as pd
+from pathlib import Path
+from cx_pipeline.lib.publish import publish
+from cx_pipeline.lib.tables import STG_REJECTS
+from cx_pipeline.lib.warehouse import Warehouse
+
+output, url, rows, repeat = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
+frame = pd.DataFrame({
+    "source": "tickets", "file": "f.csv", "row_number": range(1, rows + 1),
+    "columns": "c", "rules": "r", "message": "m" * 200, "raw_row": "{}",
+})
+while True:  # rewrite the same day (until killed, unless asked to write once)
+    publish(STG_REJECTS, dt.date(2026, 1, 1), frame, output, Warehouse(url), {"source": "tickets"})
+    if repeat == "once":
+        break
+"""
+
+
+def test_sigkill_mid_write_leaves_the_previous_good_output(tmp_path: Path) -> None:
+    output, url = tmp_path / "output", f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER, encoding="utf-8")
+    # A good first version: 1,000 rows, written by a process that finishes.
+    subprocess.run([sys.executable, script, output, url, "1000", "once"], check=True, timeout=120)
+    part = partition_path(output, "stg_rejects", dt.date(2026, 1, 1), "tickets.parquet")
+    assert pq.read_table(part).num_rows == 1000
+    # Then a writer of 2,000,000 rows, killed while it writes (a temporary file exists).
+    big = subprocess.Popen([sys.executable, script, str(output), url, "2000000", "loop"])
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if any(p.name.endswith(".tmp") for p in part.parent.iterdir()):
+            break
+        time.sleep(0.01)
+    else:
+        big.kill()
+        raise AssertionError("the big writer never started writing")
+    os.kill(big.pid, signal.SIGKILL)
+    big.wait()
+    assert pq.read_table(part).num_rows == 1000  # the previous good file, readable
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as db:
+        assert db.execute("SELECT COUNT(*) FROM stg_rejects").fetchone() == (1000,)
+
+
+def test_late_and_corrected_drops_trigger_a_rerun_of_their_days(
+    tmp_path: Path, small_world: Path
+) -> None:
+    paths = CxPaths(landing_dir=str(small_world), output_dir=str(tmp_path / "output"))
+    with dg.instance_for_test() as instance:
+
+        def tick(cursor: str | None) -> dg.SensorResult:
+            context = dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources={"paths": paths}
+            )
+            return late_drops_sensor(context)  # type: ignore[return-value]
+
+        first = tick(None)
+        assert not first.run_requests  # the first look only records what is there
+        # Nothing changed: nothing to do.
+        assert not tick(first.cursor).run_requests
+        # A corrected 01-01 tickets export lands: rerun 01-01 and the days after it that
+        # have every drop (01-02, 01-03), capped at the newest complete day.
+        tickets = small_world / "tickets" / "2026-01-01.csv"
+        extra = "T8,C1,2026-01-01T15:00:00Z,web,login,low,g\n"
+        tickets.write_text(tickets.read_text(encoding="utf-8") + extra, encoding="utf-8")
+        later = tick(first.cursor)
+        (request,) = later.run_requests
+        assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == (
+            "2026-01-01",
+            "2026-01-03",
+        )
+        # A new day that is complete for every source triggers its own day.
+        for source in ("tickets", "ticket_events", "survey_responses", "customers"):
+            first_drop = (small_world / source / "2026-01-01.csv").read_text(encoding="utf-8")
+            header = first_drop.splitlines()[0]
+            (small_world / source / "2026-01-04.csv").write_text(header + "\n", encoding="utf-8")
+        (request,) = tick(later.cursor).run_requests
+        assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == (
+            "2026-01-04",
+            "2026-01-04",
+        )
+        assert json.loads(later.cursor)  # the cursor records every drop's signature
