@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import subprocess
 
 import pandas as pd
@@ -100,7 +99,6 @@ def test_every_view_is_valid_sql_on_both_engines(warehouse_url: str) -> None:
         assert warehouse.read_frame(f"SELECT * FROM {view.name}").empty
 
 
-@pytest.mark.skipif(shutil.which("psql") is None, reason="psql comes with the PostgreSQL client")
 def test_read_only_role_sees_only_the_output_schema(postgres_url: str) -> None:
     owner = Warehouse(postgres_url, schema="cx")
     owner.replace_partition(AGG_DAILY_CHURN, MONDAY, AGG_DAILY_CHURN.to_arrow(churn_day(10, 1, 1)))

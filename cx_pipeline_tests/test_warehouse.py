@@ -8,6 +8,7 @@ import threading
 import pandas as pd
 import pyarrow as pa
 import pytest
+import sqlalchemy as sa
 
 from cx_pipeline.lib.tables import AGG_DAILY_CHURN, STG_REJECTS, TABLES_BY_NAME, TableSpec
 from cx_pipeline.lib.warehouse import Warehouse, checked_identifier, display_url
@@ -171,3 +172,23 @@ def test_a_schema_setting_puts_tables_in_that_schema(warehouse_url: str) -> None
     warehouse = Warehouse(warehouse_url, schema="cx_marts")
     warehouse.replace_partition(AGG_DAILY_CHURN, DAY, churn_rows(10))
     assert len(warehouse.read_frame("SELECT * FROM cx_marts.agg_daily_churn")) == 1
+
+
+def test_loads_of_different_days_do_not_wait_for_each_other(postgres_url: str) -> None:
+    warehouse = Warehouse(postgres_url)
+    warehouse.ensure_table(AGG_DAILY_CHURN)
+    # A load of 03-04 holds its lock and stays open ...
+    with warehouse.transaction() as held:
+        held.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"agg_daily_churn/{DAY.isoformat()}"},
+        )
+        # ... while 03-05 loads and commits from another connection, unblocked.
+        other = threading.Thread(
+            target=Warehouse(postgres_url).replace_partition,
+            args=(AGG_DAILY_CHURN, DAY + dt.timedelta(days=1), churn_rows(20)),
+        )
+        other.start()
+        other.join(timeout=20)
+        assert not other.is_alive()
+    assert rows_of(warehouse, AGG_DAILY_CHURN)["customers_at_start"].tolist() == [20]

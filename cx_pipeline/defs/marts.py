@@ -16,7 +16,12 @@ import pandas as pd
 from cx_pipeline.defs.metadata import run_summary, table_definition_metadata
 from cx_pipeline.defs.partitions import ALL_EARLIER_DAYS, DAILY, ONE_RUN, days_back, partition_days
 from cx_pipeline.defs.resources import CxPaths, WarehouseResource
-from cx_pipeline.defs.staging import volume_check_result, volume_check_spec
+from cx_pipeline.defs.staging import (
+    schema_check_result,
+    schema_check_spec,
+    volume_check_result,
+    volume_check_spec,
+)
 from cx_pipeline.lib import history, metrics, tables
 from cx_pipeline.lib.metrics import Day
 from cx_pipeline.lib.publish import publish
@@ -87,7 +92,10 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
         kinds={"pandas", "parquet"},
         description=mart.spec.description,
         metadata=table_definition_metadata(mart.spec),
-        check_specs=[volume_check_spec(mart.spec.name)],
+        check_specs=[
+            volume_check_spec(mart.spec.name),
+            schema_check_spec(mart.spec.name, mart.spec.model.__name__),
+        ],
     )
     def mart_asset(
         context: dg.AssetExecutionContext, paths: CxPaths, warehouse: WarehouseResource
@@ -108,7 +116,10 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
             rows_by_day[date] = len(frame)
         return dg.MaterializeResult(
             metadata=run_summary(rows_by_day, days_missing_inputs=skipped),
-            check_results=[volume_check_result(volumes, mart.spec.name)],
+            check_results=[
+                volume_check_result(volumes, mart.spec.name),
+                schema_check_result(mart.spec.name, len(rows_by_day), sum(rows_by_day.values())),
+            ],
         )
 
     return mart_asset

@@ -21,6 +21,8 @@ from cx_pipeline.lib.tables import STAGED_TABLES, STG_REJECTS
 
 MAX_REJECTS_LOGGED = 5
 VOLUME_CHECK = "row_count_vs_trailing_mean"
+SCHEMA_CHECK = "schema_valid"
+REJECTS_CHECK = "reject_share_within_threshold"
 
 
 class TooManyRejectsError(dg.Failure):
@@ -32,6 +34,27 @@ def volume_check_spec(asset: str) -> dg.AssetCheckSpec:
         VOLUME_CHECK,
         asset=asset,
         description="Warns when a day's rows fall outside 0.25x-4x the mean of the 7 days before.",
+    )
+
+
+def schema_check_spec(asset: str, model: str) -> dg.AssetCheckSpec:
+    # Enforced when each day is written (publish validates first), so a frame that
+    # breaks it fails the asset; blocking keeps downstream assets from running on it.
+    return dg.AssetCheckSpec(
+        SCHEMA_CHECK,
+        asset=asset,
+        blocking=True,
+        description=f"Every day written validates against pandera model {model} "
+        "(types, required values, allowed values and ranges, natural key).",
+    )
+
+
+def schema_check_result(asset: str, days: int, rows: int) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=SCHEMA_CHECK,
+        asset_key=asset,
+        passed=True,
+        metadata={"days_validated": days, "rows_validated": rows},
     )
 
 
@@ -59,7 +82,17 @@ def build_staging_asset(source: Source) -> dg.AssetsDefinition:
         kinds={"pandas", "parquet"},
         description=spec.description,
         metadata=table_definition_metadata(spec),
-        check_specs=[volume_check_spec(spec.name)],
+        check_specs=[
+            volume_check_spec(spec.name),
+            schema_check_spec(spec.name, spec.model.__name__),
+            dg.AssetCheckSpec(
+                REJECTS_CHECK,
+                asset=spec.name,
+                blocking=True,
+                description="Rejected rows stay below the source's share (CX_REJECT_THRESHOLD); "
+                "above it the asset fails with the file, commonest rule and an example row.",
+            ),
+        ],
     )
     def staging_asset(
         context: dg.AssetExecutionContext,
@@ -105,7 +138,16 @@ def build_staging_asset(source: Source) -> dg.AssetsDefinition:
                 duplicates_removed=duplicates,
                 days_missing=skipped,
             ),
-            check_results=[volume_check_result(volumes, spec.name)],
+            check_results=[
+                volume_check_result(volumes, spec.name),
+                schema_check_result(spec.name, len(rows_by_day), sum(rows_by_day.values())),
+                dg.AssetCheckResult(
+                    check_name=REJECTS_CHECK,
+                    asset_key=spec.name,
+                    passed=True,
+                    metadata={"threshold": threshold, "rejected_rows": rejects},
+                ),
+            ],
         )
 
     return staging_asset

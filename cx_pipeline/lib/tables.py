@@ -116,6 +116,11 @@ class TableSpec:
             lines.append(f"    PRIMARY KEY ({', '.join([PARTITION_COLUMN, *self.grain])})")
         body = ",\n".join(lines)
         statements = [f"CREATE TABLE IF NOT EXISTS {qualified_name} (\n{body}\n)"]
+        if dialect == "postgresql" and not (self.keyed or self.grain):
+            # BI tools filter on date; keyed tables have it first in their primary key.
+            statements.append(
+                f"CREATE INDEX IF NOT EXISTS {self.name}_date_idx ON {qualified_name} (date)"
+            )
         statements.append(f"COMMENT ON TABLE {qualified_name} IS {sql_text(self.description)}")
         statements += [
             f"COMMENT ON COLUMN {qualified_name}.{c.name} IS {sql_text(c.description)}"

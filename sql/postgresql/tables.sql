@@ -11,6 +11,7 @@ CREATE TABLE IF NOT EXISTS stg_tickets (
     priority TEXT NOT NULL,
     agent_group TEXT
 );
+CREATE INDEX IF NOT EXISTS stg_tickets_date_idx ON stg_tickets (date);
 COMMENT ON TABLE stg_tickets IS 'Support tickets as created, one row per ticket version in a day''s drop.';
 COMMENT ON COLUMN stg_tickets.date IS 'Arrival day: the day of the drop this row came in (reporting time zone).';
 COMMENT ON COLUMN stg_tickets.ticket_id IS 'Ticket id.';
@@ -29,6 +30,7 @@ CREATE TABLE IF NOT EXISTS stg_ticket_events (
     actor TEXT,
     handle_seconds DOUBLE PRECISION
 );
+CREATE INDEX IF NOT EXISTS stg_ticket_events_date_idx ON stg_ticket_events (date);
 COMMENT ON TABLE stg_ticket_events IS 'Ticket events (replies, solves, reopens, ...), one row per event.';
 COMMENT ON COLUMN stg_ticket_events.date IS 'Arrival day: the day of the drop this row came in (reporting time zone).';
 COMMENT ON COLUMN stg_ticket_events.ticket_id IS 'Ticket id.';
@@ -48,6 +50,7 @@ CREATE TABLE IF NOT EXISTS stg_survey_responses (
     channel TEXT,
     comment TEXT
 );
+CREATE INDEX IF NOT EXISTS stg_survey_responses_date_idx ON stg_survey_responses (date);
 COMMENT ON TABLE stg_survey_responses IS 'Survey answers (NPS 0-10, CSAT 1-5, CES 1-7), one row per response.';
 COMMENT ON COLUMN stg_survey_responses.date IS 'Arrival day: the day of the drop this row came in (reporting time zone).';
 COMMENT ON COLUMN stg_survey_responses.response_id IS 'Response id.';
@@ -68,6 +71,7 @@ CREATE TABLE IF NOT EXISTS stg_customers (
     segment TEXT,
     region TEXT
 );
+CREATE INDEX IF NOT EXISTS stg_customers_date_idx ON stg_customers (date);
 COMMENT ON TABLE stg_customers IS 'Customer records, one row per customer version in a day''s drop.';
 COMMENT ON COLUMN stg_customers.date IS 'Arrival day: the day of the drop this row came in (reporting time zone).';
 COMMENT ON COLUMN stg_customers.customer_id IS 'Customer id.';
