@@ -163,7 +163,7 @@ def test_too_many_rejects_fail_the_run_naming_file_rule_and_example(
     assert not result.success
     message = failure_messages(result)
     assert "survey_responses/2026-01-01.csv: 1 of 3 rows rejected (33.3%, threshold 5.0%" in message
-    assert "commonest rule: score outside the survey type's scale" in message
+    assert "commonest rule: score outside the response's scale" in message
     assert "row 2: score" in message
     resources = make_resources(small_world, tmp_path)
     # The rejects are kept; the day's staged survey rows were not written.

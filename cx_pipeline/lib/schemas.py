@@ -36,6 +36,9 @@ EVENT_TYPES = (
 SURVEY_TYPES = ("nps", "csat", "ces")
 # Inclusive score range of each survey type's canonical scale.
 SURVEY_SCORE_RANGES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+# CES comes on several scales; each response says which (1..scale_max) and which way.
+CES_SCALES = (5.0, 7.0, 10.0)
+SCALE_DIRECTIONS = ("higher_is_better", "lower_is_better")
 
 UTC_MICROS = {"unit": "us", "tz": "UTC"}
 
@@ -100,19 +103,35 @@ class StgSurveyResponses(pa.DataFrameModel):
         nullable=True, description="Channel the survey was answered on."
     )
     comment: Series[str] = pa.Field(nullable=True, description="Free-text comment, if any.")
+    scale_max: Series[float] = pa.Field(
+        description="Top of the answer scale: 10 for NPS, 5 for CSAT, 5, 7 or 10 for CES "
+        "(default 7); the bottom is 0 for NPS, 1 otherwise."
+    )
+    scale_direction: Series[str] = pa.Field(
+        isin=SCALE_DIRECTIONS,
+        description="higher_is_better (default; CES 'the company made it easy') or "
+        "lower_is_better (CES 'how much effort did it take').",
+    )
 
     class Config:
         strict = True
 
-    @pa.dataframe_check(description="score within the survey type's scale")
+    @pa.dataframe_check(description="score within the response's scale")
     @classmethod
     def score_in_range(cls, df: pd.DataFrame) -> pd.Series:
         kind = df["survey_type"].astype(object)
         low = kind.map({k: v[0] for k, v in SURVEY_SCORE_RANGES.items()}).astype("float64")
-        high = kind.map({k: v[1] for k, v in SURVEY_SCORE_RANGES.items()}).astype("float64")
-        in_range = df["score"].between(low, high)
+        in_range = df["score"].between(low, df["scale_max"])
         # An unknown survey type is reported by its own check, not this one.
         return in_range | low.isna()
+
+    @pa.dataframe_check(description="scale_max is the survey type's scale")
+    @classmethod
+    def known_scale(cls, df: pd.DataFrame) -> pd.Series:
+        kind = df["survey_type"].astype(object)
+        fixed = kind.map({"nps": 10.0, "csat": 5.0}).astype("float64")
+        ces = (kind == "ces") & df["scale_max"].isin(CES_SCALES)
+        return ces | (df["scale_max"] == fixed) | ~kind.isin(SURVEY_TYPES)
 
 
 class StgCustomers(pa.DataFrameModel):

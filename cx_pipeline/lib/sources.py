@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandera.pandas as pa
 
@@ -23,6 +24,8 @@ class Source:
     numbers: tuple[str, ...] = ()
     # Free-text categories compared case-insensitively (stored lower case).
     lowercase: tuple[str, ...] = ()
+    # Values an empty optional column gets: a constant, or per survey type etc.
+    defaults: tuple[tuple[str, Any], ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -44,6 +47,7 @@ TICKETS = Source(
     key=("ticket_id",),
     timestamps=("created_at",),
     lowercase=("channel", "priority"),
+    defaults=(("topic", "(no topic)"),),
 )
 TICKET_EVENTS = Source(
     name="ticket_events",
@@ -60,8 +64,12 @@ SURVEY_RESPONSES = Source(
     required=("response_id", "customer_id", "survey_type", "score", "submitted_at"),
     key=("response_id",),
     timestamps=("submitted_at",),
-    numbers=("score",),
-    lowercase=("survey_type", "channel"),
+    numbers=("score", "scale_max"),
+    lowercase=("survey_type", "channel", "scale_direction"),
+    defaults=(
+        ("scale_max", ("survey_type", {"nps": 10.0, "csat": 5.0, "ces": 7.0})),
+        ("scale_direction", "higher_is_better"),
+    ),
 )
 CUSTOMERS = Source(
     name="customers",

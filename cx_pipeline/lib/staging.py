@@ -16,8 +16,6 @@ import pandera.pandas as pa
 from cx_pipeline.lib.drops import BOOKKEEPING, MALFORMED, RAW_TEXT, ROW_NUMBER
 from cx_pipeline.lib.sources import Source
 
-# Values an empty free-text category gets, so grouping never loses rows.
-DEFAULTS = {"topic": "(no topic)"}
 _REJECT_COLUMNS = ["source", "file", "row_number", "columns", "rules", "message", "raw_row"]
 
 
@@ -97,9 +95,21 @@ def _parse(
             typed[name] = pd.to_numeric(text, errors="coerce").astype("float64")
             problems.append(_problems(text, typed[name], name, "not a number"))
         else:
-            value = text.str.lower() if name in source.lowercase else text
-            typed[name] = value.fillna(DEFAULTS[name]) if name in DEFAULTS else value
+            typed[name] = text.str.lower() if name in source.lowercase else text
+    _fill_defaults(typed, source)
     return typed, pd.concat(problems, ignore_index=True) if problems else _no_problems()
+
+
+def _fill_defaults(typed: pd.DataFrame, source: Source) -> None:
+    """Empty optional values get the source's default: a constant, or one looked up by
+    another column (e.g. a survey's scale by its type)."""
+    for name, default in source.defaults:
+        if isinstance(default, tuple):
+            by_column, mapping = default
+            fill = typed[by_column].astype(object).map(mapping)
+            typed[name] = typed[name].fillna(fill.astype(typed[name].dtype))
+        else:
+            typed[name] = typed[name].fillna(default)
 
 
 _HAS_ZONE = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
@@ -180,7 +190,11 @@ def _schema_problems(typed: pd.DataFrame, source: Source) -> pd.DataFrame:
 
 
 # The column each row-level (dataframe) check is about.
-ROW_CHECK_COLUMNS = {"score_in_range": "score", "churn_after_signup": "churned_at"}
+ROW_CHECK_COLUMNS = {
+    "score_in_range": "score",
+    "known_scale": "scale_max",
+    "churn_after_signup": "churned_at",
+}
 
 
 def _readable_rule(source: Source, column: str, check: str) -> str:
@@ -191,7 +205,9 @@ def _readable_rule(source: Source, column: str, check: str) -> str:
         allowed = next(c.statistics["allowed_values"] for c in checks if c.name == "isin")
         return "not one of " + ", ".join(allowed)
     if check == "score_in_range":
-        return "score outside the survey type's scale (nps 0-10, csat 1-5, ces 1-7)"
+        return "score outside the response's scale (nps 0-10, csat 1-5, ces 1-scale_max)"
+    if check == "known_scale":
+        return "scale_max not the survey type's scale (nps 10, csat 5, ces 5, 7 or 10)"
     if check == "churn_after_signup":
         return "churned before signing up"
     return check

@@ -46,7 +46,9 @@ CREATE TABLE IF NOT EXISTS stg_survey_responses (
     score DOUBLE NOT NULL,
     submitted_at TIMESTAMPTZ NOT NULL,
     channel VARCHAR,
-    comment VARCHAR
+    comment VARCHAR,
+    scale_max DOUBLE NOT NULL,
+    scale_direction VARCHAR NOT NULL
 );
 COMMENT ON TABLE stg_survey_responses IS 'Survey answers (NPS 0-10, CSAT 1-5, CES 1-7), one row per response.';
 COMMENT ON COLUMN stg_survey_responses.date IS 'Arrival day: the day of the drop this row came in (reporting time zone).';
@@ -58,6 +60,8 @@ COMMENT ON COLUMN stg_survey_responses.score IS 'The answer on the survey type''
 COMMENT ON COLUMN stg_survey_responses.submitted_at IS 'When the answer was given (UTC).';
 COMMENT ON COLUMN stg_survey_responses.channel IS 'Channel the survey was answered on.';
 COMMENT ON COLUMN stg_survey_responses.comment IS 'Free-text comment, if any.';
+COMMENT ON COLUMN stg_survey_responses.scale_max IS 'Top of the answer scale: 10 for NPS, 5 for CSAT, 5, 7 or 10 for CES (default 7); the bottom is 0 for NPS, 1 otherwise.';
+COMMENT ON COLUMN stg_survey_responses.scale_direction IS 'higher_is_better (default; CES ''the company made it easy'') or lower_is_better (CES ''how much effort did it take'').';
 
 CREATE TABLE IF NOT EXISTS stg_customers (
     date DATE NOT NULL,
