@@ -25,6 +25,7 @@ class PipelineSettings:
     lookback_days: int
     schedule_time: dt.time
     schedule_timezone: str
+    survey_min_responses: int
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> PipelineSettings:
@@ -36,6 +37,7 @@ class PipelineSettings:
             schedule_timezone=env.get(
                 "CX_SCHEDULE_TIMEZONE", env.get("CX_REPORTING_TIMEZONE", "UTC")
             ),
+            survey_min_responses=int(env.get("CX_SURVEY_MIN_RESPONSES", "30")),
         )
         settings.validate()
         return settings

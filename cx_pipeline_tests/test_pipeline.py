@@ -98,6 +98,32 @@ def test_range_run_gives_the_hand_worked_figures(resources: dict[str, object]) -
     }
 
 
+def test_survey_marts_of_the_small_world(resources: dict[str, object]) -> None:
+    run_range(resources, "2026-01-01", "2026-01-03")
+
+    def one(table: str, day: str, window: int, breakdown: str, value: str) -> pd.Series:
+        rows = mart(resources, table, day)
+        rows = rows[
+            (rows["window_days"] == window)
+            & (rows["breakdown"] == breakdown)
+            & (rows["breakdown_value"] == value)
+        ]
+        assert len(rows) == 1
+        return rows.iloc[0]
+
+    # 01-01: one valid NPS answer (9; the 11 was rejected): NPS 100 from a single response.
+    nps = one("agg_daily_nps", "2026-01-01", 1, "all", "(all)")
+    assert (nps["responses"], nps["promoters"], nps["nps"]) == (1, 1, 100)
+    assert nps["low_sample"]
+    # R1: CSAT 5 about T2 (topic доставка, agent group tier1): CSS by topic.
+    css = one("agg_daily_csat", "2026-01-01", 1, "topic", "доставка")
+    assert (css["responses"], css["csat_pct"]) == (1, 100)
+    # R4: CES 6 on the default 1-7 scale, on 01-02; still in 01-03's 7-day window.
+    assert one("agg_daily_ces", "2026-01-02", 1, "all", "(all)")["score_mean"] == 6
+    assert one("agg_daily_ces", "2026-01-03", 7, "segment", "mid-market")["responses"] == 1
+    assert mart(resources, "agg_daily_ces", "2026-01-03").query("window_days == 1").empty
+
+
 def test_staging_sets_aside_bad_rows_and_keeps_every_script(resources: dict[str, object]) -> None:
     run_range(resources, "2026-01-01", "2026-01-01", assets=RAW_AND_STAGING)
     rejects = warehouse_table(resources, "stg_rejects").set_index("source")

@@ -22,7 +22,7 @@ from cx_pipeline.defs.staging import (
     volume_check_result,
     volume_check_spec,
 )
-from cx_pipeline.lib import history, metrics, tables
+from cx_pipeline.lib import history, metrics, surveys, tables
 from cx_pipeline.lib.metrics import Day
 from cx_pipeline.lib.publish import publish
 from cx_pipeline.lib.quality import partition_rows, volume_check
@@ -67,6 +67,23 @@ def _retention_cohorts(output: Path, day: Day) -> pd.DataFrame:
     return metrics.retention_cohorts(customers, day)
 
 
+def _survey_mart(kind: str) -> Callable[[Path, Day], pd.DataFrame]:
+    def compute(output: Path, day: Day) -> pd.DataFrame:
+        responses = history.survey_responses(
+            output, day, SETTINGS.start_date, SETTINGS.lookback_days
+        )
+        kinds = surveys.survey_tables(responses, day, SETTINGS.survey_min_responses)
+        return kinds[kind]
+
+    return compute
+
+
+SURVEY_UPSTREAM = {
+    "stg_survey_responses": history.SURVEY_WINDOW_DAYS,
+    "stg_customers": ALL_EARLIER_DAYS,
+    "stg_tickets": SETTINGS.lookback_days,
+}
+
 MARTS = (
     Mart(
         tables.AGG_DAILY_RESOLUTION_TIME,
@@ -76,6 +93,9 @@ MARTS = (
     Mart(tables.AGG_DAILY_TICKETS_BY_TOPIC, {"stg_tickets": TOPIC_WINDOW_DAYS}, _tickets_by_topic),
     Mart(tables.AGG_DAILY_CHURN, {"stg_customers": ALL_EARLIER_DAYS}, _churn),
     Mart(tables.AGG_RETENTION_COHORTS, {"stg_customers": ALL_EARLIER_DAYS}, _retention_cohorts),
+    Mart(tables.AGG_DAILY_NPS, SURVEY_UPSTREAM, _survey_mart("nps")),
+    Mart(tables.AGG_DAILY_CSAT, SURVEY_UPSTREAM, _survey_mart("csat")),
+    Mart(tables.AGG_DAILY_CES, SURVEY_UPSTREAM, _survey_mart("ces")),
 )
 
 

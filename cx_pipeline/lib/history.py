@@ -87,13 +87,46 @@ def tickets_created_recently(output: Path, day: Day, days: int) -> pd.DataFrame:
     return metrics.latest_versions(tickets, ["ticket_id"])
 
 
-def current_customers(output: Path, day: Day, first_day: dt.date) -> pd.DataFrame:
+def current_customers(
+    output: Path,
+    day: Day,
+    first_day: dt.date,
+    columns: tuple[str, ...] = ("signed_up_at", "churned_at"),
+) -> pd.DataFrame:
     """Newest version of every customer known by the end of ``day`` (all drops since the start)."""
-    customers = _read(
-        output,
-        "customers",
-        first_day,
-        day.date,
-        columns=["customer_id", "signed_up_at", "churned_at"],
-    )
+    customers = _read(output, "customers", first_day, day.date, columns=["customer_id", *columns])
     return metrics.latest_versions(customers, ["customer_id"])
+
+
+SURVEY_WINDOW_DAYS = 30
+
+
+def survey_responses(
+    output: Path, day: Day, first_day: dt.date, lookback_days: int
+) -> pd.DataFrame:
+    """Responses submitted in the 30 days ending on ``day``, with their customer's segment and
+    plan (newest version) and their ticket's topic and agent group."""
+    window_start = day.date - dt.timedelta(days=SURVEY_WINDOW_DAYS)
+    responses = _read(
+        output,
+        "survey_responses",
+        window_start,
+        day.date,
+        row_filter=(ds.field("submitted_at") >= day.shifted(1 - SURVEY_WINDOW_DAYS))
+        & (ds.field("submitted_at") < day.end),
+    )
+    responses = metrics.latest_versions(responses, ["response_id"]).drop(columns=["date"])
+    customers = current_customers(output, day, first_day, ("segment", "plan")).drop(columns="date")
+    ids = pa.array(responses["ticket_id"].dropna().unique(), pa.string())
+    tickets = _read(
+        output,
+        "tickets",
+        day.date - dt.timedelta(days=lookback_days),
+        day.date,
+        columns=["ticket_id", "topic", "agent_group"],
+        row_filter=ds.field("ticket_id").isin(ids),
+    )
+    tickets = metrics.latest_versions(tickets, ["ticket_id"]).drop(columns="date")
+    return responses.merge(customers, on="customer_id", how="left").merge(
+        tickets, on="ticket_id", how="left"
+    )

@@ -280,3 +280,87 @@ class AggRetentionCohorts(pa.DataFrameModel):
     class Config:
         strict = True
         unique = ["cohort_month", "months_since_signup"]
+
+
+def _breakdown_fields() -> dict[str, Any]:
+    return {
+        "window_days": pa.Field(
+            isin=[1, 7, 30],
+            description="1 = the day itself; 7 / 30 = the trailing days ending on it.",
+        ),
+        "breakdown": pa.Field(
+            description="What the rows are split by: all, channel, segment, plan, ticket_linked, "
+            "or (ticket-linked responses only, i.e. CSS) topic, agent_group."
+        ),
+        "breakdown_value": pa.Field(
+            description="The channel, segment, ... ('(all)' for breakdown all; "
+            "'(unknown)' if empty)."
+        ),
+    }
+
+
+class _SurveyBreakdown(pa.DataFrameModel):
+    window_days: Series[int] = _breakdown_fields()["window_days"]
+    breakdown: Series[str] = _breakdown_fields()["breakdown"]
+    breakdown_value: Series[str] = _breakdown_fields()["breakdown_value"]
+    responses: Series[int] = _count("Survey responses submitted in the window.")
+
+    class Config:
+        strict = True
+        unique = ["window_days", "breakdown", "breakdown_value"]
+
+
+_LOW_SAMPLE = (
+    "True when responses < CX_SURVEY_MIN_RESPONSES (default 30): do not read much into it."
+)
+
+
+class AggDailyNps(_SurveyBreakdown):
+    """Net Promoter Score per submission day, trailing 7 and 30 days, by breakdown."""
+
+    promoters: Series[int] = _count("Answers 9-10 (the number of advocates).")
+    passives: Series[int] = _count("Answers 7-8.")
+    detractors: Series[int] = _count("Answers 0-6.")
+    nps: Series[float] = pa.Field(
+        ge=-100, le=100, description="100 x (promoters - detractors) / responses."
+    )
+    nps_margin_of_error: Series[float] = pa.Field(
+        ge=0, description="Half-width of the 95 % confidence interval of nps, in points."
+    )
+    low_sample: Series[bool] = pa.Field(description=_LOW_SAMPLE)
+
+
+class AggDailyCsat(_SurveyBreakdown):
+    """CSAT (top-two-box %) and mean score per submission day and window, by breakdown.
+
+    Rows of the topic and agent_group breakdowns (and ticket_linked = yes) are CSS:
+    satisfaction with a support interaction.
+    """
+
+    satisfied: Series[int] = _count("Answers 4 or 5 on the 1-5 scale.")
+    csat_pct: Series[float] = pa.Field(ge=0, le=100, description="100 x satisfied / responses.")
+    csat_margin_of_error: Series[float] = pa.Field(
+        ge=0, description="Half-width of the 95 % confidence interval of csat_pct, in points."
+    )
+    score_sum: Series[float] = pa.Field(ge=0, description="Sum of scores (numerator of the mean).")
+    score_mean: Series[float] = pa.Field(ge=1, le=5, description="Mean score, 1-5.")
+    low_sample: Series[bool] = pa.Field(description=_LOW_SAMPLE)
+
+
+class AggDailyCes(_SurveyBreakdown):
+    """Customer Effort Score per submission day and window, by breakdown.
+
+    Each answer is first normalised from its own scale (1-5, 1-7, 1-10) and direction
+    onto 1-7 where 7 = easiest: 1 + 6 x (score - 1) / (scale_max - 1), mirrored
+    (8 - x) for lower_is_better questions.
+    """
+
+    score_sum: Series[float] = pa.Field(ge=0, description="Sum of normalised scores.")
+    score_mean: Series[float] = pa.Field(ge=1, le=7, description="Mean normalised score, 1-7.")
+    score_sd: Series[float] = pa.Field(
+        nullable=True, ge=0, description="Sample standard deviation (empty for one response)."
+    )
+    score_margin_of_error: Series[float] = pa.Field(
+        nullable=True, ge=0, description="Half-width of the 95 % confidence interval of the mean."
+    )
+    low_sample: Series[bool] = pa.Field(description=_LOW_SAMPLE)

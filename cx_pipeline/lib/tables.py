@@ -156,11 +156,18 @@ AGG_RETENTION_COHORTS = TableSpec(
     "As-of day: the cohort triangle as known at the end of this day.",
     keyed=True,
 )
+SUBMISSION_DAY = "Submission day of the responses (the last day of the window)."
+AGG_DAILY_NPS = TableSpec("agg_daily_nps", schemas.AggDailyNps, SUBMISSION_DAY, keyed=True)
+AGG_DAILY_CSAT = TableSpec("agg_daily_csat", schemas.AggDailyCsat, SUBMISSION_DAY, keyed=True)
+AGG_DAILY_CES = TableSpec("agg_daily_ces", schemas.AggDailyCes, SUBMISSION_DAY, keyed=True)
 MART_TABLES = (
     AGG_DAILY_RESOLUTION_TIME,
     AGG_DAILY_TICKETS_BY_TOPIC,
     AGG_DAILY_CHURN,
     AGG_RETENTION_COHORTS,
+    AGG_DAILY_NPS,
+    AGG_DAILY_CSAT,
+    AGG_DAILY_CES,
 )
 ALL_TABLES: tuple[TableSpec, ...] = (*STAGED_TABLES.values(), STG_REJECTS, *MART_TABLES)
 TABLES_BY_NAME = {table.name: table for table in ALL_TABLES}

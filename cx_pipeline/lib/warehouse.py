@@ -110,26 +110,35 @@ class Warehouse:
             have = self._existing_columns(conn, spec.name)
             if not have:
                 for statement in spec.create_sql(self.dialect, self.qualified(spec.name)):
-                    conn.exec_driver_sql(statement)
+                    self._run_ddl(conn, statement)
             else:
                 for column in spec.all_columns:
                     if column.name not in have:
-                        conn.exec_driver_sql(
+                        self._run_ddl(
+                            conn,
                             f"ALTER TABLE {self.qualified(spec.name)} "
-                            f"ADD COLUMN {column.name} {spec.sql_type(self.dialect, column)}"
+                            f"ADD COLUMN {column.name} {spec.sql_type(self.dialect, column)}",
                         )
         self._ready.add(spec.name)
+
+    def _run_ddl(self, conn: Connection, statement: str) -> None:
+        # psycopg reads % as a placeholder even without parameters (comments say "95 %").
+        conn.exec_driver_sql(
+            statement.replace("%", "%%") if self.dialect == "postgresql" else statement
+        )
 
     def replace_views(self, views: Sequence[View]) -> None:
         """(Re)create the roll-up views over a table, with their comments."""
         with self.transaction() as conn:
             for view in views:
                 name = self.qualified(view.name)
-                conn.exec_driver_sql(f"DROP VIEW IF EXISTS {name}")
-                conn.exec_driver_sql(
-                    f"CREATE VIEW {name} AS {view.sql(self.qualified(view.table))}"
-                )
-                conn.exec_driver_sql(f"COMMENT ON VIEW {name} IS {sql_text(view.description)}")
+                select = view.sql(self.qualified(view.table))
+                for statement in (
+                    f"DROP VIEW IF EXISTS {name}",
+                    f"CREATE VIEW {name} AS {select}",
+                    f"COMMENT ON VIEW {name} IS {sql_text(view.description)}",
+                ):
+                    self._run_ddl(conn, statement)
 
     def _existing_columns(self, conn: Connection, table: str) -> set[str]:
         # information_schema works alike on DuckDB and PostgreSQL.

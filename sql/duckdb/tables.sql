@@ -197,3 +197,82 @@ COMMENT ON COLUMN agg_retention_cohorts.months_since_signup IS '0 = end of the s
 COMMENT ON COLUMN agg_retention_cohorts.cohort_customers IS 'Customers who signed up in the cohort month.';
 COMMENT ON COLUMN agg_retention_cohorts.customers_active IS 'Of them, active at the end of that month (or at the end of this day, if sooner).';
 COMMENT ON COLUMN agg_retention_cohorts.share_active IS 'customers_active / cohort_customers.';
+
+CREATE TABLE IF NOT EXISTS agg_daily_nps (
+    date DATE NOT NULL,
+    window_days BIGINT NOT NULL,
+    breakdown VARCHAR NOT NULL,
+    breakdown_value VARCHAR NOT NULL,
+    responses BIGINT NOT NULL,
+    promoters BIGINT NOT NULL,
+    passives BIGINT NOT NULL,
+    detractors BIGINT NOT NULL,
+    nps DOUBLE NOT NULL,
+    nps_margin_of_error DOUBLE NOT NULL,
+    low_sample BOOLEAN NOT NULL,
+    PRIMARY KEY (date, window_days, breakdown, breakdown_value)
+);
+COMMENT ON TABLE agg_daily_nps IS 'Net Promoter Score per submission day, trailing 7 and 30 days, by breakdown.';
+COMMENT ON COLUMN agg_daily_nps.date IS 'Submission day of the responses (the last day of the window).';
+COMMENT ON COLUMN agg_daily_nps.window_days IS '1 = the day itself; 7 / 30 = the trailing days ending on it.';
+COMMENT ON COLUMN agg_daily_nps.breakdown IS 'What the rows are split by: all, channel, segment, plan, ticket_linked, or (ticket-linked responses only, i.e. CSS) topic, agent_group.';
+COMMENT ON COLUMN agg_daily_nps.breakdown_value IS 'The channel, segment, ... (''(all)'' for breakdown all; ''(unknown)'' if empty).';
+COMMENT ON COLUMN agg_daily_nps.responses IS 'Survey responses submitted in the window.';
+COMMENT ON COLUMN agg_daily_nps.promoters IS 'Answers 9-10 (the number of advocates).';
+COMMENT ON COLUMN agg_daily_nps.passives IS 'Answers 7-8.';
+COMMENT ON COLUMN agg_daily_nps.detractors IS 'Answers 0-6.';
+COMMENT ON COLUMN agg_daily_nps.nps IS '100 x (promoters - detractors) / responses.';
+COMMENT ON COLUMN agg_daily_nps.nps_margin_of_error IS 'Half-width of the 95 % confidence interval of nps, in points.';
+COMMENT ON COLUMN agg_daily_nps.low_sample IS 'True when responses < CX_SURVEY_MIN_RESPONSES (default 30): do not read much into it.';
+
+CREATE TABLE IF NOT EXISTS agg_daily_csat (
+    date DATE NOT NULL,
+    window_days BIGINT NOT NULL,
+    breakdown VARCHAR NOT NULL,
+    breakdown_value VARCHAR NOT NULL,
+    responses BIGINT NOT NULL,
+    satisfied BIGINT NOT NULL,
+    csat_pct DOUBLE NOT NULL,
+    csat_margin_of_error DOUBLE NOT NULL,
+    score_sum DOUBLE NOT NULL,
+    score_mean DOUBLE NOT NULL,
+    low_sample BOOLEAN NOT NULL,
+    PRIMARY KEY (date, window_days, breakdown, breakdown_value)
+);
+COMMENT ON TABLE agg_daily_csat IS 'CSAT (top-two-box %) and mean score per submission day and window, by breakdown. Rows of the topic and agent_group breakdowns (and ticket_linked = yes) are CSS: satisfaction with a support interaction.';
+COMMENT ON COLUMN agg_daily_csat.date IS 'Submission day of the responses (the last day of the window).';
+COMMENT ON COLUMN agg_daily_csat.window_days IS '1 = the day itself; 7 / 30 = the trailing days ending on it.';
+COMMENT ON COLUMN agg_daily_csat.breakdown IS 'What the rows are split by: all, channel, segment, plan, ticket_linked, or (ticket-linked responses only, i.e. CSS) topic, agent_group.';
+COMMENT ON COLUMN agg_daily_csat.breakdown_value IS 'The channel, segment, ... (''(all)'' for breakdown all; ''(unknown)'' if empty).';
+COMMENT ON COLUMN agg_daily_csat.responses IS 'Survey responses submitted in the window.';
+COMMENT ON COLUMN agg_daily_csat.satisfied IS 'Answers 4 or 5 on the 1-5 scale.';
+COMMENT ON COLUMN agg_daily_csat.csat_pct IS '100 x satisfied / responses.';
+COMMENT ON COLUMN agg_daily_csat.csat_margin_of_error IS 'Half-width of the 95 % confidence interval of csat_pct, in points.';
+COMMENT ON COLUMN agg_daily_csat.score_sum IS 'Sum of scores (numerator of the mean).';
+COMMENT ON COLUMN agg_daily_csat.score_mean IS 'Mean score, 1-5.';
+COMMENT ON COLUMN agg_daily_csat.low_sample IS 'True when responses < CX_SURVEY_MIN_RESPONSES (default 30): do not read much into it.';
+
+CREATE TABLE IF NOT EXISTS agg_daily_ces (
+    date DATE NOT NULL,
+    window_days BIGINT NOT NULL,
+    breakdown VARCHAR NOT NULL,
+    breakdown_value VARCHAR NOT NULL,
+    responses BIGINT NOT NULL,
+    score_sum DOUBLE NOT NULL,
+    score_mean DOUBLE NOT NULL,
+    score_sd DOUBLE,
+    score_margin_of_error DOUBLE,
+    low_sample BOOLEAN NOT NULL,
+    PRIMARY KEY (date, window_days, breakdown, breakdown_value)
+);
+COMMENT ON TABLE agg_daily_ces IS 'Customer Effort Score per submission day and window, by breakdown. Each answer is first normalised from its own scale (1-5, 1-7, 1-10) and direction onto 1-7 where 7 = easiest: 1 + 6 x (score - 1) / (scale_max - 1), mirrored (8 - x) for lower_is_better questions.';
+COMMENT ON COLUMN agg_daily_ces.date IS 'Submission day of the responses (the last day of the window).';
+COMMENT ON COLUMN agg_daily_ces.window_days IS '1 = the day itself; 7 / 30 = the trailing days ending on it.';
+COMMENT ON COLUMN agg_daily_ces.breakdown IS 'What the rows are split by: all, channel, segment, plan, ticket_linked, or (ticket-linked responses only, i.e. CSS) topic, agent_group.';
+COMMENT ON COLUMN agg_daily_ces.breakdown_value IS 'The channel, segment, ... (''(all)'' for breakdown all; ''(unknown)'' if empty).';
+COMMENT ON COLUMN agg_daily_ces.responses IS 'Survey responses submitted in the window.';
+COMMENT ON COLUMN agg_daily_ces.score_sum IS 'Sum of normalised scores.';
+COMMENT ON COLUMN agg_daily_ces.score_mean IS 'Mean normalised score, 1-7.';
+COMMENT ON COLUMN agg_daily_ces.score_sd IS 'Sample standard deviation (empty for one response).';
+COMMENT ON COLUMN agg_daily_ces.score_margin_of_error IS 'Half-width of the 95 % confidence interval of the mean.';
+COMMENT ON COLUMN agg_daily_ces.low_sample IS 'True when responses < CX_SURVEY_MIN_RESPONSES (default 30): do not read much into it.';

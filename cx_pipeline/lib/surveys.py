@@ -1,0 +1,147 @@
+"""Survey metrics: NPS, CSAT (and CSS), CES per day, per trailing 7 and 30 days, by breakdown.
+
+Pure pandas. One long frame stacks every (window, breakdown) view of the responses
+so that one group-by computes them all; each survey kind then has its own
+aggregation. Every figure carries its response count and a low-sample flag.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cx_pipeline.lib.metrics import Day
+
+WINDOWS = (1, 7, 30)
+ALL = "(all)"
+UNKNOWN = "(unknown)"
+# breakdown -> column; None = every response. Topic and agent group exist only for
+# responses tied to a ticket: those rows are CSS (customer service satisfaction).
+BREAKDOWNS: dict[str, str | None] = {
+    "all": None,
+    "channel": "channel",
+    "segment": "segment",
+    "plan": "plan",
+    "ticket_linked": "ticket_linked",
+    "topic": "topic",
+    "agent_group": "agent_group",
+}
+TICKET_ONLY = {"ticket_linked", "topic", "agent_group"}
+KEYS = ["window_days", "breakdown", "breakdown_value"]
+Z95 = 1.959963984540054
+
+
+def stacked(responses: pd.DataFrame, day: Day) -> pd.DataFrame:
+    """Every response once per window it falls in and per breakdown it belongs to.
+
+    ``responses``: score (normalised for CES), submitted_at, ticket_id and the
+    breakdown columns (channel, segment, plan, topic, agent_group).
+    """
+    responses = responses.assign(
+        ticket_linked=np.where(responses["ticket_id"].notna(), "yes", "no")
+    )
+    views = []
+    for window in WINDOWS:
+        in_window = responses[
+            (responses["submitted_at"] >= day.shifted(1 - window))
+            & (responses["submitted_at"] < day.end)
+        ]
+        for breakdown, column in BREAKDOWNS.items():
+            rows = (
+                in_window[in_window["ticket_id"].notna()] if breakdown in TICKET_ONLY else in_window
+            )
+            value = ALL if column is None else rows[column].astype("str").fillna(UNKNOWN)
+            views.append(
+                pd.DataFrame(
+                    {
+                        "window_days": window,
+                        "breakdown": breakdown,
+                        "breakdown_value": value,
+                        "score": rows["score"].to_numpy(),
+                    }
+                )
+            )
+    return pd.concat(views, ignore_index=True)
+
+
+def _counts(rows: pd.DataFrame, min_responses: int, **flags: pd.Series) -> pd.DataFrame:
+    grouped = rows.assign(**flags).groupby(KEYS, sort=True)
+    sums = grouped[["score", *flags]].sum()
+    result = pd.DataFrame(
+        {"responses": grouped.size(), "score_sum": sums["score"], **{k: sums[k] for k in flags}}
+    )
+    result["low_sample"] = result["responses"] < min_responses
+    return result
+
+
+def nps(rows: pd.DataFrame, min_responses: int) -> pd.DataFrame:
+    """NPS = % promoters (9-10) - % detractors (0-6); margin of error at 95 %."""
+    result = _counts(
+        rows,
+        min_responses,
+        promoters=(rows["score"] >= 9).astype("int64"),
+        detractors=(rows["score"] <= 6).astype("int64"),
+    )
+    n = result["responses"]
+    result["passives"] = n - result["promoters"] - result["detractors"]
+    promoter_share, detractor_share = result["promoters"] / n, result["detractors"] / n
+    result["nps"] = 100 * (promoter_share - detractor_share)
+    # Variance of (P - D) for one response: p + d - (p - d)^2.
+    variance = promoter_share + detractor_share - (promoter_share - detractor_share) ** 2
+    result["nps_margin_of_error"] = 100 * Z95 * np.sqrt(variance / n)
+    columns = ["responses", "promoters", "passives", "detractors", "nps", "nps_margin_of_error"]
+    return _finish(result, [*columns, "low_sample"])
+
+
+def csat(rows: pd.DataFrame, min_responses: int) -> pd.DataFrame:
+    """CSAT = % of answers 4 or 5 on 1-5 (top-two-box), beside the mean score."""
+    result = _counts(rows, min_responses, satisfied=(rows["score"] >= 4).astype("int64"))
+    share = result["satisfied"] / result["responses"]
+    result["csat_pct"] = 100 * share
+    result["score_mean"] = result["score_sum"] / result["responses"]
+    result["csat_margin_of_error"] = 100 * Z95 * np.sqrt(share * (1 - share) / result["responses"])
+    columns = ["responses", "satisfied", "csat_pct", "csat_margin_of_error"]
+    return _finish(result, [*columns, "score_sum", "score_mean", "low_sample"])
+
+
+def ces(rows: pd.DataFrame, min_responses: int) -> pd.DataFrame:
+    """CES: mean of scores normalised to 1-7, higher = easier; margin of error of the mean."""
+    result = _counts(rows, min_responses)
+    grouped = rows.groupby(KEYS, sort=True)["score"]
+    result["score_mean"] = result["score_sum"] / result["responses"]
+    result["score_sd"] = grouped.std(ddof=1)
+    result["score_margin_of_error"] = Z95 * result["score_sd"] / np.sqrt(result["responses"])
+    columns = ["responses", "score_sum", "score_mean", "score_sd", "score_margin_of_error"]
+    return _finish(result, [*columns, "low_sample"])
+
+
+def _finish(result: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    table = result.reset_index()[[*KEYS, *columns]]
+    counts = [
+        c for c in ("responses", "promoters", "passives", "detractors", "satisfied") if c in table
+    ]
+    return table.astype({"window_days": "int64", **dict.fromkeys(counts, "int64")})
+
+
+def normalised_ces(score: pd.Series, scale_max: pd.Series, direction: pd.Series) -> pd.Series:
+    """A CES answer on 1..scale_max mapped onto 1-7, where 7 = easiest."""
+    easy = 1 + 6 * (score - 1) / (scale_max - 1)
+    return easy.where(direction != "lower_is_better", 8 - easy)
+
+
+def survey_tables(responses: pd.DataFrame, day: Day, min_responses: int) -> dict[str, pd.DataFrame]:
+    """The three survey marts of ``day``: kind -> frame."""
+    is_ces = responses["survey_type"] == "ces"
+    scored = responses.assign(
+        score=responses["score"].where(
+            ~is_ces,
+            normalised_ces(
+                responses["score"], responses["scale_max"], responses["scale_direction"]
+            ),
+        )
+    )
+    aggregate = {"nps": nps, "csat": csat, "ces": ces}
+    return {
+        kind: function(stacked(scored[scored["survey_type"] == kind], day), min_responses)
+        for kind, function in aggregate.items()
+    }

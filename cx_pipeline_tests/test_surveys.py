@@ -1,0 +1,121 @@
+"""Survey metrics on a hand-made frame; expected values worked out by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cx_pipeline.lib.metrics import Day
+from cx_pipeline.lib.surveys import normalised_ces, survey_tables
+
+DAY = Day(dt.date(2026, 3, 10), "UTC")
+Z = 1.959963984540054
+
+
+def response(kind, score, at, channel="email", ticket=None, topic=None, scale=None, direction=None):
+    scale = scale or {"nps": 10.0, "csat": 5.0, "ces": 7.0}[kind]
+    return {
+        "survey_type": kind,
+        "score": float(score),
+        "submitted_at": pd.Timestamp(at, tz="UTC"),
+        "channel": channel,
+        "ticket_id": ticket,
+        "topic": topic,
+        "agent_group": "tier1" if ticket else None,
+        "segment": "smb",
+        "plan": None,
+        "scale_max": scale,
+        "scale_direction": direction or "higher_is_better",
+    }
+
+
+RESPONSES = pd.DataFrame(
+    [
+        response("nps", 10, "2026-03-10 09:00"),
+        response("nps", 9, "2026-03-10 10:00"),
+        response("nps", 6, "2026-03-10 11:00"),
+        response("nps", 8, "2026-03-10 12:00", channel="web"),
+        response("nps", 0, "2026-03-10 13:00", channel="web"),
+        response("nps", 10, "2026-03-05 09:00"),  # in the 7- and 30-day windows
+        response("nps", 0, "2026-02-01 09:00"),  # outside every window
+        response("csat", 5, "2026-03-10 09:00", ticket="T1", topic="billing"),
+        response("csat", 4, "2026-03-10 09:30"),
+        response("csat", 3, "2026-03-10 10:00"),
+        response("csat", 1, "2026-03-10 10:30", ticket="T2", topic="billing"),
+        response("ces", 5, "2026-03-10 09:00"),  # 1-7, higher = easier: 5
+        response("ces", 2, "2026-03-10 09:00", scale=5.0, direction="lower_is_better"),  # 5.5
+        response("ces", 10, "2026-03-10 09:00", scale=10.0),  # 7
+    ]
+).astype({"channel": "str", "topic": "str", "ticket_id": "str", "segment": "str", "plan": "str"})
+
+
+def row(frame: pd.DataFrame, window: int, breakdown: str, value: str) -> pd.Series:
+    match = frame[
+        (frame["window_days"] == window)
+        & (frame["breakdown"] == breakdown)
+        & (frame["breakdown_value"] == value)
+    ]
+    assert len(match) == 1, (window, breakdown, value)
+    return match.iloc[0]
+
+
+def test_nps_counts_score_and_margin_of_error() -> None:
+    nps = survey_tables(RESPONSES, DAY, min_responses=3)["nps"]
+    day = row(nps, 1, "all", "(all)")
+    # 10, 9 promoters; 8 passive; 6, 0 detractors: NPS = 100 x (2 - 2) / 5 = 0.
+    assert (day["responses"], day["promoters"], day["passives"], day["detractors"]) == (5, 2, 1, 2)
+    assert day["nps"] == 0
+    # Variance p + d - (p - d)^2 = 0.4 + 0.4 - 0 = 0.8; MoE = 100 x 1.96 x sqrt(0.8 / 5).
+    assert day["nps_margin_of_error"] == pytest.approx(100 * Z * 0.4)
+    email = row(nps, 1, "channel", "email")
+    assert email["nps"] == pytest.approx(100 / 3)  # 2 promoters, 1 detractor of 3
+    assert email["nps_margin_of_error"] == pytest.approx(100 * Z * math.sqrt((8 / 9) / 3))
+    assert not email["low_sample"]
+    assert row(nps, 1, "channel", "web")["low_sample"]  # 2 responses < 3
+    week = row(nps, 7, "all", "(all)")
+    assert (week["responses"], week["promoters"]) == (6, 3)  # + the 03-05 promoter
+    assert week["nps"] == pytest.approx(100 / 6)
+    assert row(nps, 30, "all", "(all)")["responses"] == 6  # 02-01 is outside 30 days
+    assert row(nps, 1, "plan", "(unknown)")["responses"] == 5
+
+
+def test_csat_top_two_box_mean_and_css_breakdowns() -> None:
+    csat = survey_tables(RESPONSES, DAY, min_responses=30)["csat"]
+    day = row(csat, 1, "all", "(all)")
+    # 5 and 4 are satisfied of 5, 4, 3, 1: 50 %; mean 13 / 4.
+    assert (day["responses"], day["satisfied"]) == (4, 2)
+    assert day["csat_pct"] == 50
+    assert day["score_mean"] == pytest.approx(3.25)
+    assert day["csat_margin_of_error"] == pytest.approx(100 * Z * 0.25)
+    assert day["low_sample"]
+    # CSS: only the two ticket-linked answers (5 and 1).
+    css = row(csat, 1, "ticket_linked", "yes")
+    assert (css["responses"], css["csat_pct"]) == (2, 50)
+    assert row(csat, 1, "topic", "billing")["score_mean"] == 3
+    assert set(csat.loc[csat["breakdown"] == "topic", "breakdown_value"]) == {"billing"}
+
+
+def test_ces_is_normalised_to_1_7_before_averaging() -> None:
+    assert normalised_ces(
+        pd.Series([1.0, 10.0]), pd.Series([10.0, 10.0]), pd.Series(["higher_is_better"] * 2)
+    ).tolist() == [1, 7]
+    # 2 on a 1-5 "how much effort" scale: 1 + 6 x 1/4 = 2.5 effort -> 8 - 2.5 = 5.5 ease.
+    assert normalised_ces(
+        pd.Series([2.0]), pd.Series([5.0]), pd.Series(["lower_is_better"])
+    ).tolist() == [5.5]
+    ces = survey_tables(RESPONSES, DAY, min_responses=30)["ces"]
+    day = row(ces, 1, "all", "(all)")
+    values = np.array([5.0, 5.5, 7.0])
+    assert day["responses"] == 3
+    assert day["score_mean"] == pytest.approx(values.mean())
+    assert day["score_sd"] == pytest.approx(values.std(ddof=1))
+    assert day["score_margin_of_error"] == pytest.approx(Z * values.std(ddof=1) / math.sqrt(3))
+
+
+def test_no_responses_give_no_rows() -> None:
+    tables = survey_tables(RESPONSES.iloc[0:0], DAY, min_responses=30)
+    assert all(frame.empty for frame in tables.values())
