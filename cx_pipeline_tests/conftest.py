@@ -15,7 +15,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from cx_pipeline.defs.resources import CxPaths, StagingPolicy, WarehouseResource
+from cx_pipeline.defs.resources import (
+    CxPaths,
+    MetricSettings,
+    StagingPolicy,
+    WarehouseResource,
+)
 from cx_pipeline_tests.small_world import write_small_world
 
 
@@ -115,6 +120,7 @@ def make_resources(landing: Path, root: Path, **policy: object) -> dict[str, obj
         "paths": CxPaths(landing_dir=str(landing), output_dir=str(root / "output")),
         "warehouse": WarehouseResource(url=f"duckdb:///{root / 'warehouse.duckdb'}"),
         "policy": StagingPolicy(**policy),  # type: ignore[arg-type]
+        "metric_settings": MetricSettings(id_salt="test-salt"),
     }
 
 

@@ -11,13 +11,16 @@ import pyarrow.dataset as ds
 
 from cx_pipeline.cli import QUIET_RUN_CONFIG, RANGE_END_TAG, RANGE_START_TAG
 from cx_pipeline.definitions import ASSETS, RUNNABLE
+from cx_pipeline.defs.marts import MART_ASSETS
+from cx_pipeline.defs.raw import RAW_ASSETS
+from cx_pipeline.defs.staging import STAGING_ASSETS
 from cx_pipeline.lib.tables import MART_TABLES, STAGED_TABLES
 from cx_pipeline.lib.warehouse import Warehouse
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
-RAW_AND_STAGING = [a for a in ASSETS if not a.key.to_user_string().startswith("agg_")]
-MARTS = [a for a in ASSETS if a.key.to_user_string().startswith("agg_")]
+RAW_AND_STAGING = [*RAW_ASSETS, *STAGING_ASSETS]
+MARTS = MART_ASSETS
 
 
 def run_range(resources: dict[str, object], start: str, end: str, assets=RUNNABLE):

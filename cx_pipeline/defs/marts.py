@@ -1,12 +1,13 @@
-"""Mart assets: the daily metric tables (``agg_daily_<subject>``) a BI tool reads.
+"""Mart assets: the daily metric tables (``agg_daily_<subject>``, ``fct_tickets``) a BI tool reads.
 
-Each mart day is computed from the staged history it needs (declared to
-Dagster as a window of earlier staging days), so days can run in any order or
-alone and give the same rows.
+Each mart day is computed from the staged history it needs (declared to Dagster
+as a window of earlier staging days), so days can run in any order or alone and
+give the same rows. A mart may write several tables from one read of history
+(fct_tickets and agg_daily_ticket_activity).
 """
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,17 +16,17 @@ import pandas as pd
 
 from cx_pipeline.defs.metadata import run_summary, table_definition_metadata
 from cx_pipeline.defs.partitions import ALL_EARLIER_DAYS, DAILY, ONE_RUN, days_back, partition_days
-from cx_pipeline.defs.resources import CxPaths, WarehouseResource
+from cx_pipeline.defs.resources import CxPaths, MetricSettings, WarehouseResource
 from cx_pipeline.defs.staging import (
     schema_check_result,
     schema_check_spec,
     volume_check_result,
     volume_check_spec,
 )
-from cx_pipeline.lib import history, metrics, surveys, tables
+from cx_pipeline.lib import history, metrics, surveys, tables, tickets
 from cx_pipeline.lib.metrics import Day
 from cx_pipeline.lib.publish import publish
-from cx_pipeline.lib.quality import partition_rows, volume_check
+from cx_pipeline.lib.quality import VolumeCheck, partition_rows, volume_check
 from cx_pipeline.lib.tables import TableSpec
 from cx_pipeline.lib.views import views_of
 from cx_pipeline.settings import SETTINGS
@@ -34,13 +35,16 @@ from cx_pipeline.settings import SETTINGS
 # arrivals covers a ticket created just before midnight that landed next day.
 TOPIC_WINDOW_DAYS = 8
 
+Compute = Callable[[Path, Day, MetricSettings], dict[str, pd.DataFrame]]
+
 
 @dataclass(frozen=True)
 class Mart:
-    spec: TableSpec
+    name: str
+    specs: tuple[TableSpec, ...]
     # Staged table -> how many days before the mart's day it reads.
     upstream: dict[str, int]
-    compute: Callable[[Path, Day], pd.DataFrame]
+    compute: Compute
 
     def missing_inputs(self, output: Path, day: dt.date) -> list[str]:
         """Staged tables whose own day is missing (a missing drop): the day is not computed,
@@ -48,14 +52,18 @@ class Mart:
         return [t for t in self.upstream if partition_rows(output, t, day) is None]
 
 
+def single(spec: TableSpec, compute: Callable[[Path, Day], pd.DataFrame]) -> Compute:
+    return lambda output, day, _settings: {spec.name: compute(output, day)}
+
+
 def _resolution_time(output: Path, day: Day) -> pd.DataFrame:
-    tickets, events = history.milestone_history(output, day, SETTINGS.lookback_days)
-    return metrics.resolution_time(tickets, events, day)
+    ticket_rows, events = history.milestone_history(output, day, SETTINGS.lookback_days)
+    return metrics.resolution_time(ticket_rows, events, day)
 
 
 def _tickets_by_topic(output: Path, day: Day) -> pd.DataFrame:
-    tickets = history.tickets_created_recently(output, day, TOPIC_WINDOW_DAYS)
-    return metrics.tickets_by_topic(tickets, day, SETTINGS.start_date)
+    ticket_rows = history.tickets_created_recently(output, day, TOPIC_WINDOW_DAYS)
+    return metrics.tickets_by_topic(ticket_rows, day, SETTINGS.start_date)
 
 
 def _churn(output: Path, day: Day) -> pd.DataFrame:
@@ -67,80 +75,135 @@ def _retention_cohorts(output: Path, day: Day) -> pd.DataFrame:
     return metrics.retention_cohorts(customers, day)
 
 
-def _survey_mart(kind: str) -> Callable[[Path, Day], pd.DataFrame]:
-    def compute(output: Path, day: Day) -> pd.DataFrame:
-        responses = history.survey_responses(
-            output, day, SETTINGS.start_date, SETTINGS.lookback_days
-        )
-        kinds = surveys.survey_tables(responses, day, SETTINGS.survey_min_responses)
-        return kinds[kind]
-
-    return compute
+def _surveys(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.DataFrame]:
+    responses = history.survey_responses(output, day, SETTINGS.start_date, SETTINGS.lookback_days)
+    kinds = surveys.survey_tables(responses, day, SETTINGS.survey_min_responses)
+    return {f"agg_daily_{kind}": frame for kind, frame in kinds.items()}
 
 
-SURVEY_UPSTREAM = {
-    "stg_survey_responses": history.SURVEY_WINDOW_DAYS,
-    "stg_customers": ALL_EARLIER_DAYS,
-    "stg_tickets": SETTINGS.lookback_days,
-}
+def _tickets(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd.DataFrame]:
+    ticket_rows, events = history.touched_tickets(output, day, SETTINGS.lookback_days)
+    facts = tickets.ticket_facts(ticket_rows, events, day, settings.sla_targets(), settings.id_salt)
+    return {
+        tables.FCT_TICKETS.name: facts,
+        tables.AGG_DAILY_TICKET_ACTIVITY.name: tickets.ticket_activity(facts, events, day),
+    }
 
+
+LOOKBACK = SETTINGS.lookback_days
 MARTS = (
     Mart(
-        tables.AGG_DAILY_RESOLUTION_TIME,
-        {"stg_tickets": SETTINGS.lookback_days, "stg_ticket_events": SETTINGS.lookback_days},
-        _resolution_time,
+        "tickets",
+        (tables.FCT_TICKETS, tables.AGG_DAILY_TICKET_ACTIVITY),
+        {"stg_tickets": LOOKBACK, "stg_ticket_events": LOOKBACK},
+        _tickets,
     ),
-    Mart(tables.AGG_DAILY_TICKETS_BY_TOPIC, {"stg_tickets": TOPIC_WINDOW_DAYS}, _tickets_by_topic),
-    Mart(tables.AGG_DAILY_CHURN, {"stg_customers": ALL_EARLIER_DAYS}, _churn),
-    Mart(tables.AGG_RETENTION_COHORTS, {"stg_customers": ALL_EARLIER_DAYS}, _retention_cohorts),
-    Mart(tables.AGG_DAILY_NPS, SURVEY_UPSTREAM, _survey_mart("nps")),
-    Mart(tables.AGG_DAILY_CSAT, SURVEY_UPSTREAM, _survey_mart("csat")),
-    Mart(tables.AGG_DAILY_CES, SURVEY_UPSTREAM, _survey_mart("ces")),
+    Mart(
+        "resolution_time",
+        (tables.AGG_DAILY_RESOLUTION_TIME,),
+        {"stg_tickets": LOOKBACK, "stg_ticket_events": LOOKBACK},
+        single(tables.AGG_DAILY_RESOLUTION_TIME, _resolution_time),
+    ),
+    Mart(
+        "tickets_by_topic",
+        (tables.AGG_DAILY_TICKETS_BY_TOPIC,),
+        {"stg_tickets": TOPIC_WINDOW_DAYS},
+        single(tables.AGG_DAILY_TICKETS_BY_TOPIC, _tickets_by_topic),
+    ),
+    Mart(
+        "churn",
+        (tables.AGG_DAILY_CHURN,),
+        {"stg_customers": ALL_EARLIER_DAYS},
+        single(tables.AGG_DAILY_CHURN, _churn),
+    ),
+    Mart(
+        "retention_cohorts",
+        (tables.AGG_RETENTION_COHORTS,),
+        {"stg_customers": ALL_EARLIER_DAYS},
+        single(tables.AGG_RETENTION_COHORTS, _retention_cohorts),
+    ),
+    Mart(
+        "surveys",
+        (tables.AGG_DAILY_NPS, tables.AGG_DAILY_CSAT, tables.AGG_DAILY_CES),
+        {
+            "stg_survey_responses": history.SURVEY_WINDOW_DAYS,
+            "stg_customers": ALL_EARLIER_DAYS,
+            "stg_tickets": LOOKBACK,
+        },
+        _surveys,
+    ),
 )
 
 
 def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=mart.spec.name,
-        group_name="marts",
-        deps=[
-            dg.AssetDep(name, partition_mapping=days_back(days))
-            for name, days in mart.upstream.items()
-        ],
+    deps = [
+        dg.AssetDep(name, partition_mapping=days_back(days)) for name, days in mart.upstream.items()
+    ]
+    specs = [
+        dg.AssetSpec(
+            spec.name,
+            deps=deps,
+            group_name="marts",
+            partitions_def=DAILY,
+            kinds={"pandas", "parquet"},
+            description=spec.description,
+            metadata=table_definition_metadata(spec),
+        )
+        for spec in mart.specs
+    ]
+    checks = [
+        check
+        for spec in mart.specs
+        for check in (
+            volume_check_spec(spec.name),
+            schema_check_spec(spec.name, spec.model.__name__),
+        )
+    ]
+
+    @dg.multi_asset(
+        name=f"mart_{mart.name}",
+        specs=specs,
+        check_specs=checks,
         partitions_def=DAILY,
         backfill_policy=ONE_RUN,
-        kinds={"pandas", "parquet"},
-        description=mart.spec.description,
-        metadata=table_definition_metadata(mart.spec),
-        check_specs=[
-            volume_check_spec(mart.spec.name),
-            schema_check_spec(mart.spec.name, mart.spec.model.__name__),
-        ],
     )
     def mart_asset(
-        context: dg.AssetExecutionContext, paths: CxPaths, warehouse: WarehouseResource
-    ) -> dg.MaterializeResult:
+        context: dg.AssetExecutionContext,
+        paths: CxPaths,
+        warehouse: WarehouseResource,
+        metric_settings: MetricSettings,
+    ) -> Iterator[dg.MaterializeResult]:
         target = warehouse.connect()
-        target.ensure_table(mart.spec)
-        target.replace_views(views_of(mart.spec.name))
-        rows_by_day, skipped, volumes = {}, [], []
+        for spec in mart.specs:
+            target.ensure_table(spec)
+            target.replace_views(views_of(spec.name))
+        rows: dict[str, dict[dt.date, int]] = {spec.name: {} for spec in mart.specs}
+        volumes: dict[str, list[VolumeCheck]] = {spec.name: [] for spec in mart.specs}
+        skipped = []
         for date in partition_days(context):
             missing = mart.missing_inputs(paths.output, date)
             if missing:
                 skipped.append(date.isoformat())
                 context.log.warning(f"{date}: not computed, missing input(s) {missing}")
                 continue
-            frame = mart.compute(paths.output, Day(date, SETTINGS.reporting_timezone))
-            publish(mart.spec, date, frame, paths.output, target)
-            volumes.append(volume_check(paths.output, mart.spec.name, date, len(frame)))
-            rows_by_day[date] = len(frame)
-        return dg.MaterializeResult(
-            metadata=run_summary(rows_by_day, days_missing_inputs=skipped),
-            check_results=[
-                volume_check_result(volumes, mart.spec.name),
-                schema_check_result(mart.spec.name, len(rows_by_day), sum(rows_by_day.values())),
-            ],
-        )
+            frames = mart.compute(
+                paths.output, Day(date, SETTINGS.reporting_timezone), metric_settings
+            )
+            for spec in mart.specs:
+                frame = frames[spec.name]
+                publish(spec, date, frame, paths.output, target)
+                volumes[spec.name].append(volume_check(paths.output, spec.name, date, len(frame)))
+                rows[spec.name][date] = len(frame)
+        for spec in mart.specs:
+            by_day = rows[spec.name]
+            yield dg.MaterializeResult(
+                asset_key=spec.name,
+                metadata=run_summary(by_day, days_missing_inputs=skipped),
+                check_results=[
+                    volume_check_result(volumes[spec.name], spec.name),
+                    schema_check_result(spec.name, len(by_day), sum(by_day.values())),
+                ],
+            )
 
     return mart_asset
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from cx_pipeline.lib.tickets import SlaTargets
 from cx_pipeline.lib.warehouse import Warehouse
 from cx_pipeline.settings import DEFAULT_DATA_DIR
 
@@ -73,12 +74,50 @@ class StagingPolicy(dg.ConfigurableResource):
         return self.reject_thresholds.get(source, self.reject_threshold)
 
 
-def staging_policy_from_env(env: Mapping[str, str] = os.environ) -> StagingPolicy:
-    per_source = {
-        name.removeprefix("CX_REJECT_THRESHOLD_").lower(): float(value)
+class MetricSettings(dg.ConfigurableResource):
+    """Settings of the metric definitions that may differ per team."""
+
+    # SLA targets in hours, per priority (low, normal, high, urgent); the defaults apply
+    # to a priority not listed.
+    first_response_hours: dict[str, float] = {}
+    resolution_hours: dict[str, float] = {}
+    default_first_response_hours: float = 24
+    default_resolution_hours: float = 48
+    # Salt of the hash that replaces customer ids in mart tables. A secret: set
+    # CX_ID_SALT (read through dagster.EnvVar); without it a fixed, public salt is used.
+    id_salt: str = "cx-pipeline-public-default-salt"
+
+    def sla_targets(self) -> SlaTargets:
+        return SlaTargets(
+            first_response={k: v * 60 for k, v in self.first_response_hours.items()},
+            resolution={k: v * 60 for k, v in self.resolution_hours.items()},
+            default_first_response=self.default_first_response_hours * 60,
+            default_resolution=self.default_resolution_hours * 60,
+        )
+
+
+def _suffixed(env: Mapping[str, str], prefix: str) -> dict[str, float]:
+    """Settings named PREFIX<KEY>=value, as {key: value} (keys lower case)."""
+    return {
+        name.removeprefix(prefix).lower(): float(value)
         for name, value in env.items()
-        if name.startswith("CX_REJECT_THRESHOLD_")
+        if name.startswith(prefix)
     }
+
+
+def metric_settings_from_env(env: Mapping[str, str] = os.environ) -> MetricSettings:
+    salt: dict[str, object] = {"id_salt": dg.EnvVar("CX_ID_SALT")} if "CX_ID_SALT" in env else {}
+    return MetricSettings(
+        first_response_hours=_suffixed(env, "CX_SLA_FIRST_RESPONSE_HOURS_"),
+        resolution_hours=_suffixed(env, "CX_SLA_RESOLUTION_HOURS_"),
+        default_first_response_hours=float(env.get("CX_SLA_FIRST_RESPONSE_HOURS", "24")),
+        default_resolution_hours=float(env.get("CX_SLA_RESOLUTION_HOURS", "48")),
+        **salt,  # type: ignore[arg-type]
+    )
+
+
+def staging_policy_from_env(env: Mapping[str, str] = os.environ) -> StagingPolicy:
+    per_source = _suffixed(env, "CX_REJECT_THRESHOLD_")
     return StagingPolicy(
         reject_threshold=float(env.get("CX_REJECT_THRESHOLD", "0.05")),
         reject_thresholds=per_source,
@@ -103,4 +142,5 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
             db_schema=os.environ.get("CX_WAREHOUSE_SCHEMA") or None,
         ),
         "policy": staging_policy_from_env(),
+        "metric_settings": metric_settings_from_env(),
     }

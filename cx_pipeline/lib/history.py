@@ -75,6 +75,36 @@ def milestone_history(
     return metrics.latest_versions(tickets, ["ticket_id"]), events
 
 
+def touched_tickets(
+    output: Path, day: Day, lookback_days: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(tickets, events) of every ticket created or with an event on ``day``: the newest
+    version of each ticket and all its events up to the day's end, within the lookback."""
+    arrived = day.date - dt.timedelta(days=EVENT_ARRIVAL_SLACK_DAYS)
+    on_day = (ds.field("event_at") >= day.start) & (ds.field("event_at") < day.end)
+    created = (ds.field("created_at") >= day.start) & (ds.field("created_at") < day.end)
+    ids = pd.concat(
+        [
+            _read(
+                output, "ticket_events", arrived, day.date, columns=["ticket_id"], row_filter=on_day
+            ),
+            _read(output, "tickets", arrived, day.date, columns=["ticket_id"], row_filter=created),
+        ]
+    )["ticket_id"].unique()
+    of_those = ds.field("ticket_id").isin(pa.array(ids, pa.string()))
+    first_day = day.date - dt.timedelta(days=lookback_days)
+    events = _read(
+        output,
+        "ticket_events",
+        first_day,
+        day.date,
+        row_filter=of_those & (ds.field("event_at") < day.end),
+    ).drop(columns="date")
+    events = events.drop_duplicates(["ticket_id", "event_at", "event_type", "actor"])
+    tickets = _read(output, "tickets", first_day, day.date, row_filter=of_those)
+    return metrics.latest_versions(tickets, ["ticket_id"]).drop(columns="date"), events
+
+
 def tickets_created_recently(output: Path, day: Day, days: int) -> pd.DataFrame:
     """Newest version of the tickets that arrived in the ``days`` before ``day`` and on it."""
     tickets = _read(

@@ -364,3 +364,121 @@ class AggDailyCes(_SurveyBreakdown):
         nullable=True, ge=0, description="Half-width of the 95 % confidence interval of the mean."
     )
     low_sample: Series[bool] = pa.Field(description=_LOW_SAMPLE)
+
+
+def _maybe_timestamp(description: str) -> Any:
+    return pa.Field(dtype_kwargs=UTC_MICROS, nullable=True, description=description)
+
+
+def _sla(description: str) -> Any:
+    return pa.Field(nullable=True, description=description)
+
+
+class FctTickets(pa.DataFrameModel):
+    """Per-ticket facts, one row per ticket created or touched on the day, as of its end.
+
+    The newest row of a ticket is its current state (view fct_tickets_latest). Ages and
+    SLA states are measured at the end of the row's day. customer_key is a salted hash
+    of the customer id (CX_ID_SALT), not the id.
+    """
+
+    ticket_id: Series[str] = pa.Field(description="Ticket id.")
+    customer_key: Series[str] = pa.Field(description="sha256(CX_ID_SALT + customer_id), 32 hex.")
+    created_at: Series[pd.DatetimeTZDtype] = _timestamp("When the ticket was created (UTC).")
+    channel: Series[str] = pa.Field(description="Channel.")
+    topic: Series[str] = pa.Field(description="Topic.")
+    priority: Series[str] = pa.Field(description="Priority.")
+    agent_group: Series[str] = pa.Field(nullable=True, description="Agent group.")
+    status: Series[str] = pa.Field(
+        isin=["new", "open", "pending", "on_hold", "solved", "closed"],
+        description="Status at the end of the day: the last status event's, else new (no "
+        "agent reply yet) or open; reopened counts as open.",
+    )
+    age_minutes: Series[float] = pa.Field(description="Minutes from creation to the day's end.")
+    first_response_at: Series[pd.DatetimeTZDtype] = _maybe_timestamp("First agent reply.")
+    first_response_minutes: Series[float] = _minutes("Minutes from creation to first reply.")
+    first_resolved_at: Series[pd.DatetimeTZDtype] = _maybe_timestamp("First solve or close.")
+    first_resolution_minutes: Series[float] = _minutes("Minutes to the first resolution.")
+    last_resolved_at: Series[pd.DatetimeTZDtype] = _maybe_timestamp("Latest solve or close.")
+    full_resolution_minutes: Series[float] = _minutes("Minutes to the latest resolution.")
+    solves: Series[int] = _count("Solved events so far.")
+    reopens: Series[int] = _count("Reopened events so far.")
+    agent_replies: Series[int] = _count("Agent replies so far.")
+    customer_replies: Series[int] = _count("Customer replies so far.")
+    interactions: Series[int] = _count("agent_replies + customer_replies.")
+    touches: Series[str] = pa.Field(
+        nullable=True,
+        isin=["no_touch", "one_touch", "two_touch", "multi_touch"],
+        description="Agent replies up to the first resolution: 0, 1, 2, 3+ (empty while open).",
+    )
+    escalated: Series[bool] = pa.Field(description="Escalated at least once.")
+    handle_seconds: Series[float] = pa.Field(
+        nullable=True, ge=0, description="Total agent handle seconds, where the channel has them."
+    )
+    distinct_agents: Series[int] = _count("Distinct agents who acted on it (handoffs + 1).")
+    first_response_sla_met: Series[pd.BooleanDtype] = _sla(
+        "First reply within its priority's target; empty while pending (not late yet)."
+    )
+    resolution_sla_met: Series[pd.BooleanDtype] = _sla(
+        "First resolution within its priority's target; empty while pending."
+    )
+    solved_same_day: Series[bool] = pa.Field(description="Created and first resolved on one day.")
+
+    class Config:
+        strict = True
+        unique = ["ticket_id"]
+
+
+class AggDailyTicketActivity(pa.DataFrameModel):
+    """Ticket volumes and quality per event day x channel x priority.
+
+    Cohorts: created / solved / reopened count the day's events; the resolved_* and
+    *_sla_* figures are about tickets first resolved (or first answered) that day.
+    """
+
+    channel: Series[str] = pa.Field(description="Ticket channel.")
+    priority: Series[str] = pa.Field(description="Ticket priority.")
+    tickets_created: Series[int] = _count("Tickets created this day.")
+    tickets_solved: Series[int] = _count("Tickets with a solve or close event this day.")
+    full_resolution_minutes_sum: Series[float] = pa.Field(
+        ge=0, description="Their minutes from creation to the day's last solve."
+    )
+    full_resolution_minutes_mean: Series[float] = _minutes("Mean full resolution minutes.")
+    tickets_reopened: Series[int] = _count("Tickets with a reopen event this day.")
+    reopen_rate: Series[float] = pa.Field(
+        nullable=True, ge=0, description="tickets_reopened / tickets_solved."
+    )
+    tickets_resolved: Series[int] = _count("Tickets first resolved this day (the cohort below).")
+    resolved_escalated: Series[int] = _count("Of them, escalated at some point.")
+    escalation_rate: Series[float] = _rate("resolved_escalated / tickets_resolved.")
+    resolved_no_touch: Series[int] = _count("Of them, resolved with no agent reply.")
+    resolved_one_touch: Series[int] = _count("... with exactly one agent reply.")
+    resolved_two_touch: Series[int] = _count("... with two agent replies.")
+    resolved_multi_touch: Series[int] = _count("... with three or more.")
+    first_contact_resolution_rate: Series[float] = _rate("resolved_one_touch / tickets_resolved.")
+    resolved_interactions: Series[int] = _count("Their replies (agent + customer) so far.")
+    interactions_per_resolved_ticket: Series[float] = pa.Field(
+        nullable=True, ge=0, description="resolved_interactions / tickets_resolved."
+    )
+    resolution_sla_met: Series[int] = _count("Of them, resolved within the priority's target.")
+    resolution_sla_rate: Series[float] = _rate("resolution_sla_met / tickets_resolved.")
+    tickets_first_responded: Series[int] = _count("Tickets first answered this day.")
+    first_response_sla_met: Series[int] = _count("Of them, answered within the target.")
+    first_response_sla_rate: Series[float] = _rate(
+        "first_response_sla_met / tickets_first_responded."
+    )
+    handled_interactions: Series[int] = _count("Agent replies this day with handle seconds.")
+    handle_seconds_sum: Series[float] = pa.Field(ge=0, description="Their handle seconds.")
+    average_handle_seconds: Series[float] = pa.Field(
+        nullable=True, ge=0, description="handle_seconds_sum / handled_interactions (AHT)."
+    )
+    agent_responses: Series[int] = _count(
+        "Agent replies this day that answered the customer (first after creation or a "
+        "customer reply)."
+    )
+    response_minutes_sum: Series[float] = pa.Field(ge=0, description="Their minutes waited.")
+    response_minutes_mean: Series[float] = _minutes("Average response time (all responses).")
+
+    class Config:
+        strict = True
+        unique = ["channel", "priority"]

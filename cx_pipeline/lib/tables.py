@@ -24,6 +24,7 @@ _ARROW_TYPES = {
     "float64": pa_arrow.float64(),
     "int64": pa_arrow.int64(),
     "bool": pa_arrow.bool_(),
+    "boolean": pa_arrow.bool_(),
     "date": pa_arrow.date32(),
     "datetime64[us, UTC]": pa_arrow.timestamp("us", tz="UTC"),
 }
@@ -33,6 +34,7 @@ _SQL_TYPES = {
         "float64": "DOUBLE",
         "int64": "BIGINT",
         "bool": "BOOLEAN",
+        "boolean": "BOOLEAN",
         "date": "DATE",
         "datetime64[us, UTC]": "TIMESTAMPTZ",
     },
@@ -41,6 +43,7 @@ _SQL_TYPES = {
         "float64": "DOUBLE PRECISION",
         "int64": "BIGINT",
         "bool": "BOOLEAN",
+        "boolean": "BOOLEAN",
         "date": "DATE",
         "datetime64[us, UTC]": "TIMESTAMPTZ",
     },
@@ -160,7 +163,15 @@ SUBMISSION_DAY = "Submission day of the responses (the last day of the window)."
 AGG_DAILY_NPS = TableSpec("agg_daily_nps", schemas.AggDailyNps, SUBMISSION_DAY, keyed=True)
 AGG_DAILY_CSAT = TableSpec("agg_daily_csat", schemas.AggDailyCsat, SUBMISSION_DAY, keyed=True)
 AGG_DAILY_CES = TableSpec("agg_daily_ces", schemas.AggDailyCes, SUBMISSION_DAY, keyed=True)
+FCT_TICKETS = TableSpec(
+    "fct_tickets", schemas.FctTickets, "Day the facts are as of (its end).", keyed=True
+)
+AGG_DAILY_TICKET_ACTIVITY = TableSpec(
+    "agg_daily_ticket_activity", schemas.AggDailyTicketActivity, EVENT_DAY, keyed=True
+)
 MART_TABLES = (
+    FCT_TICKETS,
+    AGG_DAILY_TICKET_ACTIVITY,
     AGG_DAILY_RESOLUTION_TIME,
     AGG_DAILY_TICKETS_BY_TOPIC,
     AGG_DAILY_CHURN,

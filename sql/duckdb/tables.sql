@@ -102,6 +102,132 @@ COMMENT ON COLUMN stg_rejects.rules IS 'The rule(s) broken.';
 COMMENT ON COLUMN stg_rejects.message IS 'What is wrong, for a person to act on.';
 COMMENT ON COLUMN stg_rejects.raw_row IS 'The row as read, as JSON text.';
 
+CREATE TABLE IF NOT EXISTS fct_tickets (
+    date DATE NOT NULL,
+    ticket_id VARCHAR NOT NULL,
+    customer_key VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    channel VARCHAR NOT NULL,
+    topic VARCHAR NOT NULL,
+    priority VARCHAR NOT NULL,
+    agent_group VARCHAR,
+    status VARCHAR NOT NULL,
+    age_minutes DOUBLE NOT NULL,
+    first_response_at TIMESTAMPTZ,
+    first_response_minutes DOUBLE,
+    first_resolved_at TIMESTAMPTZ,
+    first_resolution_minutes DOUBLE,
+    last_resolved_at TIMESTAMPTZ,
+    full_resolution_minutes DOUBLE,
+    solves BIGINT NOT NULL,
+    reopens BIGINT NOT NULL,
+    agent_replies BIGINT NOT NULL,
+    customer_replies BIGINT NOT NULL,
+    interactions BIGINT NOT NULL,
+    touches VARCHAR,
+    escalated BOOLEAN NOT NULL,
+    handle_seconds DOUBLE,
+    distinct_agents BIGINT NOT NULL,
+    first_response_sla_met BOOLEAN,
+    resolution_sla_met BOOLEAN,
+    solved_same_day BOOLEAN NOT NULL,
+    PRIMARY KEY (date, ticket_id)
+);
+COMMENT ON TABLE fct_tickets IS 'Per-ticket facts, one row per ticket created or touched on the day, as of its end. The newest row of a ticket is its current state (view fct_tickets_latest). Ages and SLA states are measured at the end of the row''s day. customer_key is a salted hash of the customer id (CX_ID_SALT), not the id.';
+COMMENT ON COLUMN fct_tickets.date IS 'Day the facts are as of (its end).';
+COMMENT ON COLUMN fct_tickets.ticket_id IS 'Ticket id.';
+COMMENT ON COLUMN fct_tickets.customer_key IS 'sha256(CX_ID_SALT + customer_id), 32 hex.';
+COMMENT ON COLUMN fct_tickets.created_at IS 'When the ticket was created (UTC).';
+COMMENT ON COLUMN fct_tickets.channel IS 'Channel.';
+COMMENT ON COLUMN fct_tickets.topic IS 'Topic.';
+COMMENT ON COLUMN fct_tickets.priority IS 'Priority.';
+COMMENT ON COLUMN fct_tickets.agent_group IS 'Agent group.';
+COMMENT ON COLUMN fct_tickets.status IS 'Status at the end of the day: the last status event''s, else new (no agent reply yet) or open; reopened counts as open.';
+COMMENT ON COLUMN fct_tickets.age_minutes IS 'Minutes from creation to the day''s end.';
+COMMENT ON COLUMN fct_tickets.first_response_at IS 'First agent reply.';
+COMMENT ON COLUMN fct_tickets.first_response_minutes IS 'Minutes from creation to first reply.';
+COMMENT ON COLUMN fct_tickets.first_resolved_at IS 'First solve or close.';
+COMMENT ON COLUMN fct_tickets.first_resolution_minutes IS 'Minutes to the first resolution.';
+COMMENT ON COLUMN fct_tickets.last_resolved_at IS 'Latest solve or close.';
+COMMENT ON COLUMN fct_tickets.full_resolution_minutes IS 'Minutes to the latest resolution.';
+COMMENT ON COLUMN fct_tickets.solves IS 'Solved events so far.';
+COMMENT ON COLUMN fct_tickets.reopens IS 'Reopened events so far.';
+COMMENT ON COLUMN fct_tickets.agent_replies IS 'Agent replies so far.';
+COMMENT ON COLUMN fct_tickets.customer_replies IS 'Customer replies so far.';
+COMMENT ON COLUMN fct_tickets.interactions IS 'agent_replies + customer_replies.';
+COMMENT ON COLUMN fct_tickets.touches IS 'Agent replies up to the first resolution: 0, 1, 2, 3+ (empty while open).';
+COMMENT ON COLUMN fct_tickets.escalated IS 'Escalated at least once.';
+COMMENT ON COLUMN fct_tickets.handle_seconds IS 'Total agent handle seconds, where the channel has them.';
+COMMENT ON COLUMN fct_tickets.distinct_agents IS 'Distinct agents who acted on it (handoffs + 1).';
+COMMENT ON COLUMN fct_tickets.first_response_sla_met IS 'First reply within its priority''s target; empty while pending (not late yet).';
+COMMENT ON COLUMN fct_tickets.resolution_sla_met IS 'First resolution within its priority''s target; empty while pending.';
+COMMENT ON COLUMN fct_tickets.solved_same_day IS 'Created and first resolved on one day.';
+
+CREATE TABLE IF NOT EXISTS agg_daily_ticket_activity (
+    date DATE NOT NULL,
+    channel VARCHAR NOT NULL,
+    priority VARCHAR NOT NULL,
+    tickets_created BIGINT NOT NULL,
+    tickets_solved BIGINT NOT NULL,
+    full_resolution_minutes_sum DOUBLE NOT NULL,
+    full_resolution_minutes_mean DOUBLE,
+    tickets_reopened BIGINT NOT NULL,
+    reopen_rate DOUBLE,
+    tickets_resolved BIGINT NOT NULL,
+    resolved_escalated BIGINT NOT NULL,
+    escalation_rate DOUBLE,
+    resolved_no_touch BIGINT NOT NULL,
+    resolved_one_touch BIGINT NOT NULL,
+    resolved_two_touch BIGINT NOT NULL,
+    resolved_multi_touch BIGINT NOT NULL,
+    first_contact_resolution_rate DOUBLE,
+    resolved_interactions BIGINT NOT NULL,
+    interactions_per_resolved_ticket DOUBLE,
+    resolution_sla_met BIGINT NOT NULL,
+    resolution_sla_rate DOUBLE,
+    tickets_first_responded BIGINT NOT NULL,
+    first_response_sla_met BIGINT NOT NULL,
+    first_response_sla_rate DOUBLE,
+    handled_interactions BIGINT NOT NULL,
+    handle_seconds_sum DOUBLE NOT NULL,
+    average_handle_seconds DOUBLE,
+    agent_responses BIGINT NOT NULL,
+    response_minutes_sum DOUBLE NOT NULL,
+    response_minutes_mean DOUBLE,
+    PRIMARY KEY (date, channel, priority)
+);
+COMMENT ON TABLE agg_daily_ticket_activity IS 'Ticket volumes and quality per event day x channel x priority. Cohorts: created / solved / reopened count the day''s events; the resolved_* and *_sla_* figures are about tickets first resolved (or first answered) that day.';
+COMMENT ON COLUMN agg_daily_ticket_activity.date IS 'Event day the figures belong to (reporting time zone).';
+COMMENT ON COLUMN agg_daily_ticket_activity.channel IS 'Ticket channel.';
+COMMENT ON COLUMN agg_daily_ticket_activity.priority IS 'Ticket priority.';
+COMMENT ON COLUMN agg_daily_ticket_activity.tickets_created IS 'Tickets created this day.';
+COMMENT ON COLUMN agg_daily_ticket_activity.tickets_solved IS 'Tickets with a solve or close event this day.';
+COMMENT ON COLUMN agg_daily_ticket_activity.full_resolution_minutes_sum IS 'Their minutes from creation to the day''s last solve.';
+COMMENT ON COLUMN agg_daily_ticket_activity.full_resolution_minutes_mean IS 'Mean full resolution minutes.';
+COMMENT ON COLUMN agg_daily_ticket_activity.tickets_reopened IS 'Tickets with a reopen event this day.';
+COMMENT ON COLUMN agg_daily_ticket_activity.reopen_rate IS 'tickets_reopened / tickets_solved.';
+COMMENT ON COLUMN agg_daily_ticket_activity.tickets_resolved IS 'Tickets first resolved this day (the cohort below).';
+COMMENT ON COLUMN agg_daily_ticket_activity.resolved_escalated IS 'Of them, escalated at some point.';
+COMMENT ON COLUMN agg_daily_ticket_activity.escalation_rate IS 'resolved_escalated / tickets_resolved.';
+COMMENT ON COLUMN agg_daily_ticket_activity.resolved_no_touch IS 'Of them, resolved with no agent reply.';
+COMMENT ON COLUMN agg_daily_ticket_activity.resolved_one_touch IS '... with exactly one agent reply.';
+COMMENT ON COLUMN agg_daily_ticket_activity.resolved_two_touch IS '... with two agent replies.';
+COMMENT ON COLUMN agg_daily_ticket_activity.resolved_multi_touch IS '... with three or more.';
+COMMENT ON COLUMN agg_daily_ticket_activity.first_contact_resolution_rate IS 'resolved_one_touch / tickets_resolved.';
+COMMENT ON COLUMN agg_daily_ticket_activity.resolved_interactions IS 'Their replies (agent + customer) so far.';
+COMMENT ON COLUMN agg_daily_ticket_activity.interactions_per_resolved_ticket IS 'resolved_interactions / tickets_resolved.';
+COMMENT ON COLUMN agg_daily_ticket_activity.resolution_sla_met IS 'Of them, resolved within the priority''s target.';
+COMMENT ON COLUMN agg_daily_ticket_activity.resolution_sla_rate IS 'resolution_sla_met / tickets_resolved.';
+COMMENT ON COLUMN agg_daily_ticket_activity.tickets_first_responded IS 'Tickets first answered this day.';
+COMMENT ON COLUMN agg_daily_ticket_activity.first_response_sla_met IS 'Of them, answered within the target.';
+COMMENT ON COLUMN agg_daily_ticket_activity.first_response_sla_rate IS 'first_response_sla_met / tickets_first_responded.';
+COMMENT ON COLUMN agg_daily_ticket_activity.handled_interactions IS 'Agent replies this day with handle seconds.';
+COMMENT ON COLUMN agg_daily_ticket_activity.handle_seconds_sum IS 'Their handle seconds.';
+COMMENT ON COLUMN agg_daily_ticket_activity.average_handle_seconds IS 'handle_seconds_sum / handled_interactions (AHT).';
+COMMENT ON COLUMN agg_daily_ticket_activity.agent_responses IS 'Agent replies this day that answered the customer (first after creation or a customer reply).';
+COMMENT ON COLUMN agg_daily_ticket_activity.response_minutes_sum IS 'Their minutes waited.';
+COMMENT ON COLUMN agg_daily_ticket_activity.response_minutes_mean IS 'Average response time (all responses).';
+
 CREATE TABLE IF NOT EXISTS agg_daily_resolution_time (
     date DATE NOT NULL,
     channel VARCHAR NOT NULL,

@@ -1,0 +1,260 @@
+"""Per-ticket facts and daily ticket activity: pure pandas over staged tickets and events.
+
+A ticket's facts are computed from its row and every event of it up to the end of
+the day; ages and SLA states are measured at the day's end, never the wall clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from cx_pipeline.lib.metrics import RESOLUTION_EVENTS, Day
+from cx_pipeline.lib.schemas import AggDailyTicketActivity
+
+STATUS_EVENTS = {
+    "open": "open",
+    "pending": "pending",
+    "on_hold": "on_hold",
+    "reopened": "open",
+    "solved": "solved",
+    "closed": "closed",
+}
+NOT_AGENTS = ("customer", "system")
+TOUCH_BANDS = ("no_touch", "one_touch", "two_touch", "multi_touch")
+
+
+@dataclass(frozen=True)
+class SlaTargets:
+    """Minutes to first response and to resolution, per priority (defaults 24 h and 2 days)."""
+
+    first_response: dict[str, float] = field(default_factory=dict)
+    resolution: dict[str, float] = field(default_factory=dict)
+    default_first_response: float = 24 * 60
+    default_resolution: float = 2 * 24 * 60
+
+    def for_priorities(self, priority: pd.Series) -> tuple[pd.Series, pd.Series]:
+        first = priority.map(self.first_response).astype("float64")
+        resolve = priority.map(self.resolution).astype("float64")
+        return first.fillna(self.default_first_response), resolve.fillna(self.default_resolution)
+
+
+def hash_ids(ids: pd.Series, salt: str) -> pd.Series:
+    """A stable pseudonym for an identifier: sha256(salt + id), hex, first 32 chars."""
+    unique = ids.dropna().unique()
+    digests = {
+        value: hashlib.sha256(f"{salt}{value}".encode()).hexdigest()[:32] for value in unique
+    }
+    return ids.map(digests).astype("str")
+
+
+def _minutes(later: pd.Series, earlier: pd.Series) -> pd.Series:
+    return (later - earlier).dt.total_seconds() / 60
+
+
+def ticket_facts(
+    tickets: pd.DataFrame, events: pd.DataFrame, day: Day, sla: SlaTargets, salt: str
+) -> pd.DataFrame:
+    """One row per ticket: its figures as of the end of ``day``.
+
+    ``tickets``: newest version of each ticket (ticket_id, customer_id, created_at,
+    channel, topic, priority, agent_group). ``events``: all their events before the
+    day's end (ticket_id, event_at, event_type, actor, handle_seconds).
+    """
+    events = events[events["event_at"] < day.end].sort_values(["ticket_id", "event_at"])
+    kind = events["event_type"]
+    by_ticket = events.groupby("ticket_id")
+    at = events["event_at"]
+    facts = pd.DataFrame(
+        {
+            "first_response_at": at.where(kind == "agent_reply").groupby(events["ticket_id"]).min(),
+            "first_resolved_at": at.where(kind.isin(RESOLUTION_EVENTS))
+            .groupby(events["ticket_id"])
+            .min(),
+            "last_resolved_at": at.where(kind.isin(RESOLUTION_EVENTS))
+            .groupby(events["ticket_id"])
+            .max(),
+            "solves": (kind == "solved").groupby(events["ticket_id"]).sum(),
+            "reopens": (kind == "reopened").groupby(events["ticket_id"]).sum(),
+            "agent_replies": (kind == "agent_reply").groupby(events["ticket_id"]).sum(),
+            "customer_replies": (kind == "customer_reply").groupby(events["ticket_id"]).sum(),
+            "escalated": (kind == "escalated").groupby(events["ticket_id"]).any(),
+            "handle_seconds": by_ticket["handle_seconds"].sum(min_count=1),
+            "distinct_agents": events["actor"]
+            .where(~events["actor"].isin(NOT_AGENTS))
+            .groupby(events["ticket_id"])
+            .nunique(),
+            "last_status_event": kind.map(STATUS_EVENTS).groupby(events["ticket_id"]).last(),
+        }
+    )
+    first_resolved = events["ticket_id"].map(facts["first_resolved_at"])
+    before_resolution = (kind == "agent_reply") & (at <= first_resolved)
+    facts["replies_before_resolution"] = before_resolution.groupby(events["ticket_id"]).sum()
+
+    rows = tickets.merge(facts, left_on="ticket_id", right_index=True, how="left")
+    counts = ["solves", "reopens", "agent_replies", "customer_replies", "distinct_agents"]
+    rows[counts] = rows[counts].fillna(0).astype("int64")
+    rows["escalated"] = rows["escalated"].astype("boolean").fillna(False).astype("bool")
+    rows["first_response_minutes"] = _minutes(rows["first_response_at"], rows["created_at"])
+    rows["first_resolution_minutes"] = _minutes(rows["first_resolved_at"], rows["created_at"])
+    rows["full_resolution_minutes"] = _minutes(rows["last_resolved_at"], rows["created_at"])
+    rows["interactions"] = rows["agent_replies"] + rows["customer_replies"]
+    rows["touches"] = _touches(rows)
+    rows["status"] = _status(rows)
+    rows["age_minutes"] = _minutes(pd.Series(day.end, index=rows.index), rows["created_at"])
+    first_target, resolution_target = sla.for_priorities(rows["priority"])
+    rows["first_response_sla_met"] = _sla_met(
+        rows["first_response_minutes"], rows["age_minutes"], first_target
+    )
+    rows["resolution_sla_met"] = _sla_met(
+        rows["first_resolution_minutes"], rows["age_minutes"], resolution_target
+    )
+    created_day = rows["created_at"].dt.tz_convert(day.timezone).dt.date
+    resolved_day = rows["first_resolved_at"].dt.tz_convert(day.timezone).dt.date
+    rows["solved_same_day"] = (created_day == resolved_day).astype("bool")
+    rows["customer_key"] = hash_ids(rows["customer_id"], salt)
+    return rows[FACT_COLUMNS].reset_index(drop=True)
+
+
+FACT_COLUMNS = [
+    "ticket_id", "customer_key", "created_at", "channel", "topic", "priority", "agent_group",
+    "status", "age_minutes", "first_response_at", "first_response_minutes", "first_resolved_at",
+    "first_resolution_minutes", "last_resolved_at", "full_resolution_minutes", "solves",
+    "reopens", "agent_replies", "customer_replies", "interactions", "touches", "escalated",
+    "handle_seconds", "distinct_agents", "first_response_sla_met", "resolution_sla_met",
+    "solved_same_day",
+]  # fmt: skip
+
+
+def _touches(rows: pd.DataFrame) -> pd.Series:
+    """Agent replies up to the first resolution, banded; empty while unresolved."""
+    replies = rows["replies_before_resolution"].fillna(0)
+    band = np.select(
+        [replies == 0, replies == 1, replies == 2],
+        ["no_touch", "one_touch", "two_touch"],
+        "multi_touch",
+    )
+    return pd.Series(band, index=rows.index, dtype="str").where(rows["first_resolved_at"].notna())
+
+
+def _status(rows: pd.DataFrame) -> pd.Series:
+    """The last status event's status; before any, 'new' until an agent replied, then 'open'."""
+    fallback = pd.Series(np.where(rows["agent_replies"] > 0, "open", "new"), index=rows.index)
+    return rows["last_status_event"].fillna(fallback).astype("str")
+
+
+def _sla_met(minutes: pd.Series, age: pd.Series, target: pd.Series) -> pd.Series:
+    """True / False once decided; empty while neither done nor past the target."""
+    decided = minutes.notna() | (age > target)
+    met = minutes.notna() & (minutes <= target)
+    return met.astype("boolean").where(decided)
+
+
+# --- agg_daily_ticket_activity -----------------------------------------------
+
+GRAIN = ["channel", "priority"]
+
+
+def ticket_activity(facts: pd.DataFrame, events: pd.DataFrame, day: Day) -> pd.DataFrame:
+    """Per channel x priority: volumes, reopens, touches, escalations, SLA, AHT and
+    response times of ``day``. ``facts``: ticket_facts of the tickets touched on the day;
+    ``events``: their events (the day's and earlier)."""
+    events = events.merge(facts[["ticket_id", *GRAIN, "created_at"]], on="ticket_id")
+    today = events[day.contains(events["event_at"])]
+    resolved = facts[day.contains(facts["first_resolved_at"])]
+    responded = facts[day.contains(facts["first_response_at"])]
+    solved_today = today[today["event_type"].isin(RESOLUTION_EVENTS)]
+    last_solve = solved_today.groupby("ticket_id").agg(
+        solved_at=("event_at", "max"), channel=("channel", "first"),
+        priority=("priority", "first"), created_at=("created_at", "first"),
+    )  # fmt: skip
+    last_solve["full_minutes"] = _minutes(last_solve["solved_at"], last_solve["created_at"])
+    handled = today[(today["event_type"] == "agent_reply") & today["handle_seconds"].notna()]
+    replies = agent_response_times(events)
+    replies = replies[day.contains(replies["event_at"])]
+    parts: list[pd.DataFrame | pd.Series] = [
+        facts[day.contains(facts["created_at"])].groupby(GRAIN).size().rename("tickets_created"),
+        last_solve.groupby(GRAIN).agg(
+            tickets_solved=("full_minutes", "size"),
+            full_resolution_minutes_sum=("full_minutes", "sum"),
+        ),
+        today[today["event_type"] == "reopened"]
+        .groupby(GRAIN)["ticket_id"]
+        .nunique()
+        .rename("tickets_reopened"),
+        resolved.groupby(GRAIN).agg(
+            tickets_resolved=("ticket_id", "size"),
+            resolved_escalated=("escalated", "sum"),
+            resolved_interactions=("interactions", "sum"),
+            resolution_sla_met=("resolution_sla_met", "sum"),
+        ),
+        pd.crosstab([resolved["channel"], resolved["priority"]], resolved["touches"])
+        .reindex(columns=list(TOUCH_BANDS), fill_value=0)
+        .rename(columns=lambda band: f"resolved_{band}"),
+        responded.groupby(GRAIN).agg(
+            tickets_first_responded=("ticket_id", "size"),
+            first_response_sla_met=("first_response_sla_met", "sum"),
+        ),
+        handled.groupby(GRAIN).agg(
+            handled_interactions=("handle_seconds", "size"),
+            handle_seconds_sum=("handle_seconds", "sum"),
+        ),
+        replies.groupby(GRAIN).agg(
+            agent_responses=("response_minutes", "size"),
+            response_minutes_sum=("response_minutes", "sum"),
+        ),
+    ]
+    result = pd.concat([p for p in parts if len(p)], axis=1) if any(len(p) for p in parts) else None
+    if result is None:
+        return _empty_activity()
+    result = result.reindex(columns=ACTIVITY_COUNTS + ACTIVITY_SUMS).fillna(0)
+    result[ACTIVITY_COUNTS] = result[ACTIVITY_COUNTS].astype("int64")
+    result = result.astype({name: "float64" for name in ACTIVITY_SUMS})
+    ratio = lambda num, den: (result[num] / result[den].where(result[den] > 0)).astype("float64")  # noqa: E731
+    result["reopen_rate"] = ratio("tickets_reopened", "tickets_solved")
+    result["escalation_rate"] = ratio("resolved_escalated", "tickets_resolved")
+    result["first_contact_resolution_rate"] = ratio("resolved_one_touch", "tickets_resolved")
+    result["interactions_per_resolved_ticket"] = ratio("resolved_interactions", "tickets_resolved")
+    result["resolution_sla_rate"] = ratio("resolution_sla_met", "tickets_resolved")
+    result["first_response_sla_rate"] = ratio("first_response_sla_met", "tickets_first_responded")
+    result["full_resolution_minutes_mean"] = ratio("full_resolution_minutes_sum", "tickets_solved")
+    result["average_handle_seconds"] = ratio("handle_seconds_sum", "handled_interactions")
+    result["response_minutes_mean"] = ratio("response_minutes_sum", "agent_responses")
+    result.index = result.index.set_names(GRAIN)
+    return result.reset_index().sort_values(GRAIN, ignore_index=True)
+
+
+ACTIVITY_COUNTS = [
+    "tickets_created", "tickets_solved", "tickets_reopened", "tickets_resolved",
+    "resolved_escalated", "resolved_no_touch", "resolved_one_touch", "resolved_two_touch",
+    "resolved_multi_touch", "resolved_interactions", "resolution_sla_met",
+    "tickets_first_responded", "first_response_sla_met", "handled_interactions", "agent_responses",
+]  # fmt: skip
+ACTIVITY_SUMS = ["full_resolution_minutes_sum", "handle_seconds_sum", "response_minutes_sum"]
+
+
+def _empty_activity() -> pd.DataFrame:
+    schema = AggDailyTicketActivity.to_schema()
+    return schema.coerce_dtype(pd.DataFrame({name: [] for name in schema.columns}))
+
+
+def agent_response_times(events: pd.DataFrame) -> pd.DataFrame:
+    """Each agent reply that answers the customer (the first reply after the ticket's
+    creation or after a customer reply), with the minutes since that customer side event."""
+    created = events.drop_duplicates("ticket_id")[["ticket_id", "created_at", *GRAIN]].assign(
+        event_type="created", event_at=lambda f: f["created_at"]
+    )
+    stream = pd.concat(
+        [created, events[events["event_type"].isin(["customer_reply", "agent_reply"])]],
+        ignore_index=True,
+    ).sort_values(["ticket_id", "event_at"], kind="stable")
+    customer_side = stream["event_type"].isin(["created", "customer_reply"])
+    waiting_since = stream["event_at"].where(customer_side).groupby(stream["ticket_id"]).ffill()
+    previous_was_customer = customer_side.groupby(stream["ticket_id"]).shift(1, fill_value=False)
+    answers = stream[(stream["event_type"] == "agent_reply") & previous_was_customer.astype(bool)]
+    return answers.assign(
+        response_minutes=_minutes(answers["event_at"], waiting_since[answers.index])
+    )
