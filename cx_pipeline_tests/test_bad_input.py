@@ -190,7 +190,7 @@ def test_a_skipped_missing_drop_is_a_missing_day_not_a_day_of_zero(
     assert topic_days == {"2026-01-01", "2026-01-03"}  # no 01-02 rows at all
     churn_days = set(warehouse_table(resources, "agg_daily_churn")["date"].astype(str))
     assert "2026-01-02" in churn_days  # its customers drop did land
-    metadata = result.asset_materializations_for_node("agg_daily_tickets_by_topic")[0].metadata
+    metadata = result.asset_materializations_for_node("mart_tickets_by_topic")[0].metadata
     assert metadata["days_missing_inputs"].value == ["2026-01-02"]
 
 

@@ -64,7 +64,11 @@ def ticket_facts(
     channel, topic, priority, agent_group). ``events``: all their events before the
     day's end (ticket_id, event_at, event_type, actor, handle_seconds).
     """
-    events = events[events["event_at"] < day.end].sort_values(["ticket_id", "event_at"])
+    created = events["ticket_id"].map(tickets.set_index("ticket_id")["created_at"])
+    # An event before its ticket's creation is bad input (flagged by a check): it is
+    # left out of every figure rather than making a negative duration.
+    events = events[(events["event_at"] < day.end) & (events["event_at"] >= created)]
+    events = events.sort_values(["ticket_id", "event_at"])
     kind = events["event_type"]
     by_ticket = events.groupby("ticket_id")
     at = events["event_at"]
@@ -163,6 +167,7 @@ def ticket_activity(facts: pd.DataFrame, events: pd.DataFrame, day: Day) -> pd.D
     response times of ``day``. ``facts``: ticket_facts of the tickets touched on the day;
     ``events``: their events (the day's and earlier)."""
     events = events.merge(facts[["ticket_id", *GRAIN, "created_at"]], on="ticket_id")
+    events = events[events["event_at"] >= events["created_at"]]  # as in ticket_facts
     today = events[day.contains(events["event_at"])]
     resolved = facts[day.contains(facts["first_resolved_at"])]
     responded = facts[day.contains(facts["first_response_at"])]

@@ -1,0 +1,134 @@
+"""Per-ticket facts and daily ticket activity on hand-made tickets; values worked out by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cx_pipeline.lib.metrics import Day
+from cx_pipeline.lib.tickets import SlaTargets, ticket_activity, ticket_facts
+
+DAY = Day(dt.date(2026, 3, 4), "UTC")
+# Defaults 24 h / 48 h; urgent tickets: 1 h to first reply, 4 h to resolution.
+SLA = SlaTargets(first_response={"urgent": 60}, resolution={"urgent": 240})
+
+
+def utc(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+TICKETS = pd.DataFrame(
+    {
+        "ticket_id": ["A", "B", "C", "D"],
+        "customer_id": ["C1", "C2", "C1", "C3"],
+        "created_at": [
+            utc("2026-03-01 09:00"),
+            utc("2026-03-04 08:00"),
+            utc("2026-03-04 09:00"),
+            utc("2026-03-01 12:00"),
+        ],
+        "channel": ["email", "chat", "email", "email"],
+        "topic": ["billing", "login", "billing", "bug"],
+        "priority": ["high", "urgent", "high", "high"],
+        "agent_group": ["g", "g", None, "g"],
+    }
+).astype(
+    dict.fromkeys(
+        ["ticket_id", "customer_id", "channel", "topic", "priority", "agent_group"], "str"
+    )
+)
+
+EVENTS = pd.DataFrame(
+    [
+        ("A", "2026-03-01 10:00", "agent_reply", "agent-1", None),
+        ("A", "2026-03-02 09:00", "customer_reply", "customer", None),
+        ("A", "2026-03-02 09:30", "agent_reply", "agent-2", None),
+        ("A", "2026-03-04 09:00", "solved", "agent-2", None),  # first resolution: 3 days
+        ("A", "2026-03-04 10:00", "reopened", "customer", None),
+        ("A", "2026-03-04 11:00", "agent_reply", "agent-1", None),
+        ("A", "2026-03-04 12:00", "solved", "agent-1", None),  # full resolution: 4500 min
+        ("B", "2026-03-04 08:30", "agent_reply", "agent-3", 300.0),
+        ("B", "2026-03-04 08:40", "escalated", "agent-3", None),
+        ("B", "2026-03-04 10:00", "agent_reply", "agent-4", 500.0),
+        ("B", "2026-03-04 11:00", "solved", "agent-4", None),
+        ("D", "2026-03-01 13:00", "agent_reply", "agent-5", None),
+        ("D", "2026-03-03 09:00", "pending", "agent-5", None),
+        ("D", "2026-03-04 10:00", "customer_reply", "customer", None),
+        ("D", "2026-03-04 10:20", "agent_reply", "agent-5", None),
+        ("D", "2026-03-05 09:00", "solved", "agent-5", None),  # after the day: ignored
+    ],
+    columns=["ticket_id", "event_at", "event_type", "actor", "handle_seconds"],
+).assign(event_at=lambda f: pd.to_datetime(f["event_at"], utc=True).dt.as_unit("us"))
+EVENTS = EVENTS.astype({"ticket_id": "str", "event_type": "str", "actor": "str"})
+TICKETS["created_at"] = TICKETS["created_at"].astype("datetime64[us, UTC]")
+
+
+@pytest.fixture(scope="module")
+def facts() -> pd.DataFrame:
+    return ticket_facts(TICKETS, EVENTS, DAY, SLA, salt="s").set_index("ticket_id")
+
+
+def test_reopened_ticket_facts(facts: pd.DataFrame) -> None:
+    a = facts.loc["A"]
+    assert a["first_response_minutes"] == 60
+    assert a["first_resolution_minutes"] == 3 * 24 * 60
+    assert a["full_resolution_minutes"] == 3 * 24 * 60 + 180
+    assert (a["solves"], a["reopens"], a["agent_replies"], a["customer_replies"]) == (2, 1, 3, 1)
+    assert a["interactions"] == 4
+    assert a["touches"] == "two_touch"  # two agent replies before the first solve
+    assert a["distinct_agents"] == 2
+    assert a["status"] == "solved"
+    assert bool(a["first_response_sla_met"]) is True  # 60 min <= 24 h
+    assert bool(a["resolution_sla_met"]) is False  # 3 days > 48 h
+    assert not a["solved_same_day"]
+    assert a["customer_key"] == hashlib.sha256(b"sC1").hexdigest()[:32]
+
+
+def test_urgent_escalated_ticket_facts(facts: pd.DataFrame) -> None:
+    b = facts.loc["B"]
+    assert (b["first_response_minutes"], b["first_resolution_minutes"]) == (30, 180)
+    assert bool(b["first_response_sla_met"]) and bool(b["resolution_sla_met"])  # urgent: 1 h, 4 h
+    assert b["escalated"] and b["solved_same_day"]
+    assert b["handle_seconds"] == 800
+    assert b["touches"] == "two_touch"
+
+
+def test_untouched_and_pending_tickets(facts: pd.DataFrame) -> None:
+    c = facts.loc["C"]
+    assert c["status"] == "new"
+    assert c["age_minutes"] == 15 * 60  # 09:00 to the day's end
+    # 15 h is not yet late for a 24 h first reply nor a 48 h resolution: undecided.
+    assert pd.isna(c["first_response_sla_met"]) and pd.isna(c["resolution_sla_met"])
+    assert pd.isna(c["touches"]) and np.isnan(c["handle_seconds"])
+    d = facts.loc["D"]
+    assert d["status"] == "pending"  # the 03-05 solve is after the day
+    assert bool(d["resolution_sla_met"]) is False  # open for 3.5 days at the day's end
+    assert pd.isna(d["first_resolved_at"])
+
+
+def test_daily_ticket_activity(facts: pd.DataFrame) -> None:
+    activity = ticket_activity(facts.reset_index(), EVENTS[EVENTS["event_at"] < DAY.end], DAY)
+    email = activity.set_index(["channel", "priority"]).loc[("email", "high")]
+    assert email["tickets_created"] == 1  # C
+    assert (email["tickets_solved"], email["full_resolution_minutes_mean"]) == (1, 4500)
+    assert (email["tickets_reopened"], email["reopen_rate"]) == (1, 1.0)
+    assert email["tickets_resolved"] == 1  # A's first resolution
+    assert email["resolved_two_touch"] == 1 and email["first_contact_resolution_rate"] == 0
+    assert email["interactions_per_resolved_ticket"] == 4
+    assert email["resolution_sla_rate"] == 0
+    assert email["tickets_first_responded"] == 0 and np.isnan(email["first_response_sla_rate"])
+    # D's 10:20 reply answers the customer's 10:00 message; A's 11:00 reply follows
+    # its own earlier reply, so it is not a response.
+    assert (email["agent_responses"], email["response_minutes_mean"]) == (1, 20)
+    assert np.isnan(email["average_handle_seconds"])
+    chat = activity.set_index(["channel", "priority"]).loc[("chat", "urgent")]
+    assert (chat["tickets_created"], chat["tickets_solved"], chat["tickets_resolved"]) == (1, 1, 1)
+    assert chat["escalation_rate"] == 1.0
+    assert chat["resolution_sla_rate"] == 1.0 and chat["first_response_sla_rate"] == 1.0
+    assert (chat["handled_interactions"], chat["average_handle_seconds"]) == (2, 400)
+    assert (chat["agent_responses"], chat["response_minutes_sum"]) == (1, 30)
+    assert chat["reopen_rate"] == 0
