@@ -145,6 +145,116 @@ FROM (
     GROUP BY period_start
 ) AS per_period;
 
+-- Ticket volumes, reopen, escalation, first-contact resolution, SLA, AHT and response times per week x channel x priority, from summed counts.
+CREATE OR REPLACE VIEW agg_weekly_ticket_activity AS
+SELECT CAST(date_trunc('week', date) AS DATE) AS period_start, channel, priority,
+    COUNT(DISTINCT date) AS days_with_rows,
+    SUM(tickets_created) AS tickets_created,
+    SUM(tickets_solved) AS tickets_solved,
+    SUM(full_resolution_minutes_sum) AS full_resolution_minutes_sum,
+    SUM(tickets_reopened) AS tickets_reopened,
+    SUM(tickets_resolved) AS tickets_resolved,
+    SUM(resolved_escalated) AS resolved_escalated,
+    SUM(resolved_no_touch) AS resolved_no_touch,
+    SUM(resolved_one_touch) AS resolved_one_touch,
+    SUM(resolved_two_touch) AS resolved_two_touch,
+    SUM(resolved_multi_touch) AS resolved_multi_touch,
+    SUM(resolved_interactions) AS resolved_interactions,
+    SUM(resolution_sla_met) AS resolution_sla_met,
+    SUM(tickets_first_responded) AS tickets_first_responded,
+    SUM(first_response_sla_met) AS first_response_sla_met,
+    SUM(handled_interactions) AS handled_interactions,
+    SUM(handle_seconds_sum) AS handle_seconds_sum,
+    SUM(agent_responses) AS agent_responses,
+    SUM(response_minutes_sum) AS response_minutes_sum,
+    SUM(tickets_reopened) / CAST(NULLIF(SUM(tickets_solved), 0) AS FLOAT8) AS reopen_rate,
+    SUM(resolved_escalated) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8) AS escalation_rate,
+    SUM(resolved_one_touch) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8) AS first_contact_resolution_rate,
+    SUM(resolved_interactions) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8) AS interactions_per_resolved_ticket,
+    SUM(resolution_sla_met) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8) AS resolution_sla_rate,
+    SUM(first_response_sla_met) / CAST(NULLIF(SUM(tickets_first_responded), 0) AS FLOAT8) AS first_response_sla_rate,
+    SUM(full_resolution_minutes_sum) / CAST(NULLIF(SUM(tickets_solved), 0) AS FLOAT8) AS full_resolution_minutes_mean,
+    SUM(handle_seconds_sum) / CAST(NULLIF(SUM(handled_interactions), 0) AS FLOAT8) AS average_handle_seconds,
+    SUM(response_minutes_sum) / CAST(NULLIF(SUM(agent_responses), 0) AS FLOAT8) AS response_minutes_mean
+FROM agg_daily_ticket_activity
+GROUP BY 1, 2, 3;
+
+-- Ticket volumes, reopen, escalation, first-contact resolution, SLA, AHT and response times per month x channel x priority, from summed counts.
+CREATE OR REPLACE VIEW agg_monthly_ticket_activity AS
+SELECT CAST(date_trunc('month', date) AS DATE) AS period_start, channel, priority,
+    COUNT(DISTINCT date) AS days_with_rows,
+    SUM(tickets_created) AS tickets_created,
+    SUM(tickets_solved) AS tickets_solved,
+    SUM(full_resolution_minutes_sum) AS full_resolution_minutes_sum,
+    SUM(tickets_reopened) AS tickets_reopened,
+    SUM(tickets_resolved) AS tickets_resolved,
+    SUM(resolved_escalated) AS resolved_escalated,
+    SUM(resolved_no_touch) AS resolved_no_touch,
+    SUM(resolved_one_touch) AS resolved_one_touch,
+    SUM(resolved_two_touch) AS resolved_two_touch,
+    SUM(resolved_multi_touch) AS resolved_multi_touch,
+    SUM(resolved_interactions) AS resolved_interactions,
+    SUM(resolution_sla_met) AS resolution_sla_met,
+    SUM(tickets_first_responded) AS tickets_first_responded,
+    SUM(first_response_sla_met) AS first_response_sla_met,
+    SUM(handled_interactions) AS handled_interactions,
+    SUM(handle_seconds_sum) AS handle_seconds_sum,
+    SUM(agent_responses) AS agent_responses,
+    SUM(response_minutes_sum) AS response_minutes_sum,
+    SUM(tickets_reopened) / CAST(NULLIF(SUM(tickets_solved), 0) AS FLOAT8) AS reopen_rate,
+    SUM(resolved_escalated) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8) AS escalation_rate,
+    SUM(resolved_one_touch) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8) AS first_contact_resolution_rate,
+    SUM(resolved_interactions) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8) AS interactions_per_resolved_ticket,
+    SUM(resolution_sla_met) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8) AS resolution_sla_rate,
+    SUM(first_response_sla_met) / CAST(NULLIF(SUM(tickets_first_responded), 0) AS FLOAT8) AS first_response_sla_rate,
+    SUM(full_resolution_minutes_sum) / CAST(NULLIF(SUM(tickets_solved), 0) AS FLOAT8) AS full_resolution_minutes_mean,
+    SUM(handle_seconds_sum) / CAST(NULLIF(SUM(handled_interactions), 0) AS FLOAT8) AS average_handle_seconds,
+    SUM(response_minutes_sum) / CAST(NULLIF(SUM(agent_responses), 0) AS FLOAT8) AS response_minutes_mean
+FROM agg_daily_ticket_activity
+GROUP BY 1, 2, 3;
+
+-- Ticket volumes, reopen, escalation, first-contact resolution, SLA, AHT and response times per quarter x channel x priority, from summed counts.
+CREATE OR REPLACE VIEW agg_quarterly_ticket_activity AS
+SELECT CAST(date_trunc('quarter', date) AS DATE) AS period_start, channel, priority,
+    COUNT(DISTINCT date) AS days_with_rows,
+    SUM(tickets_created) AS tickets_created,
+    SUM(tickets_solved) AS tickets_solved,
+    SUM(full_resolution_minutes_sum) AS full_resolution_minutes_sum,
+    SUM(tickets_reopened) AS tickets_reopened,
+    SUM(tickets_resolved) AS tickets_resolved,
+    SUM(resolved_escalated) AS resolved_escalated,
+    SUM(resolved_no_touch) AS resolved_no_touch,
+    SUM(resolved_one_touch) AS resolved_one_touch,
+    SUM(resolved_two_touch) AS resolved_two_touch,
+    SUM(resolved_multi_touch) AS resolved_multi_touch,
+    SUM(resolved_interactions) AS resolved_interactions,
+    SUM(resolution_sla_met) AS resolution_sla_met,
+    SUM(tickets_first_responded) AS tickets_first_responded,
+    SUM(first_response_sla_met) AS first_response_sla_met,
+    SUM(handled_interactions) AS handled_interactions,
+    SUM(handle_seconds_sum) AS handle_seconds_sum,
+    SUM(agent_responses) AS agent_responses,
+    SUM(response_minutes_sum) AS response_minutes_sum,
+    SUM(tickets_reopened) / CAST(NULLIF(SUM(tickets_solved), 0) AS FLOAT8) AS reopen_rate,
+    SUM(resolved_escalated) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8) AS escalation_rate,
+    SUM(resolved_one_touch) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8) AS first_contact_resolution_rate,
+    SUM(resolved_interactions) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8) AS interactions_per_resolved_ticket,
+    SUM(resolution_sla_met) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8) AS resolution_sla_rate,
+    SUM(first_response_sla_met) / CAST(NULLIF(SUM(tickets_first_responded), 0) AS FLOAT8) AS first_response_sla_rate,
+    SUM(full_resolution_minutes_sum) / CAST(NULLIF(SUM(tickets_solved), 0) AS FLOAT8) AS full_resolution_minutes_mean,
+    SUM(handle_seconds_sum) / CAST(NULLIF(SUM(handled_interactions), 0) AS FLOAT8) AS average_handle_seconds,
+    SUM(response_minutes_sum) / CAST(NULLIF(SUM(agent_responses), 0) AS FLOAT8) AS response_minutes_mean
+FROM agg_daily_ticket_activity
+GROUP BY 1, 2, 3;
+
 -- The retention cohort triangle as of the latest day (for a heatmap).
 CREATE OR REPLACE VIEW agg_latest_retention_cohorts AS
 SELECT * FROM agg_retention_cohorts WHERE date = (SELECT MAX(date) FROM agg_retention_cohorts);
+
+-- Each ticket's newest row in fct_tickets: its current state.
+CREATE OR REPLACE VIEW fct_tickets_latest AS
+SELECT * FROM (
+    SELECT t.*, ROW_NUMBER() OVER (PARTITION BY ticket_id ORDER BY date DESC) AS newest
+    FROM fct_tickets AS t
+) AS ranked
+WHERE newest = 1;

@@ -93,6 +93,58 @@ FROM (
     )
 
 
+def _ratio(numerator: str, denominator: str, name: str) -> str:
+    return f"SUM({numerator}) / CAST(NULLIF(SUM({denominator}), 0) AS FLOAT8) AS {name}"
+
+
+ACTIVITY_SUMS = (
+    "tickets_created", "tickets_solved", "full_resolution_minutes_sum", "tickets_reopened",
+    "tickets_resolved", "resolved_escalated", "resolved_no_touch", "resolved_one_touch",
+    "resolved_two_touch", "resolved_multi_touch", "resolved_interactions", "resolution_sla_met",
+    "tickets_first_responded", "first_response_sla_met", "handled_interactions",
+    "handle_seconds_sum", "agent_responses", "response_minutes_sum",
+)  # fmt: skip
+ACTIVITY_RATES = (
+    ("tickets_reopened", "tickets_solved", "reopen_rate"),
+    ("resolved_escalated", "tickets_resolved", "escalation_rate"),
+    ("resolved_one_touch", "tickets_resolved", "first_contact_resolution_rate"),
+    ("resolved_interactions", "tickets_resolved", "interactions_per_resolved_ticket"),
+    ("resolution_sla_met", "tickets_resolved", "resolution_sla_rate"),
+    ("first_response_sla_met", "tickets_first_responded", "first_response_sla_rate"),
+    ("full_resolution_minutes_sum", "tickets_solved", "full_resolution_minutes_mean"),
+    ("handle_seconds_sum", "handled_interactions", "average_handle_seconds"),
+    ("response_minutes_sum", "agent_responses", "response_minutes_mean"),
+)
+
+
+def _activity(period: str) -> View:
+    sums = ",\n    ".join(f"SUM({column}) AS {column}" for column in ACTIVITY_SUMS)
+    rates = ",\n    ".join(_ratio(*rate) for rate in ACTIVITY_RATES)
+    return View(
+        name=f"agg_{period}ly_ticket_activity",
+        table="agg_daily_ticket_activity",
+        description=f"Ticket volumes, reopen, escalation, first-contact resolution, SLA, AHT "
+        f"and response times per {period} x channel x priority, from summed counts.",
+        select=f"""SELECT {_period(period)} AS period_start, channel, priority,
+    COUNT(DISTINCT date) AS days_with_rows,
+    {sums},
+    {rates}
+FROM {{table}}
+GROUP BY 1, 2, 3""",
+    )
+
+
+FCT_TICKETS_LATEST = View(
+    name="fct_tickets_latest",
+    table="fct_tickets",
+    description="Each ticket's newest row in fct_tickets: its current state.",
+    select="""SELECT * FROM (
+    SELECT t.*, ROW_NUMBER() OVER (PARTITION BY ticket_id ORDER BY date DESC) AS newest
+    FROM {table} AS t
+) AS ranked
+WHERE newest = 1""",
+)
+
 LATEST_RETENTION_COHORTS = View(
     name="agg_latest_retention_cohorts",
     table="agg_retention_cohorts",
@@ -101,8 +153,9 @@ LATEST_RETENTION_COHORTS = View(
 )
 
 VIEWS: tuple[View, ...] = (
-    *(build(period) for build in (_resolution, _topics, _churn) for period in PERIODS),
+    *(build(period) for build in (_resolution, _topics, _churn, _activity) for period in PERIODS),
     LATEST_RETENTION_COHORTS,
+    FCT_TICKETS_LATEST,
 )
 
 
