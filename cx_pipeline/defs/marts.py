@@ -15,7 +15,13 @@ import dagster as dg
 import pandas as pd
 
 from cx_pipeline.defs.metadata import run_summary, table_definition_metadata
-from cx_pipeline.defs.partitions import ALL_EARLIER_DAYS, DAILY, ONE_RUN, days_back, partition_days
+from cx_pipeline.defs.partitions import (
+    ALL_EARLIER_DAYS,
+    DAILY,
+    ONE_RUN,
+    days_back,
+    partition_days,
+)
 from cx_pipeline.defs.resources import CxPaths, MetricSettings, WarehouseResource
 from cx_pipeline.defs.staging import (
     schema_check_result,
@@ -45,6 +51,8 @@ class Mart:
     # Staged table -> how many days before the mart's day it reads.
     upstream: dict[str, int]
     compute: Compute
+    # A table of this mart whose previous day it reads (a snapshot carried forward).
+    carries: str | None = None
 
     def missing_inputs(self, output: Path, day: dt.date) -> list[str]:
         """Staged tables whose own day is missing (a missing drop): the day is not computed,
@@ -90,6 +98,16 @@ def _tickets(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd.D
     }
 
 
+def _backlog(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.DataFrame]:
+    facts = history.ticket_states(output, day)
+    previous = history.previous_snapshot(output, day, SETTINGS.start_date, SETTINGS.lookback_days)
+    snapshot = tickets.open_tickets(previous, facts)
+    return {
+        tables.FCT_OPEN_TICKETS.name: snapshot,
+        tables.AGG_DAILY_BACKLOG.name: tickets.backlog(snapshot, day),
+    }
+
+
 LOOKBACK = SETTINGS.lookback_days
 MARTS = (
     Mart(
@@ -131,6 +149,13 @@ MARTS = (
             "stg_tickets": LOOKBACK,
         },
         _surveys,
+    ),
+    Mart(
+        "backlog",
+        (tables.FCT_OPEN_TICKETS, tables.AGG_DAILY_BACKLOG),
+        {"fct_tickets": 0},
+        _backlog,
+        carries=tables.FCT_OPEN_TICKETS.name,
     ),
 )
 

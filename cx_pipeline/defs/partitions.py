@@ -23,6 +23,17 @@ def days_back(days: int) -> dg.TimeWindowPartitionMapping:
     return dg.TimeWindowPartitionMapping(start_offset=-days, end_offset=0)
 
 
+def previous_day(asset: str) -> dg.AssetDep:
+    """Depend on the day before of ``asset`` (a snapshot carried from day to day); on the
+    first day there is none."""
+    return dg.AssetDep(
+        asset,
+        partition_mapping=dg.TimeWindowPartitionMapping(
+            start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True
+        ),
+    )
+
+
 def partition_days(context: dg.AssetExecutionContext) -> list[dt.date]:
     """The run's days, oldest first (one for a daily run, many for a backfill)."""
     return sorted(dt.date.fromisoformat(key) for key in context.partition_keys)

@@ -14,9 +14,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from cx_pipeline.lib import metrics
+from cx_pipeline.lib import metrics, tables
 from cx_pipeline.lib.metrics import Day
-from cx_pipeline.lib.storage import read_window
+from cx_pipeline.lib.storage import partition_path, read_window
 from cx_pipeline.lib.tables import STAGED_TABLES
 
 TICKETS = STAGED_TABLES["tickets"]
@@ -160,3 +160,25 @@ def survey_responses(
     return responses.merge(customers, on="customer_id", how="left").merge(
         tickets, on="ticket_id", how="left"
     )
+
+
+def ticket_states(output: Path, day: Day) -> pd.DataFrame:
+    """The day's fct_tickets rows (tickets created or touched on it, as of its end)."""
+    spec = tables.FCT_TICKETS
+    columns = ["ticket_id", "created_at", "channel", "priority", "status"]
+    return read_window(output, spec.name, spec.arrow_schema, day.date, day.date, columns)
+
+
+def previous_snapshot(
+    output: Path, day: Day, first_day: dt.date, lookback_days: int
+) -> pd.DataFrame:
+    """The newest fct_open_tickets snapshot before ``day`` (normally the day before; after
+    days skipped for missing drops, the last one computed). Empty on the first day."""
+    spec = tables.FCT_OPEN_TICKETS
+    for back in range(1, lookback_days + 1):
+        earlier = day.date - dt.timedelta(days=back)
+        if earlier < first_day:
+            break
+        if partition_path(output, spec.name, earlier).exists():
+            return read_window(output, spec.name, spec.arrow_schema, earlier, earlier)
+    return spec.arrow_schema.empty_table().to_pandas()

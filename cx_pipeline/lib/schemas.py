@@ -482,3 +482,42 @@ class AggDailyTicketActivity(pa.DataFrameModel):
     class Config:
         strict = True
         unique = ["channel", "priority"]
+
+
+class FctOpenTickets(pa.DataFrameModel):
+    """Tickets open (new, open, pending, on hold) at the end of the day: a daily snapshot.
+
+    Built from the previous day's snapshot and the day's fct_tickets rows, so it starts
+    empty on the first day of the pipeline (tickets created earlier are not known).
+    """
+
+    ticket_id: Series[str] = pa.Field(description="Ticket id.")
+    created_at: Series[pd.DatetimeTZDtype] = _timestamp("When the ticket was created (UTC).")
+    channel: Series[str] = pa.Field(description="Channel.")
+    priority: Series[str] = pa.Field(description="Priority.")
+    status: Series[str] = pa.Field(
+        isin=["new", "open", "pending", "on_hold"], description="Status at the day's end."
+    )
+
+    class Config:
+        strict = True
+        unique = ["ticket_id"]
+
+
+class AggDailyBacklog(pa.DataFrameModel):
+    """Backlog: tickets still open at the end of each day, by age band and status."""
+
+    channel: Series[str] = pa.Field(description="Ticket channel.")
+    priority: Series[str] = pa.Field(description="Ticket priority.")
+    open_tickets: Series[int] = _count("Tickets open at the end of the day.")
+    open_over_12h: Series[int] = _count("Of them, created more than 12 hours before the day's end.")
+    open_over_24h: Series[int] = _count("... more than 24 hours.")
+    open_over_72h: Series[int] = _count("... more than 72 hours.")
+    status_new: Series[int] = _count("Of them, not answered yet.")
+    status_open: Series[int] = _count("... open (answered or reopened).")
+    status_pending: Series[int] = _count("... pending (waiting for the customer).")
+    status_on_hold: Series[int] = _count("... on hold (waiting for a third party).")
+
+    class Config:
+        strict = True
+        unique = ["channel", "priority"]

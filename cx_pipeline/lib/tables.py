@@ -169,9 +169,17 @@ FCT_TICKETS = TableSpec(
 AGG_DAILY_TICKET_ACTIVITY = TableSpec(
     "agg_daily_ticket_activity", schemas.AggDailyTicketActivity, EVENT_DAY, keyed=True
 )
+FCT_OPEN_TICKETS = TableSpec(
+    "fct_open_tickets", schemas.FctOpenTickets, "Day whose end the snapshot is taken at.", True
+)
+AGG_DAILY_BACKLOG = TableSpec(
+    "agg_daily_backlog", schemas.AggDailyBacklog, "Day whose end the backlog is counted at.", True
+)
 MART_TABLES = (
     FCT_TICKETS,
     AGG_DAILY_TICKET_ACTIVITY,
+    FCT_OPEN_TICKETS,
+    AGG_DAILY_BACKLOG,
     AGG_DAILY_RESOLUTION_TIME,
     AGG_DAILY_TICKETS_BY_TOPIC,
     AGG_DAILY_CHURN,

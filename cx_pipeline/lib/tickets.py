@@ -263,3 +263,34 @@ def agent_response_times(events: pd.DataFrame) -> pd.DataFrame:
     return answers.assign(
         response_minutes=_minutes(answers["event_at"], waiting_since[answers.index])
     )
+
+
+# --- backlog -------------------------------------------------------------------
+
+OPEN_STATUSES = ("new", "open", "pending", "on_hold")
+SNAPSHOT_COLUMNS = ["ticket_id", "created_at", "channel", "priority", "status"]
+AGE_BANDS_HOURS = (12, 24, 72)
+
+
+def open_tickets(previous: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
+    """Tickets open at the end of a day: the previous day's open tickets, updated by the
+    day's facts (a ticket touched on the day takes its new status), minus solved/closed."""
+    merged = pd.concat([previous[SNAPSHOT_COLUMNS], facts[SNAPSHOT_COLUMNS]], ignore_index=True)
+    newest = merged.drop_duplicates("ticket_id", keep="last")
+    still_open = newest[newest["status"].isin(OPEN_STATUSES)]
+    return still_open.sort_values("ticket_id", ignore_index=True)
+
+
+def backlog(snapshot: pd.DataFrame, day: Day) -> pd.DataFrame:
+    """Open tickets at the end of ``day`` per channel x priority, by age and status."""
+    age_hours = (day.end - snapshot["created_at"]).dt.total_seconds() / 3600
+    flags = {
+        f"open_over_{hours}h": (age_hours > hours).astype("int64") for hours in AGE_BANDS_HOURS
+    }
+    flags |= {
+        f"status_{status}": (snapshot["status"] == status).astype("int64")
+        for status in OPEN_STATUSES
+    }
+    counted = snapshot.assign(open_tickets=1, **flags)
+    result = counted.groupby(GRAIN)[["open_tickets", *flags]].sum().reset_index()
+    return result.astype(dict.fromkeys(["open_tickets", *flags], "int64"))

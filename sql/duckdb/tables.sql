@@ -228,6 +228,50 @@ COMMENT ON COLUMN agg_daily_ticket_activity.agent_responses IS 'Agent replies th
 COMMENT ON COLUMN agg_daily_ticket_activity.response_minutes_sum IS 'Their minutes waited.';
 COMMENT ON COLUMN agg_daily_ticket_activity.response_minutes_mean IS 'Average response time (all responses).';
 
+CREATE TABLE IF NOT EXISTS fct_open_tickets (
+    date DATE NOT NULL,
+    ticket_id VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    channel VARCHAR NOT NULL,
+    priority VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    PRIMARY KEY (date, ticket_id)
+);
+COMMENT ON TABLE fct_open_tickets IS 'Tickets open (new, open, pending, on hold) at the end of the day: a daily snapshot. Built from the previous day''s snapshot and the day''s fct_tickets rows, so it starts empty on the first day of the pipeline (tickets created earlier are not known).';
+COMMENT ON COLUMN fct_open_tickets.date IS 'Day whose end the snapshot is taken at.';
+COMMENT ON COLUMN fct_open_tickets.ticket_id IS 'Ticket id.';
+COMMENT ON COLUMN fct_open_tickets.created_at IS 'When the ticket was created (UTC).';
+COMMENT ON COLUMN fct_open_tickets.channel IS 'Channel.';
+COMMENT ON COLUMN fct_open_tickets.priority IS 'Priority.';
+COMMENT ON COLUMN fct_open_tickets.status IS 'Status at the day''s end.';
+
+CREATE TABLE IF NOT EXISTS agg_daily_backlog (
+    date DATE NOT NULL,
+    channel VARCHAR NOT NULL,
+    priority VARCHAR NOT NULL,
+    open_tickets BIGINT NOT NULL,
+    open_over_12h BIGINT NOT NULL,
+    open_over_24h BIGINT NOT NULL,
+    open_over_72h BIGINT NOT NULL,
+    status_new BIGINT NOT NULL,
+    status_open BIGINT NOT NULL,
+    status_pending BIGINT NOT NULL,
+    status_on_hold BIGINT NOT NULL,
+    PRIMARY KEY (date, channel, priority)
+);
+COMMENT ON TABLE agg_daily_backlog IS 'Backlog: tickets still open at the end of each day, by age band and status.';
+COMMENT ON COLUMN agg_daily_backlog.date IS 'Day whose end the backlog is counted at.';
+COMMENT ON COLUMN agg_daily_backlog.channel IS 'Ticket channel.';
+COMMENT ON COLUMN agg_daily_backlog.priority IS 'Ticket priority.';
+COMMENT ON COLUMN agg_daily_backlog.open_tickets IS 'Tickets open at the end of the day.';
+COMMENT ON COLUMN agg_daily_backlog.open_over_12h IS 'Of them, created more than 12 hours before the day''s end.';
+COMMENT ON COLUMN agg_daily_backlog.open_over_24h IS '... more than 24 hours.';
+COMMENT ON COLUMN agg_daily_backlog.open_over_72h IS '... more than 72 hours.';
+COMMENT ON COLUMN agg_daily_backlog.status_new IS 'Of them, not answered yet.';
+COMMENT ON COLUMN agg_daily_backlog.status_open IS '... open (answered or reopened).';
+COMMENT ON COLUMN agg_daily_backlog.status_pending IS '... pending (waiting for the customer).';
+COMMENT ON COLUMN agg_daily_backlog.status_on_hold IS '... on hold (waiting for a third party).';
+
 CREATE TABLE IF NOT EXISTS agg_daily_resolution_time (
     date DATE NOT NULL,
     channel VARCHAR NOT NULL,
