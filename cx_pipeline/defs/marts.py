@@ -199,9 +199,10 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
         metric_settings: MetricSettings,
     ) -> Iterator[dg.MaterializeResult]:
         target = warehouse.connect()
-        for spec in mart.specs:
-            target.ensure_table(spec)
-            target.replace_views(views_of(spec.name))
+        with target.session():
+            for spec in mart.specs:
+                target.ensure_table(spec)
+                target.replace_views(views_of(spec.name))
         rows: dict[str, dict[dt.date, int]] = {spec.name: {} for spec in mart.specs}
         volumes: dict[str, list[VolumeCheck]] = {spec.name: [] for spec in mart.specs}
         skipped = []
@@ -214,11 +215,13 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
             frames = mart.compute(
                 paths.output, Day(date, SETTINGS.reporting_timezone), metric_settings
             )
+            with target.session():
+                for spec in mart.specs:
+                    publish(spec, date, frames[spec.name], paths.output, target)
             for spec in mart.specs:
-                frame = frames[spec.name]
-                publish(spec, date, frame, paths.output, target)
-                volumes[spec.name].append(volume_check(paths.output, spec.name, date, len(frame)))
-                rows[spec.name][date] = len(frame)
+                count = len(frames[spec.name])
+                volumes[spec.name].append(volume_check(paths.output, spec.name, date, count))
+                rows[spec.name][date] = count
         for spec in mart.specs:
             by_day = rows[spec.name]
             yield dg.MaterializeResult(

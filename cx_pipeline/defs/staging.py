@@ -15,7 +15,7 @@ from cx_pipeline.defs.resources import CxPaths, StagingPolicy, WarehouseResource
 from cx_pipeline.lib.publish import publish
 from cx_pipeline.lib.quality import commonest_rule, volume_check
 from cx_pipeline.lib.sources import SOURCES, Source
-from cx_pipeline.lib.staging import stage_drop
+from cx_pipeline.lib.staging import StagedDrop, stage_drop
 from cx_pipeline.lib.storage import read_partition_table
 from cx_pipeline.lib.tables import STAGED_TABLES, STG_REJECTS
 
@@ -70,6 +70,21 @@ def volume_check_result(checks: list, asset: str) -> dg.AssetCheckResult:
     )
 
 
+def fail_above_threshold(staged: StagedDrop, file: str, source: str, threshold: float) -> None:
+    """Fail the asset when too many of a drop's rows were rejected (they are kept)."""
+    if staged.reject_share <= threshold:
+        return
+    raise TooManyRejectsError(
+        description=(
+            f"{file}: {len(staged.rejects)} of {staged.rows_read} rows rejected "
+            f"({staged.reject_share:.1%}, threshold {threshold:.1%} for {source}); "
+            f"commonest rule: {commonest_rule(staged.rejects)}; "
+            f"example: {staged.rejects['message'].iloc[0]}. The rejected rows are "
+            "in stg_rejects; the day's staged rows were left as they were."
+        )
+    )
+
+
 def build_staging_asset(source: Source) -> dg.AssetsDefinition:
     spec = STAGED_TABLES[source.name]
 
@@ -113,20 +128,13 @@ def build_staging_asset(source: Source) -> dg.AssetsDefinition:
             staged = stage_drop(raw.to_pandas(), source, file, policy.naive_timezone)
             if staged.extra_columns:
                 context.log.warning(f"{file}: ignored extra column(s) {staged.extra_columns}")
-            publish(STG_REJECTS, day, staged.rejects, paths.output, target, {"source": source.name})
             for message in staged.rejects["message"].head(MAX_REJECTS_LOGGED):
                 context.log.warning(f"rejected: {message}")
-            if staged.reject_share > threshold:
-                raise TooManyRejectsError(
-                    description=(
-                        f"{file}: {len(staged.rejects)} of {staged.rows_read} rows rejected "
-                        f"({staged.reject_share:.1%}, threshold {threshold:.1%} for "
-                        f"{source.name}); commonest rule: {commonest_rule(staged.rejects)}; "
-                        f"example: {staged.rejects['message'].iloc[0]}. The rejected rows are "
-                        f"in stg_rejects; the day's staged rows were left as they were."
-                    )
-                )
-            publish(spec, day, staged.rows, paths.output, target)
+            with target.session():
+                slice_of = {"source": source.name}
+                publish(STG_REJECTS, day, staged.rejects, paths.output, target, slice_of)
+                fail_above_threshold(staged, file, source.name, threshold)
+                publish(spec, day, staged.rows, paths.output, target)
             volumes.append(volume_check(paths.output, spec.name, day, len(staged.rows)))
             rows_by_day[day] = len(staged.rows)
             rejects += len(staged.rejects)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cx_pipeline.lib.storage import partition_path
@@ -60,7 +62,9 @@ def commonest_rule(rejects: pd.DataFrame) -> str:
 def unknown_references(rows: pd.DataFrame, column: str, known: pd.Series) -> tuple[int, list[str]]:
     """How many non-empty ``column`` values are not in ``known``, and a few of them."""
     values = rows[column].dropna()
-    unknown = values[~values.isin(known)]
+    # Arrow's hash-set lookup: pandas' isin on text goes value by value in Python.
+    found = pc.is_in(pa.array(values, pa.string()), value_set=pa.array(known.unique(), pa.string()))
+    unknown = values[~found.to_numpy(zero_copy_only=False)]
     return len(unknown), unknown.drop_duplicates().head(5).tolist()
 
 

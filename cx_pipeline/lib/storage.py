@@ -69,12 +69,22 @@ def read_window(
     full_schema = schema.append(pa.field(PARTITION_COLUMN, pa.date32()))
     projection = [*wanted, PARTITION_COLUMN] if PARTITION_COLUMN not in wanted else wanted
     empty = full_schema.empty_table().select(projection).to_pandas()
-    folder = root / table
-    if not folder.exists():
+    # The window's files by name: no listing of every partition folder of the table.
+    files = [
+        str(path)
+        for offset in range((end - start).days + 1)
+        for path in sorted(
+            partition_path(root, table, start + dt.timedelta(days=offset)).parent.glob("*.parquet")
+        )
+    ]
+    if not files:
         return empty
-    dataset = ds.dataset(folder, schema=full_schema, format="parquet", partitioning=_PARTITIONING)
-    in_window = (ds.field(PARTITION_COLUMN) >= start) & (ds.field(PARTITION_COLUMN) <= end)
-    if row_filter is not None:
-        in_window = in_window & row_filter
-    result = dataset.to_table(columns=projection, filter=in_window)
+    dataset = ds.dataset(
+        files,
+        schema=full_schema,
+        format="parquet",
+        partitioning=_PARTITIONING,
+        partition_base_dir=str(root / table),
+    )
+    result = dataset.to_table(columns=projection, filter=row_filter)
     return result.to_pandas() if result.num_rows else empty

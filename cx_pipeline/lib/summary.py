@@ -19,7 +19,20 @@ SELECT
     (SELECT SUM(customers_churned) FROM {churn} WHERE date BETWEEN :start AND :end)
         AS customers_churned,
     (SELECT customers_at_end FROM {churn} WHERE date = :end) AS customers_at_end,
-    (SELECT churn_rate_30d FROM {churn} WHERE date = :end) AS churn_rate_30d
+    (SELECT churn_rate_30d FROM {churn} WHERE date = :end) AS churn_rate_30d,
+    (SELECT SUM(tickets_reopened) / CAST(NULLIF(SUM(tickets_solved), 0) AS FLOAT8)
+       FROM {activity} WHERE date BETWEEN :start AND :end) AS reopen_rate,
+    (SELECT SUM(resolved_one_touch) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8)
+       FROM {activity} WHERE date BETWEEN :start AND :end) AS first_contact_resolution,
+    (SELECT SUM(first_response_sla_met) / CAST(NULLIF(SUM(tickets_first_responded), 0) AS FLOAT8)
+       FROM {activity} WHERE date BETWEEN :start AND :end) AS first_response_sla,
+    (SELECT SUM(open_tickets) FROM {backlog} WHERE date = :end) AS backlog,
+    (SELECT SUM(open_over_72h) FROM {backlog} WHERE date = :end) AS backlog_over_72h,
+    (SELECT nps FROM {nps} WHERE date = :end AND window_days = 7 AND breakdown = 'all') AS nps,
+    (SELECT responses FROM {nps} WHERE date = :end AND window_days = 7 AND breakdown = 'all')
+        AS nps_responses,
+    (SELECT csat_pct FROM {csat} WHERE date = :end AND window_days = 7 AND breakdown = 'all')
+        AS csat_pct
 """
 TOP_TOPICS_SQL = """
 SELECT topic, SUM(tickets_created) AS tickets
@@ -28,12 +41,20 @@ GROUP BY topic ORDER BY tickets DESC, topic LIMIT 3
 """
 
 
+def _share(value: object) -> str:
+    return "n/a" if value is None else f"{float(value):.1%}"  # type: ignore[arg-type]
+
+
 def summarise(warehouse: Warehouse, output_dir: Path, end: dt.date) -> str:
     start = end - dt.timedelta(days=6)
     names = {
         "topic": warehouse.qualified("agg_daily_tickets_by_topic"),
         "resolution": warehouse.qualified("agg_daily_resolution_time"),
         "churn": warehouse.qualified("agg_daily_churn"),
+        "activity": warehouse.qualified("agg_daily_ticket_activity"),
+        "backlog": warehouse.qualified("agg_daily_backlog"),
+        "nps": warehouse.qualified("agg_daily_nps"),
+        "csat": warehouse.qualified("agg_daily_csat"),
     }
     params = {"start": start, "end": end}
     lines = ["", "Rows per table (warehouse):"]
@@ -50,6 +71,14 @@ def summarise(warehouse: Warehouse, output_dir: Path, end: dt.date) -> str:
         f"  top topics                 {top}",
         f"  mean first response        {headline['first_response_hours_mean']:.1f} h",
         f"  mean resolution time       {headline['resolution_hours_mean']:.1f} h",
+        f"  first replies within SLA   {_share(headline['first_response_sla'])}",
+        f"  reopen rate                {_share(headline['reopen_rate'])}",
+        f"  first-contact resolution   {_share(headline['first_contact_resolution'])}",
+        f"  backlog at end (> 72 h)    {int(headline['backlog'] or 0):,} "
+        f"({int(headline['backlog_over_72h'] or 0):,})",
+        f"  NPS (7 days)               {float(headline['nps'] or 0):+.1f} "
+        f"from {int(headline['nps_responses'] or 0):,} responses",
+        f"  CSAT (7 days)              {float(headline['csat_pct'] or 0):.1f} %",
         f"  customers churned          {int(headline['customers_churned'] or 0):,}",
         f"  active customers at end    {int(headline['customers_at_end'] or 0):,}",
         f"  30-day churn rate          {float(headline['churn_rate_30d'] or 0):.2%}",

@@ -72,22 +72,39 @@ class Warehouse:
         # Dagster runs steps in separate processes.
         self.engine = sa.create_engine(parsed, poolclass=NullPool)
         self._ready: set[str] = set()
+        self._session: Connection | None = None
 
     def qualified(self, table: str) -> str:
         checked_identifier(table, "table name")
         return f"{self.schema}.{table}" if self.schema else table
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
+    def session(self) -> Iterator[None]:
+        """Hold one connection for several transactions (e.g. a day's tables): opening a
+        DuckDB file costs tens of milliseconds. Sessions are short: the file stays locked
+        for other processes while one is open."""
+        if self._session is not None:
+            yield
+            return
         # DuckDB lets one process at a time open a file for writing (its file
         # lock); inside that process, writers to one file take turns here, since
         # two delete-then-insert transactions on an empty day would not conflict.
         with (
             _process_lock(str(self.engine.url) if self.dialect == "duckdb" else None),
             self._retry_while_locked(self.engine.connect) as conn,
-            conn.begin(),
         ):
-            yield conn
+            self._session = conn
+            try:
+                yield
+            finally:
+                self._session = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.session():
+            assert self._session is not None
+            with self._session.begin():
+                yield self._session
 
     def _retry_while_locked(self, connect: Callable[[], T]) -> T:
         # Another process holding the DuckDB file: wait for it rather than fail.
