@@ -50,6 +50,21 @@ def read_partition_table(root: Path, table: str, day: dt.date) -> pa.Table | Non
     return pq.read_table(path) if path.exists() else None
 
 
+def window_files(folder: Path, start: dt.date, end: dt.date) -> list[str]:
+    """The Parquet files of the partitions ``start..end``: one listing of the table's
+    folder, partitions picked by name (ISO dates sort as text), hidden files skipped."""
+    if not folder.is_dir():
+        return []
+    low, high = f"{PARTITION_COLUMN}={start.isoformat()}", f"{PARTITION_COLUMN}={end.isoformat()}"
+    partitions = sorted(e.path for e in os.scandir(folder) if low <= e.name <= high and e.is_dir())
+    return [
+        entry.path
+        for partition in partitions
+        for entry in sorted(os.scandir(partition), key=lambda e: e.name)
+        if entry.name.endswith(".parquet") and not entry.name.startswith(".")
+    ]
+
+
 def read_window(
     root: Path,
     table: str,
@@ -69,14 +84,7 @@ def read_window(
     full_schema = schema.append(pa.field(PARTITION_COLUMN, pa.date32()))
     projection = [*wanted, PARTITION_COLUMN] if PARTITION_COLUMN not in wanted else wanted
     empty = full_schema.empty_table().select(projection).to_pandas()
-    # The window's files by name: no listing of every partition folder of the table.
-    files = [
-        str(path)
-        for offset in range((end - start).days + 1)
-        for path in sorted(
-            partition_path(root, table, start + dt.timedelta(days=offset)).parent.glob("*.parquet")
-        )
-    ]
+    files = window_files(root / table, start, end)
     if not files:
         return empty
     dataset = ds.dataset(
