@@ -33,6 +33,21 @@ def _read(output: Path, spec_name: str, start: dt.date, end: dt.date, **kwargs) 
     return read_window(output, spec.name, spec.arrow_schema, start, end, **kwargs)
 
 
+def tickets_by_id(
+    output: Path, ids: object, day: Day, lookback_days: int, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """The newest version (within the lookback) of the tickets with these ids."""
+    tickets = _read(
+        output,
+        "tickets",
+        day.date - dt.timedelta(days=lookback_days),
+        day.date,
+        columns=columns,
+        row_filter=ds.field("ticket_id").isin(pa.array(ids, pa.string())),
+    )
+    return metrics.latest_versions(tickets, ["ticket_id"]).drop(columns="date")
+
+
 def milestone_history(
     output: Path, day: Day, lookback_days: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -64,15 +79,8 @@ def milestone_history(
         columns=["ticket_id", "event_at", "event_type"],
         row_filter=of_those & milestone & (ds.field("event_at") < day.end),
     )
-    tickets = _read(
-        output,
-        "tickets",
-        first_day,
-        day.date,
-        columns=["ticket_id", "created_at", "channel", "priority"],
-        row_filter=of_those,
-    )
-    return metrics.latest_versions(tickets, ["ticket_id"]), events
+    columns = ["ticket_id", "created_at", "channel", "priority"]
+    return tickets_by_id(output, ids, day, lookback_days, columns), events
 
 
 def touched_tickets(
@@ -101,8 +109,7 @@ def touched_tickets(
         row_filter=of_those & (ds.field("event_at") < day.end),
     ).drop(columns="date")
     events = events.drop_duplicates(["ticket_id", "event_at", "event_type", "actor"])
-    tickets = _read(output, "tickets", first_day, day.date, row_filter=of_those)
-    return metrics.latest_versions(tickets, ["ticket_id"]).drop(columns="date"), events
+    return tickets_by_id(output, ids, day, lookback_days), events
 
 
 def tickets_created_recently(output: Path, day: Day, days: int) -> pd.DataFrame:
@@ -147,16 +154,8 @@ def survey_responses(
     )
     responses = metrics.latest_versions(responses, ["response_id"]).drop(columns=["date"])
     customers = current_customers(output, day, first_day, ("segment", "plan")).drop(columns="date")
-    ids = pa.array(responses["ticket_id"].dropna().unique(), pa.string())
-    tickets = _read(
-        output,
-        "tickets",
-        day.date - dt.timedelta(days=lookback_days),
-        day.date,
-        columns=["ticket_id", "topic", "agent_group"],
-        row_filter=ds.field("ticket_id").isin(ids),
-    )
-    tickets = metrics.latest_versions(tickets, ["ticket_id"]).drop(columns="date")
+    ids = responses["ticket_id"].dropna().unique()
+    tickets = tickets_by_id(output, ids, day, lookback_days, ["ticket_id", "topic", "agent_group"])
     return responses.merge(customers, on="customer_id", how="left").merge(
         tickets, on="ticket_id", how="left"
     )
