@@ -73,6 +73,25 @@ def test_wrong_types_and_negative_durations_are_rejected(tmp_path: Path) -> None
     assert rules[3].startswith("not one of agent_reply, customer_reply")
 
 
+def test_unknown_survey_type_and_out_of_scale_scores_are_rejected(tmp_path: Path) -> None:
+    staged = stage(
+        tmp_path,
+        "response_id,customer_id,survey_type,score,submitted_at,scale_max\n"
+        "R1,C1,Loyalty,9,2026-03-04T09:00:00Z,\n"
+        "R2,C1,nps,11,2026-03-04T09:00:00Z,\n"
+        "R3,C1,csat,0,2026-03-04T09:00:00Z,\n"
+        "R4,C1,ces,6,2026-03-04T09:00:00Z,6\n"
+        "R5,C1,ces,9,2026-03-04T09:00:00Z,10\n",
+        source=SURVEY_RESPONSES,
+    )
+    assert staged.rows["response_id"].tolist() == ["R5"]
+    rules = staged.rejects.set_index("row_number")["rules"]
+    assert rules[1].startswith("not one of nps, csat, ces")  # (scale_max then has no default)
+    assert rules[2].startswith("score outside the response's scale")
+    assert rules[3].startswith("score outside the response's scale")
+    assert rules[4].startswith("scale_max not the survey type's scale")
+
+
 def test_timestamps_without_a_zone_are_read_in_the_configured_zone(tmp_path: Path) -> None:
     text = (
         HEADER
