@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from cx_pipeline.defs.resources import data_dir
@@ -17,6 +18,8 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Dagster flags single-run backfill policies as beta; the warning says nothing to users.
+    warnings.filterwarnings("ignore", message=".*currently in beta.*")
     parser = argparse.ArgumentParser(prog="cx-pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
