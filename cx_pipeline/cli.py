@@ -18,8 +18,8 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Dagster flags single-run backfill policies as beta; the warning says nothing to users.
-    warnings.filterwarnings("ignore", message=".*currently in beta.*")
+    # Dagster flags single-run backfills (beta) and partitioned checks (preview); noise to users.
+    warnings.filterwarnings("ignore", message=".*currently in (beta|preview).*")
     parser = argparse.ArgumentParser(prog="cx-pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
