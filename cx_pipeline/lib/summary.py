@@ -41,6 +41,13 @@ GROUP BY topic ORDER BY tickets DESC, topic LIMIT 3
 """
 
 
+# A query a user can paste into a shell (duckdb comes with the project's environment).
+QUERY_HINT = (
+    '  .venv/bin/python -c "import duckdb; duckdb.sql(\\"SELECT * FROM read_parquet('
+    "'{path}', hive_partitioning=true) ORDER BY date DESC LIMIT 5\\\").show()\""
+)
+
+
 def _share(value: object) -> str:
     return "n/a" if value is None else f"{float(value):.1%}"  # type: ignore[arg-type]
 
@@ -86,7 +93,6 @@ def summarise(warehouse: Warehouse, output_dir: Path, end: dt.date) -> str:
         f"Warehouse:  {display_url(str(warehouse.engine.url))}",
         f"Parquet:    {output_dir}/<table>/date=YYYY-MM-DD/*.parquet",
         "Open the DuckDB file in a BI tool, or query the Parquet data set, e.g.:",
-        f"  duckdb -c \"SELECT * FROM read_parquet('{output_dir}/agg_daily_churn/*/*.parquet',"
-        ' hive_partitioning=true) ORDER BY date DESC LIMIT 5"',
+        QUERY_HINT.format(path=f"{output_dir}/agg_daily_churn/*/*.parquet"),
     ]
     return "\n".join(lines)
