@@ -9,8 +9,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from cx_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from cx_pipeline.defs.resources import data_dir
-from cx_pipeline.defs.sensors import RANGE_END_TAG, RANGE_START_TAG  # noqa: E402
 from cx_pipeline.settings import PROJECT_ROOT
 
 # The progress bar says how far a backfill is; Dagster's console shows warnings up.

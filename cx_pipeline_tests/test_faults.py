@@ -17,8 +17,9 @@ import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 
+from cx_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from cx_pipeline.defs.resources import CxPaths
-from cx_pipeline.defs.sensors import RANGE_END_TAG, RANGE_START_TAG, late_drops_sensor
+from cx_pipeline.defs.sensors import late_drops_sensor
 from cx_pipeline.lib.storage import partition_path
 from cx_pipeline_tests.helpers import run_range
 

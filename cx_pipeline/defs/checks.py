@@ -10,11 +10,11 @@ import datetime as dt
 
 import dagster as dg
 
-from cx_pipeline.defs.partitions import DAILY, days_back, partition_days
+from cx_pipeline.defs.partitions import ALL_EARLIER_DAYS, DAILY, days_back, partition_days
 from cx_pipeline.defs.resources import CxPaths
 from cx_pipeline.lib.quality import events_before_creation, unknown_references
 from cx_pipeline.lib.storage import read_window
-from cx_pipeline.lib.tables import STAGED_TABLES
+from cx_pipeline.lib.tables import STAGED_TABLES, TABLES_BY_NAME
 from cx_pipeline.settings import SETTINGS
 
 
@@ -37,7 +37,7 @@ def _reference_check(
         context: dg.AssetCheckExecutionContext, paths: CxPaths
     ) -> dg.AssetCheckResult:
         unknown_total, examples, checked = 0, [], 0
-        source, referenced = STAGED_TABLES_BY_NAME[asset], STAGED_TABLES_BY_NAME[target]
+        source, referenced = TABLES_BY_NAME[asset], TABLES_BY_NAME[target]
         for day in partition_days(context):  # type: ignore[arg-type]
             rows = read_window(paths.output, asset, source.arrow_schema, day, day, [column])
             known = read_window(
@@ -64,9 +64,6 @@ def _reference_check(
     return reference_check
 
 
-STAGED_TABLES_BY_NAME = {spec.name: spec for spec in STAGED_TABLES.values()}
-ALL_HISTORY = 366 * 100
-
 REFERENCE_CHECKS = [
     _reference_check(
         "events_reference_known_tickets",
@@ -90,7 +87,7 @@ REFERENCE_CHECKS = [
         "customer_id",
         "stg_customers",
         "customer_id",
-        ALL_HISTORY,
+        ALL_EARLIER_DAYS,
     ),
     _reference_check(
         "tickets_reference_known_customers",
@@ -98,7 +95,7 @@ REFERENCE_CHECKS = [
         "customer_id",
         "stg_customers",
         "customer_id",
-        ALL_HISTORY,
+        ALL_EARLIER_DAYS,
     ),
 ]
 

@@ -14,6 +14,9 @@ DAILY = dg.DailyPartitionsDefinition(
 # A whole backfill range runs as one run (so `dagster asset materialize
 # --partition-range` works); each asset walks its days in order, one at a time.
 ONE_RUN = dg.BackfillPolicy.single_run()
+# Run tags that make one run cover a range of days (what the CLI's --partition-range sets).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
 # "Every earlier day": longer than any history the pipeline will see.
 ALL_EARLIER_DAYS = 366 * 100
 

@@ -14,14 +14,13 @@ import os
 
 import dagster as dg
 
+from cx_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from cx_pipeline.defs.resources import CxPaths
 from cx_pipeline.defs.schedules import DAILY_JOB
 from cx_pipeline.lib.landing import changed_days, complete_through, scan_landing
 from cx_pipeline.lib.sources import SOURCES
 from cx_pipeline.settings import SETTINGS
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 LATE_RERUN_DAYS = int(os.environ.get("CX_LATE_RERUN_DAYS", "7"))
 
 

@@ -143,17 +143,17 @@ def tickets_by_topic(tickets: pd.DataFrame, day: Day, first_day: dt.date) -> pd.
     result = pd.DataFrame(index=pd.Index(topics, name="topic"))
     result["tickets_created"] = today.reindex(topics, fill_value=0).astype("int64")
     result["tickets_created_all_topics"] = int(result["tickets_created"].sum())
-    result["share_of_day"] = _ratio(result["tickets_created"], result["tickets_created_all_topics"])
+    result["share_of_day"] = ratio(result["tickets_created"], result["tickets_created_all_topics"])
     result["prev_7d_days"] = prev_days
     result["prev_7d_mean"] = (
         prev_total.reindex(topics, fill_value=0) / prev_days if prev_days else np.nan
     )
     result["change_vs_prev_7d"] = result["tickets_created"] - result["prev_7d_mean"]
-    result["change_pct_vs_prev_7d"] = _ratio(result["change_vs_prev_7d"], result["prev_7d_mean"])
+    result["change_pct_vs_prev_7d"] = ratio(result["change_vs_prev_7d"], result["prev_7d_mean"])
     return result.reset_index().astype({"topic": "str", "prev_7d_days": "int64"})
 
 
-def _ratio(numerator: pd.Series, denominator: pd.Series | float) -> pd.Series:
+def ratio(numerator: pd.Series, denominator: pd.Series | float) -> pd.Series:
     """numerator / denominator, empty (NaN) where the denominator is 0 or empty."""
     denominator = pd.Series(denominator, index=numerator.index, dtype="float64")
     return (numerator / denominator.where(denominator != 0)).astype("float64")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from cx_pipeline.lib.metrics import RESOLUTION_EVENTS, Day
+from cx_pipeline.lib.metrics import RESOLUTION_EVENTS, Day, ratio
 from cx_pipeline.lib.schemas import AggDailyTicketActivity
 
 STATUS_EVENTS = {
@@ -218,16 +218,8 @@ def ticket_activity(facts: pd.DataFrame, events: pd.DataFrame, day: Day) -> pd.D
     result = result.reindex(columns=ACTIVITY_COUNTS + ACTIVITY_SUMS).fillna(0)
     result[ACTIVITY_COUNTS] = result[ACTIVITY_COUNTS].astype("int64")
     result = result.astype({name: "float64" for name in ACTIVITY_SUMS})
-    ratio = lambda num, den: (result[num] / result[den].where(result[den] > 0)).astype("float64")  # noqa: E731
-    result["reopen_rate"] = ratio("tickets_reopened", "tickets_solved")
-    result["escalation_rate"] = ratio("resolved_escalated", "tickets_resolved")
-    result["first_contact_resolution_rate"] = ratio("resolved_one_touch", "tickets_resolved")
-    result["interactions_per_resolved_ticket"] = ratio("resolved_interactions", "tickets_resolved")
-    result["resolution_sla_rate"] = ratio("resolution_sla_met", "tickets_resolved")
-    result["first_response_sla_rate"] = ratio("first_response_sla_met", "tickets_first_responded")
-    result["full_resolution_minutes_mean"] = ratio("full_resolution_minutes_sum", "tickets_solved")
-    result["average_handle_seconds"] = ratio("handle_seconds_sum", "handled_interactions")
-    result["response_minutes_mean"] = ratio("response_minutes_sum", "agent_responses")
+    for numerator, denominator, name in ACTIVITY_RATES:
+        result[name] = ratio(result[numerator], result[denominator])
     result.index = result.index.set_names(GRAIN)
     return result.reset_index().sort_values(GRAIN, ignore_index=True)
 
@@ -239,6 +231,18 @@ ACTIVITY_COUNTS = [
     "tickets_first_responded", "first_response_sla_met", "handled_interactions", "agent_responses",
 ]  # fmt: skip
 ACTIVITY_SUMS = ["full_resolution_minutes_sum", "handle_seconds_sum", "response_minutes_sum"]
+# (numerator, denominator, rate): every rate of the table, also recomputed by the roll-up views.
+ACTIVITY_RATES = (
+    ("tickets_reopened", "tickets_solved", "reopen_rate"),
+    ("resolved_escalated", "tickets_resolved", "escalation_rate"),
+    ("resolved_one_touch", "tickets_resolved", "first_contact_resolution_rate"),
+    ("resolved_interactions", "tickets_resolved", "interactions_per_resolved_ticket"),
+    ("resolution_sla_met", "tickets_resolved", "resolution_sla_rate"),
+    ("first_response_sla_met", "tickets_first_responded", "first_response_sla_rate"),
+    ("full_resolution_minutes_sum", "tickets_solved", "full_resolution_minutes_mean"),
+    ("handle_seconds_sum", "handled_interactions", "average_handle_seconds"),
+    ("response_minutes_sum", "agent_responses", "response_minutes_mean"),
+)
 
 
 def _empty_activity() -> pd.DataFrame:

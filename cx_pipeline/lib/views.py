@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cx_pipeline.lib.tickets import ACTIVITY_COUNTS, ACTIVITY_RATES, ACTIVITY_SUMS
+
 PERIODS = ("week", "month", "quarter")
 
 
@@ -97,28 +99,9 @@ def _ratio(numerator: str, denominator: str, name: str) -> str:
     return f"SUM({numerator}) / CAST(NULLIF(SUM({denominator}), 0) AS FLOAT8) AS {name}"
 
 
-ACTIVITY_SUMS = (
-    "tickets_created", "tickets_solved", "full_resolution_minutes_sum", "tickets_reopened",
-    "tickets_resolved", "resolved_escalated", "resolved_no_touch", "resolved_one_touch",
-    "resolved_two_touch", "resolved_multi_touch", "resolved_interactions", "resolution_sla_met",
-    "tickets_first_responded", "first_response_sla_met", "handled_interactions",
-    "handle_seconds_sum", "agent_responses", "response_minutes_sum",
-)  # fmt: skip
-ACTIVITY_RATES = (
-    ("tickets_reopened", "tickets_solved", "reopen_rate"),
-    ("resolved_escalated", "tickets_resolved", "escalation_rate"),
-    ("resolved_one_touch", "tickets_resolved", "first_contact_resolution_rate"),
-    ("resolved_interactions", "tickets_resolved", "interactions_per_resolved_ticket"),
-    ("resolution_sla_met", "tickets_resolved", "resolution_sla_rate"),
-    ("first_response_sla_met", "tickets_first_responded", "first_response_sla_rate"),
-    ("full_resolution_minutes_sum", "tickets_solved", "full_resolution_minutes_mean"),
-    ("handle_seconds_sum", "handled_interactions", "average_handle_seconds"),
-    ("response_minutes_sum", "agent_responses", "response_minutes_mean"),
-)
-
-
 def _activity(period: str) -> View:
-    sums = ",\n    ".join(f"SUM({column}) AS {column}" for column in ACTIVITY_SUMS)
+    summed = [*ACTIVITY_COUNTS, *ACTIVITY_SUMS]
+    sums = ",\n    ".join(f"SUM({column}) AS {column}" for column in summed)
     rates = ",\n    ".join(_ratio(*rate) for rate in ACTIVITY_RATES)
     return View(
         name=f"agg_{period}ly_ticket_activity",
