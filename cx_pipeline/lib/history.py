@@ -16,6 +16,7 @@ import pyarrow.dataset as ds
 
 from cx_pipeline.lib import metrics, tables
 from cx_pipeline.lib.metrics import Day
+from cx_pipeline.lib.sources import TICKET_EVENTS as TICKET_EVENTS_SOURCE
 from cx_pipeline.lib.storage import partition_path, read_window
 from cx_pipeline.lib.tables import STAGED_TABLES
 
@@ -108,7 +109,7 @@ def touched_tickets(
         day.date,
         row_filter=of_those & (ds.field("event_at") < day.end),
     ).drop(columns="date")
-    events = events.drop_duplicates(["ticket_id", "event_at", "event_type", "actor"])
+    events = events.drop_duplicates(list(TICKET_EVENTS_SOURCE.key))  # the same event from two drops
     return tickets_by_id(output, ids, day, lookback_days), events
 
 
