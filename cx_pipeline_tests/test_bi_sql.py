@@ -18,7 +18,7 @@ MONDAY = dt.date(2026, 3, 2)
 
 
 def resolution_day(count: int, minutes_sum: float) -> pd.DataFrame:
-    return pd.DataFrame(
+    calendar = pd.DataFrame(
         {
             "channel": ["email"],
             "priority": ["high"],
@@ -34,6 +34,11 @@ def resolution_day(count: int, minutes_sum: float) -> pd.DataFrame:
             "first_response_minutes_p90": [float("nan")],
         }
     )
+    # A 24/7 schedule: the business figures equal the calendar ones.
+    business = calendar.filter(like="_minutes_").rename(
+        columns=lambda name: name.replace("_minutes_", "_business_minutes_")
+    )
+    return pd.concat([calendar, business], axis=1)
 
 
 def churn_day(start: int, new: int, churned: int) -> pd.DataFrame:

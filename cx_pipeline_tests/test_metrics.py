@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from cx_pipeline.lib import metrics
+from cx_pipeline.lib.business_hours import ALWAYS_OPEN, BusinessSchedule
 from cx_pipeline.lib.metrics import Day
 
 
@@ -71,10 +72,16 @@ EVENTS = events_frame(
     ]
 )
 MARCH_4 = Day(dt.date(2026, 3, 4), "UTC")
+ALWAYS = BusinessSchedule.from_settings("UTC", ALWAYS_OPEN)
+OFFICE = BusinessSchedule.from_settings(
+    "UTC", dict.fromkeys(["mon", "tue", "wed", "thu", "fri"], "09:00-17:00")
+)
 
 
 def test_resolution_time_counts_first_resolution_on_its_day() -> None:
-    result = metrics.resolution_time(TICKETS, EVENTS, MARCH_4).set_index(["channel", "priority"])
+    result = metrics.resolution_time(TICKETS, EVENTS, MARCH_4, ALWAYS).set_index(
+        ["channel", "priority"]
+    )
     email = result.loc[("email", "high")]
     # Resolved on 03-04: A 4320, B 120, C 180 minutes.
     assert email["tickets_resolved"] == 3
@@ -95,11 +102,33 @@ def test_resolution_time_counts_first_resolution_on_its_day() -> None:
     assert np.isnan(chat["resolution_minutes_mean"])
     assert chat["tickets_first_responded"] == 1
     assert chat["first_response_minutes_mean"] == pytest.approx(120)
+    # Around the clock, business minutes are calendar minutes.
+    for figure in ("resolution", "first_response"):
+        for stat in ("sum", "median", "p90"):
+            assert email[f"{figure}_business_minutes_{stat}"] == pytest.approx(
+                email[f"{figure}_minutes_{stat}"]
+            )
+
+
+def test_resolution_time_in_business_minutes() -> None:
+    # Office hours Mon-Fri 09-17 UTC; 2026-03-04 is a Wednesday.
+    result = metrics.resolution_time(TICKETS, EVENTS, MARCH_4, OFFICE)
+    email = result.set_index(["channel", "priority"]).loc[("email", "high")]
+    # A: created Sun 03-01 09:00, solved Wed 09:00 -> Mon 480 + Tue 480 = 960.
+    # B: created Wed 08:00, solved 10:00 -> only 09:00-10:00 counts: 60.
+    # C: created Wed 10:00, closed 13:00 -> 180, all inside office hours.
+    assert email["resolution_business_minutes_sum"] == pytest.approx(960 + 60 + 180)
+    assert email["resolution_business_minutes_median"] == pytest.approx(180)
+    # First replies: B 08:00 -> 08:20 is before opening: 0; C 10:00 -> 10:50: 50.
+    assert email["first_response_business_minutes_sum"] == pytest.approx(50)
+    # E: created Tue 23:00, answered Wed 01:00, both outside hours: 0 business minutes.
+    chat = result.set_index(["channel", "priority"]).loc[("chat", "low")]
+    assert chat["first_response_business_minutes_mean"] == 0
 
 
 def test_resolution_time_of_a_day_without_events_is_empty() -> None:
     quiet = Day(dt.date(2026, 3, 10), "UTC")
-    assert metrics.resolution_time(TICKETS, EVENTS, quiet).empty
+    assert metrics.resolution_time(TICKETS, EVENTS, quiet, ALWAYS).empty
 
 
 def test_day_boundaries_follow_the_reporting_zone() -> None:
@@ -107,7 +136,9 @@ def test_day_boundaries_follow_the_reporting_zone() -> None:
     # E's 01:00 UTC reply belongs to 03-03 there, C's and B's to 03-04.
     new_york = Day(dt.date(2026, 3, 4), "America/New_York")
     assert new_york.start == ts("2026-03-04 05:00")
-    result = metrics.resolution_time(TICKETS, EVENTS, new_york).set_index(["channel", "priority"])
+    result = metrics.resolution_time(TICKETS, EVENTS, new_york, ALWAYS).set_index(
+        ["channel", "priority"]
+    )
     assert ("chat", "low") not in result.index
     assert result.loc[("email", "high"), "tickets_first_responded"] == 2
 

@@ -16,7 +16,10 @@ DAY = Day(dt.date(2026, 3, 10), "UTC")
 Z = 1.959963984540054
 
 
-def response(kind, score, at, channel="email", ticket=None, topic=None, scale=None, direction=None):
+def response(
+    kind, score, at, channel="email", ticket=None, topic=None, scale=None, direction=None,
+    stage="support",
+):  # fmt: skip
     scale = scale or {"nps": 10.0, "csat": 5.0, "ces": 7.0}[kind]
     return {
         "survey_type": kind,
@@ -30,13 +33,14 @@ def response(kind, score, at, channel="email", ticket=None, topic=None, scale=No
         "plan": None,
         "scale_max": scale,
         "scale_direction": direction or "higher_is_better",
+        "journey_stage": stage,
     }
 
 
 RESPONSES = pd.DataFrame(
     [
-        response("nps", 10, "2026-03-10 09:00"),
-        response("nps", 9, "2026-03-10 10:00"),
+        response("nps", 10, "2026-03-10 09:00", stage="renewal"),
+        response("nps", 9, "2026-03-10 10:00", stage="renewal"),
         response("nps", 6, "2026-03-10 11:00"),
         response("nps", 8, "2026-03-10 12:00", channel="web"),
         response("nps", 0, "2026-03-10 13:00", channel="web"),
@@ -81,6 +85,18 @@ def test_nps_counts_score_and_margin_of_error() -> None:
     assert week["nps"] == pytest.approx(100 / 6)
     assert row(nps, 30, "all", "(all)")["responses"] == 6  # 02-01 is outside 30 days
     assert row(nps, 1, "plan", "(unknown)")["responses"] == 5
+
+
+def test_nps_breaks_down_by_journey_stage() -> None:
+    nps = survey_tables(RESPONSES, DAY, min_responses=3)["nps"]
+    # Renewal: the 10 and the 9 -> 100, from two answers: flagged.
+    renewal = row(nps, 1, "journey_stage", "renewal")
+    assert (renewal["responses"], renewal["nps"], renewal["low_sample"]) == (2, 100, True)
+    # Support: 6, 8, 0 -> 0 promoters, 2 detractors of 3 -> -66.7.
+    support = row(nps, 1, "journey_stage", "support")
+    assert support["nps"] == pytest.approx(-200 / 3)
+    # The 7-day window adds the 03-05 promoter (support): 1 - 2 of 4 = -25.
+    assert row(nps, 7, "journey_stage", "support")["nps"] == pytest.approx(-25)
 
 
 def test_csat_top_two_box_mean_and_css_breakdowns() -> None:

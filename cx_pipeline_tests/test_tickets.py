@@ -9,10 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cx_pipeline.lib.business_hours import BusinessSchedule
 from cx_pipeline.lib.metrics import Day
 from cx_pipeline.lib.tickets import SlaTargets, ticket_activity, ticket_facts
 
-DAY = Day(dt.date(2026, 3, 4), "UTC")
+DAY = Day(dt.date(2026, 3, 4), "UTC")  # a Wednesday
+OFFICE = BusinessSchedule.from_settings(
+    "UTC", dict.fromkeys(["mon", "tue", "wed", "thu", "fri"], "09:00-17:00")
+)
 # Defaults 24 h / 48 h; urgent tickets: 1 h to first reply, 4 h to resolution.
 SLA = SlaTargets(first_response={"urgent": 60}, resolution={"urgent": 240})
 
@@ -35,11 +39,23 @@ TICKETS = pd.DataFrame(
         "topic": ["billing", "login", "billing", "bug"],
         "priority": ["high", "urgent", "high", "high"],
         "agent_group": ["g", "g", None, "g"],
+        "journey_stage": ["purchase", "onboarding", "purchase", "support"],
+        "customer_segment": ["smb", "smb", "smb", None],
     }
 ).astype(
     dict.fromkeys(
-        ["ticket_id", "customer_id", "channel", "topic", "priority", "agent_group"], "str"
-    )
+        [
+            "ticket_id",
+            "customer_id",
+            "channel",
+            "topic",
+            "priority",
+            "agent_group",
+            "journey_stage",
+            "customer_segment",
+        ],
+        "str",
+    )  # fmt: skip
 )
 
 EVENTS = pd.DataFrame(
@@ -69,7 +85,7 @@ TICKETS["created_at"] = TICKETS["created_at"].astype("datetime64[us, UTC]")
 
 @pytest.fixture(scope="module")
 def facts() -> pd.DataFrame:
-    return ticket_facts(TICKETS, EVENTS, DAY, SLA, salt="s").set_index("ticket_id")
+    return ticket_facts(TICKETS, EVENTS, DAY, SLA, "s", OFFICE).set_index("ticket_id")
 
 
 def test_reopened_ticket_facts(facts: pd.DataFrame) -> None:
@@ -112,7 +128,9 @@ def test_untouched_and_pending_tickets(facts: pd.DataFrame) -> None:
 
 def test_daily_ticket_activity(facts: pd.DataFrame) -> None:
     activity = ticket_activity(facts.reset_index(), EVENTS[EVENTS["event_at"] < DAY.end], DAY)
-    email = activity.set_index(["channel", "priority"]).loc[("email", "high")]
+    # Rows are channel x priority x journey stage x customer segment.
+    rows = activity.set_index(["channel", "priority", "journey_stage", "customer_segment"])
+    email = rows.loc[("email", "high", "purchase", "smb")]  # A and C
     assert email["tickets_created"] == 1  # C
     assert (email["tickets_solved"], email["full_resolution_minutes_mean"]) == (1, 4500)
     assert (email["tickets_reopened"], email["reopen_rate"]) == (1, 1.0)
@@ -121,14 +139,71 @@ def test_daily_ticket_activity(facts: pd.DataFrame) -> None:
     assert email["interactions_per_resolved_ticket"] == 4
     assert email["resolution_sla_rate"] == 0
     assert email["tickets_first_responded"] == 0 and np.isnan(email["first_response_sla_rate"])
-    # D's 10:20 reply answers the customer's 10:00 message; A's 11:00 reply follows
-    # its own earlier reply, so it is not a response.
-    assert (email["agent_responses"], email["response_minutes_mean"]) == (1, 20)
+    # A's 11:00 reply follows its own earlier reply, so it is not a response.
+    assert email["agent_responses"] == 0
     assert np.isnan(email["average_handle_seconds"])
-    chat = activity.set_index(["channel", "priority"]).loc[("chat", "urgent")]
+    # D (no customer record: segment unknown): its 10:20 reply answers the 10:00 message.
+    support = rows.loc[("email", "high", "support", "(unknown)")]
+    assert (support["agent_responses"], support["response_minutes_mean"]) == (1, 20)
+    assert support["tickets_created"] == 0
+    chat = rows.loc[("chat", "urgent", "onboarding", "smb")]
     assert (chat["tickets_created"], chat["tickets_solved"], chat["tickets_resolved"]) == (1, 1, 1)
     assert chat["escalation_rate"] == 1.0
     assert chat["resolution_sla_rate"] == 1.0 and chat["first_response_sla_rate"] == 1.0
     assert (chat["handled_interactions"], chat["average_handle_seconds"]) == (2, 400)
     assert (chat["agent_responses"], chat["response_minutes_sum"]) == (1, 30)
     assert chat["reopen_rate"] == 0
+
+
+def test_business_minutes_count_office_hours_only(facts: pd.DataFrame) -> None:
+    # Office hours Mon-Fri 09:00-17:00 UTC; 03-01 is a Sunday, 03-04 a Wednesday.
+    a = facts.loc["A"]
+    assert a["first_response_business_minutes"] == 0  # Sunday 09:00 -> 10:00
+    assert a["first_resolution_business_minutes"] == 480 + 480  # Mon + Tue, Wed 09:00
+    assert a["full_resolution_business_minutes"] == 960 + 180  # + Wed 09:00-12:00
+    b = facts.loc["B"]
+    # Created Wed 08:00 (before opening), answered 08:30, solved 11:00.
+    assert (b["first_response_business_minutes"], b["first_resolution_business_minutes"]) == (
+        0,
+        120,
+    )
+    assert np.isnan(facts.loc["C", "first_resolution_business_minutes"])  # not resolved
+
+
+def test_status_durations(facts: pd.DataFrame) -> None:
+    # D: new 03-01 12:00 -> first reply 13:00 (60); open -> pending 03-03 09:00 (2640);
+    # pending -> the customer's reply 03-04 10:00 (1500); open -> the day's end (840).
+    d = facts.loc["D"]
+    assert d["requester_wait_minutes"] == 60 + 2640 + 840
+    assert d["agent_work_minutes"] == 60 + 2640 + 840
+    assert d["agent_wait_minutes"] == 1500
+    assert d["on_hold_minutes"] == 0
+    assert d["requester_wait_minutes"] + d["agent_wait_minutes"] == d["age_minutes"]
+    # A: new 60, open 03-01 10:00 -> solved 03-04 09:00 (4260), reopened 10:00 -> 12:00
+    # (120); time while solved does not count.
+    assert facts.loc["A", "requester_wait_minutes"] == 60 + 4260 + 120
+    # C: new for all 15 hours to the day's end.
+    assert facts.loc["C", "agent_work_minutes"] == 15 * 60
+    assert facts.loc["D", "customer_segment"] == "(unknown)"
+
+
+def test_on_hold_counts_as_requester_wait() -> None:
+    tickets = TICKETS[TICKETS["ticket_id"] == "B"]
+    events = pd.DataFrame(
+        {
+            "ticket_id": ["B"] * 3,
+            "event_at": pd.to_datetime(
+                ["2026-03-04 08:30", "2026-03-04 09:00", "2026-03-04 10:30"], utc=True
+            ).as_unit("us"),
+            "event_type": ["agent_reply", "on_hold", "open"],
+            "actor": ["agent-3"] * 3,
+            "handle_seconds": [None, None, None],
+        }
+    ).astype({"ticket_id": "str", "event_type": "str", "actor": "str", "handle_seconds": "float"})
+    b = ticket_facts(tickets, events, DAY, SLA, "s", OFFICE).iloc[0]
+    # new 08:00-08:30 (30), open 08:30-09:00 (30), on hold 09:00-10:30 (90),
+    # open 10:30 -> the day's end (810).
+    assert b["on_hold_minutes"] == 90
+    assert b["requester_wait_minutes"] == 30 + 30 + 90 + 810
+    assert b["agent_work_minutes"] == 30 + 30 + 810
+    assert b["status"] == "open"

@@ -12,7 +12,9 @@ SELECT CAST(date_trunc('week', date) AS DATE) AS period_start, channel, priority
     SUM(tickets_resolved) AS tickets_resolved,
     SUM(resolution_minutes_sum) AS resolution_minutes_sum,
     SUM(resolution_minutes_sum) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8)
-        AS resolution_minutes_mean
+        AS resolution_minutes_mean,
+    SUM(first_response_business_minutes_sum) / CAST(NULLIF(SUM(tickets_first_responded), 0) AS FLOAT8) AS first_response_business_minutes_mean,
+    SUM(resolution_business_minutes_sum) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8) AS resolution_business_minutes_mean
 FROM agg_daily_resolution_time
 GROUP BY 1, 2, 3;
 
@@ -27,7 +29,9 @@ SELECT CAST(date_trunc('month', date) AS DATE) AS period_start, channel, priorit
     SUM(tickets_resolved) AS tickets_resolved,
     SUM(resolution_minutes_sum) AS resolution_minutes_sum,
     SUM(resolution_minutes_sum) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8)
-        AS resolution_minutes_mean
+        AS resolution_minutes_mean,
+    SUM(first_response_business_minutes_sum) / CAST(NULLIF(SUM(tickets_first_responded), 0) AS FLOAT8) AS first_response_business_minutes_mean,
+    SUM(resolution_business_minutes_sum) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8) AS resolution_business_minutes_mean
 FROM agg_daily_resolution_time
 GROUP BY 1, 2, 3;
 
@@ -42,7 +46,9 @@ SELECT CAST(date_trunc('quarter', date) AS DATE) AS period_start, channel, prior
     SUM(tickets_resolved) AS tickets_resolved,
     SUM(resolution_minutes_sum) AS resolution_minutes_sum,
     SUM(resolution_minutes_sum) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8)
-        AS resolution_minutes_mean
+        AS resolution_minutes_mean,
+    SUM(first_response_business_minutes_sum) / CAST(NULLIF(SUM(tickets_first_responded), 0) AS FLOAT8) AS first_response_business_minutes_mean,
+    SUM(resolution_business_minutes_sum) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8) AS resolution_business_minutes_mean
 FROM agg_daily_resolution_time
 GROUP BY 1, 2, 3;
 
@@ -145,9 +151,9 @@ FROM (
     GROUP BY period_start
 ) AS per_period;
 
--- Ticket volumes, reopen, escalation, first-contact resolution, SLA, AHT and response times per week x channel x priority, from summed counts.
+-- Ticket volumes, reopen, escalation, first-contact resolution, SLA, AHT and response times per week x channel x priority x journey stage x segment, from summed counts.
 CREATE OR REPLACE VIEW agg_weekly_ticket_activity AS
-SELECT CAST(date_trunc('week', date) AS DATE) AS period_start, channel, priority,
+SELECT CAST(date_trunc('week', date) AS DATE) AS period_start, channel, priority, journey_stage, customer_segment,
     COUNT(DISTINCT date) AS days_with_rows,
     SUM(tickets_created) AS tickets_created,
     SUM(tickets_solved) AS tickets_solved,
@@ -177,11 +183,11 @@ SELECT CAST(date_trunc('week', date) AS DATE) AS period_start, channel, priority
     SUM(handle_seconds_sum) / CAST(NULLIF(SUM(handled_interactions), 0) AS FLOAT8) AS average_handle_seconds,
     SUM(response_minutes_sum) / CAST(NULLIF(SUM(agent_responses), 0) AS FLOAT8) AS response_minutes_mean
 FROM agg_daily_ticket_activity
-GROUP BY 1, 2, 3;
+GROUP BY 1, 2, 3, 4, 5;
 
--- Ticket volumes, reopen, escalation, first-contact resolution, SLA, AHT and response times per month x channel x priority, from summed counts.
+-- Ticket volumes, reopen, escalation, first-contact resolution, SLA, AHT and response times per month x channel x priority x journey stage x segment, from summed counts.
 CREATE OR REPLACE VIEW agg_monthly_ticket_activity AS
-SELECT CAST(date_trunc('month', date) AS DATE) AS period_start, channel, priority,
+SELECT CAST(date_trunc('month', date) AS DATE) AS period_start, channel, priority, journey_stage, customer_segment,
     COUNT(DISTINCT date) AS days_with_rows,
     SUM(tickets_created) AS tickets_created,
     SUM(tickets_solved) AS tickets_solved,
@@ -211,11 +217,11 @@ SELECT CAST(date_trunc('month', date) AS DATE) AS period_start, channel, priorit
     SUM(handle_seconds_sum) / CAST(NULLIF(SUM(handled_interactions), 0) AS FLOAT8) AS average_handle_seconds,
     SUM(response_minutes_sum) / CAST(NULLIF(SUM(agent_responses), 0) AS FLOAT8) AS response_minutes_mean
 FROM agg_daily_ticket_activity
-GROUP BY 1, 2, 3;
+GROUP BY 1, 2, 3, 4, 5;
 
--- Ticket volumes, reopen, escalation, first-contact resolution, SLA, AHT and response times per quarter x channel x priority, from summed counts.
+-- Ticket volumes, reopen, escalation, first-contact resolution, SLA, AHT and response times per quarter x channel x priority x journey stage x segment, from summed counts.
 CREATE OR REPLACE VIEW agg_quarterly_ticket_activity AS
-SELECT CAST(date_trunc('quarter', date) AS DATE) AS period_start, channel, priority,
+SELECT CAST(date_trunc('quarter', date) AS DATE) AS period_start, channel, priority, journey_stage, customer_segment,
     COUNT(DISTINCT date) AS days_with_rows,
     SUM(tickets_created) AS tickets_created,
     SUM(tickets_solved) AS tickets_solved,
@@ -245,7 +251,7 @@ SELECT CAST(date_trunc('quarter', date) AS DATE) AS period_start, channel, prior
     SUM(handle_seconds_sum) / CAST(NULLIF(SUM(handled_interactions), 0) AS FLOAT8) AS average_handle_seconds,
     SUM(response_minutes_sum) / CAST(NULLIF(SUM(agent_responses), 0) AS FLOAT8) AS response_minutes_mean
 FROM agg_daily_ticket_activity
-GROUP BY 1, 2, 3;
+GROUP BY 1, 2, 3, 4, 5;
 
 -- The retention cohort triangle as of the latest day (for a heatmap).
 CREATE OR REPLACE VIEW agg_latest_retention_cohorts AS

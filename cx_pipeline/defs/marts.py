@@ -64,9 +64,10 @@ def single(spec: TableSpec, compute: Callable[[Path, Day], pd.DataFrame]) -> Com
     return lambda output, day, _settings: {spec.name: compute(output, day)}
 
 
-def _resolution_time(output: Path, day: Day) -> pd.DataFrame:
+def _resolution_time(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd.DataFrame]:
     ticket_rows, events = history.milestone_history(output, day, SETTINGS.lookback_days)
-    return metrics.resolution_time(ticket_rows, events, day)
+    frame = metrics.resolution_time(ticket_rows, events, day, settings.schedule())
+    return {tables.AGG_DAILY_RESOLUTION_TIME.name: frame}
 
 
 def _tickets_by_topic(output: Path, day: Day) -> pd.DataFrame:
@@ -91,7 +92,15 @@ def _surveys(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.
 
 def _tickets(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd.DataFrame]:
     ticket_rows, events = history.touched_tickets(output, day, SETTINGS.lookback_days)
-    facts = tickets.ticket_facts(ticket_rows, events, day, settings.sla_targets(), settings.id_salt)
+    segments = history.current_customers(output, day, SETTINGS.start_date, ("segment",))
+    ticket_rows = ticket_rows.merge(
+        segments[["customer_id", "segment"]].rename(columns={"segment": "customer_segment"}),
+        on="customer_id",
+        how="left",
+    )
+    facts = tickets.ticket_facts(
+        ticket_rows, events, day, settings.sla_targets(), settings.id_salt, settings.schedule()
+    )
     return {
         tables.FCT_TICKETS.name: facts,
         tables.AGG_DAILY_TICKET_ACTIVITY.name: tickets.ticket_activity(facts, events, day),
@@ -113,14 +122,14 @@ MARTS = (
     Mart(
         "tickets",
         (tables.FCT_TICKETS, tables.AGG_DAILY_TICKET_ACTIVITY),
-        {"stg_tickets": LOOKBACK, "stg_ticket_events": LOOKBACK},
+        {"stg_tickets": LOOKBACK, "stg_ticket_events": LOOKBACK, "stg_customers": ALL_EARLIER_DAYS},
         _tickets,
     ),
     Mart(
         "resolution_time",
         (tables.AGG_DAILY_RESOLUTION_TIME,),
         {"stg_tickets": LOOKBACK, "stg_ticket_events": LOOKBACK},
-        single(tables.AGG_DAILY_RESOLUTION_TIME, _resolution_time),
+        _resolution_time,
     ),
     Mart(
         "tickets_by_topic",

@@ -9,15 +9,17 @@ then shows the variable's name, never its value.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
 
+from cx_pipeline.lib.business_hours import BusinessSchedule
 from cx_pipeline.lib.tickets import SlaTargets
 from cx_pipeline.lib.warehouse import Warehouse
-from cx_pipeline.settings import DEFAULT_DATA_DIR
+from cx_pipeline.settings import DEFAULT_DATA_DIR, SETTINGS
 
 WAREHOUSE_URL_ENV = "CX_WAREHOUSE_URL"
 
@@ -74,6 +76,9 @@ class StagingPolicy(dg.ConfigurableResource):
         return self.reject_thresholds.get(source, self.reject_threshold)
 
 
+WORKDAYS = ("mon", "tue", "wed", "thu", "fri")
+
+
 class MetricSettings(dg.ConfigurableResource):
     """Settings of the metric definitions that may differ per team."""
 
@@ -86,6 +91,13 @@ class MetricSettings(dg.ConfigurableResource):
     # Salt of the hash that replaces customer ids in mart tables. A secret: set
     # CX_ID_SALT (read through dagster.EnvVar); without it a fixed, public salt is used.
     id_salt: str = "cx-pipeline-public-default-salt"
+    # Business hours for the *_business_minutes figures: one interval per weekday in
+    # business_timezone (empty = the reporting time zone), holiday dates, and dated
+    # changes of the weekly hours ({"2026-06-01": {"mon": "08:00-18:00", ...}}).
+    business_timezone: str = ""
+    business_hours: dict[str, str] = dict.fromkeys(WORKDAYS, "09:00-17:00")
+    holidays: list[str] = []
+    business_hours_changes: dict[str, dict[str, str]] = {}
 
     def sla_targets(self) -> SlaTargets:
         return SlaTargets(
@@ -93,6 +105,14 @@ class MetricSettings(dg.ConfigurableResource):
             resolution={k: v * 60 for k, v in self.resolution_hours.items()},
             default_first_response=self.default_first_response_hours * 60,
             default_resolution=self.default_resolution_hours * 60,
+        )
+
+    def schedule(self) -> BusinessSchedule:
+        return BusinessSchedule.from_settings(
+            self.business_timezone or SETTINGS.reporting_timezone,
+            self.business_hours,
+            self.holidays,
+            self.business_hours_changes,
         )
 
 
@@ -107,13 +127,33 @@ def _suffixed(env: Mapping[str, str], prefix: str) -> dict[str, float]:
 
 def metric_settings_from_env(env: Mapping[str, str] = os.environ) -> MetricSettings:
     salt: dict[str, object] = {"id_salt": dg.EnvVar("CX_ID_SALT")} if "CX_ID_SALT" in env else {}
-    return MetricSettings(
+    hours: dict[str, object] = {
+        field: _json_setting(env, name)
+        for field, name in (
+            ("business_hours", "CX_BUSINESS_HOURS"),
+            ("business_hours_changes", "CX_BUSINESS_HOURS_CHANGES"),
+        )
+        if name in env
+    }
+    settings = MetricSettings(
         first_response_hours=_suffixed(env, "CX_SLA_FIRST_RESPONSE_HOURS_"),
         resolution_hours=_suffixed(env, "CX_SLA_RESOLUTION_HOURS_"),
         default_first_response_hours=float(env.get("CX_SLA_FIRST_RESPONSE_HOURS", "24")),
         default_resolution_hours=float(env.get("CX_SLA_RESOLUTION_HOURS", "48")),
+        business_timezone=env.get("CX_BUSINESS_TIMEZONE", ""),
+        holidays=[day.strip() for day in env.get("CX_HOLIDAYS", "").split(",") if day.strip()],
+        **hours,  # type: ignore[arg-type]
         **salt,  # type: ignore[arg-type]
     )
+    settings.schedule()  # a bad schedule fails at load time, naming the setting
+    return settings
+
+
+def _json_setting(env: Mapping[str, str], name: str) -> object:
+    try:
+        return json.loads(env[name])
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{name} is not valid JSON: {error}") from None
 
 
 def staging_policy_from_env(env: Mapping[str, str] = os.environ) -> StagingPolicy:

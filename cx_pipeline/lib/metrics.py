@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cx_pipeline.lib.business_hours import BusinessSchedule
+
 RESOLUTION_EVENTS = ("solved", "closed")
 RESPONSE_EVENTS = ("agent_reply",)
 
@@ -64,27 +66,42 @@ def first_event_times(events: pd.DataFrame, event_types: tuple[str, ...]) -> pd.
 # --- agg_daily_resolution_time ----------------------------------------------
 
 
-def resolution_time(tickets: pd.DataFrame, events: pd.DataFrame, day: Day) -> pd.DataFrame:
-    """First response and first resolution minutes of the tickets completing them on ``day``.
+def resolution_time(
+    tickets: pd.DataFrame, events: pd.DataFrame, day: Day, schedule: BusinessSchedule
+) -> pd.DataFrame:
+    """First response and first resolution minutes (calendar and business) of the tickets
+    completing them on ``day``.
 
     ``tickets``: ticket_id, created_at, channel, priority (one row per ticket).
     ``events``: ticket_id, event_at, event_type: every event of those tickets up
     to the end of the day, so the first one is known.
     """
-    resolved = _durations_completed_on(tickets, events, day, RESOLUTION_EVENTS)
-    responded = _durations_completed_on(tickets, events, day, RESPONSE_EVENTS)
     grain = ["channel", "priority"]
-    result = pd.merge(
-        _minute_stats(resolved, grain, "tickets_resolved", "resolution_minutes"),
-        _minute_stats(responded, grain, "tickets_first_responded", "first_response_minutes"),
-        on=grain,
-        how="outer",
-    )
-    counts = ["tickets_resolved", "tickets_first_responded"]
-    sums = ["resolution_minutes_sum", "first_response_minutes_sum"]
+    result = None
+    for count, prefix, event_types in MILESTONES:
+        done = _durations_completed_on(tickets, events, day, event_types)
+        done["business_minutes"] = schedule.minutes_between(
+            done["created_at"], done["completed_at"]
+        )
+        stats = pd.merge(
+            _minute_stats(done, grain, f"{prefix}_minutes", "minutes", count),
+            _minute_stats(done, grain, f"{prefix}_business_minutes", "business_minutes"),
+            on=grain,
+        )
+        result = stats if result is None else result.merge(stats, on=grain, how="outer")
+    assert result is not None
+    counts = [count for count, _, _ in MILESTONES]
+    sums = [name for name in result.columns if name.endswith("_sum")]
     result[counts] = result[counts].fillna(0).astype("int64")
     result[sums] = result[sums].fillna(0.0)
     return result.sort_values(grain, ignore_index=True)
+
+
+# (count column, figure prefix, the events that complete it) of agg_daily_resolution_time.
+MILESTONES = (
+    ("tickets_resolved", "resolution", RESOLUTION_EVENTS),
+    ("tickets_first_responded", "first_response", RESPONSE_EVENTS),
+)
 
 
 def _durations_completed_on(
@@ -98,28 +115,22 @@ def _durations_completed_on(
     return joined[joined["minutes"] >= 0]
 
 
-def _minute_stats(rows: pd.DataFrame, grain: list[str], count: str, prefix: str) -> pd.DataFrame:
-    if rows.empty:
-        return _empty_stats(grain, count, prefix)
-    minutes = rows.groupby(grain)["minutes"]
+def _minute_stats(
+    rows: pd.DataFrame, grain: list[str], prefix: str, column: str, count: str | None = None
+) -> pd.DataFrame:
+    """Sum, mean, median and p90 of ``column`` per grain (and the row count if named)."""
+    minutes = rows.groupby(grain)[column]
     stats = pd.DataFrame(
         {
-            count: minutes.size(),
+            **({count: minutes.size()} if count else {}),
             f"{prefix}_sum": minutes.sum(),
             f"{prefix}_mean": minutes.mean(),
             f"{prefix}_median": minutes.median(),
             f"{prefix}_p90": minutes.quantile(0.9),
         }
     )
-    return stats.reset_index().astype({count: "int64"})
-
-
-def _empty_stats(grain: list[str], count: str, prefix: str) -> pd.DataFrame:
-    columns: dict[str, pd.Series] = {name: pd.Series(dtype="str") for name in grain}
-    columns[count] = pd.Series(dtype="int64")
-    for stat in ("sum", "mean", "median", "p90"):
-        columns[f"{prefix}_{stat}"] = pd.Series(dtype="float64")
-    return pd.DataFrame(columns)
+    stats = stats.reset_index().astype({count: "int64"} if count else {})
+    return stats.astype(dict.fromkeys(grain, "str")) if rows.empty else stats
 
 
 # --- agg_daily_tickets_by_topic ----------------------------------------------

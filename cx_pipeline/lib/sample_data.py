@@ -49,6 +49,10 @@ TOPICS = np.array(
 )
 TOPIC_WEIGHTS_START = np.array([0.22, 0.20, 0.15, 0.10, 0.12, 0.08, 0.05, 0.04, 0.04])
 TOPIC_WEIGHTS_END = np.array([0.18, 0.08, 0.25, 0.12, 0.14, 0.08, 0.06, 0.05, 0.04])
+TOPIC_STAGE = {
+    "login": "onboarding", "billing": "purchase", "cobrança": "purchase", "refund": "purchase",
+    "退款": "purchase", "shipping": "delivery", "доставка": "delivery",
+}  # fmt: skip
 TOPIC_GROUP = {"billing": "billing", "refund": "billing", "cobrança": "billing", "bug": "tier2"}
 PLANS = np.array(["free", "starter", "pro", "enterprise"])
 PLAN_WEIGHTS = np.array([0.4, 0.3, 0.2, 0.1])
@@ -210,6 +214,12 @@ def _tickets(
             "topic": topics,
             "priority": rng.choice(PRIORITIES, size=len(days), p=PRIORITY_WEIGHTS),
             "agent_group": pd.Series(topics).map(TOPIC_GROUP).fillna("tier1").to_numpy(),
+            # A fifth of billing questions come at renewal time.
+            "journey_stage": np.where(
+                (topics == "billing") & (rng.random(len(days)) < 0.2),
+                "renewal",
+                pd.Series(topics).map(TOPIC_STAGE).fillna("support").to_numpy(),
+            ),
         }
     )
 
@@ -244,6 +254,11 @@ def _ticket_events(
     solved_again = reopen_reply + _lognormal_minutes(rng, np.full(n, 600.0) / q, 1.0)
     final_solve = solved_again.where(reopened_flag, solved)
     escalated_flag = answered & (rng.random(n) < 0.05)
+    # An escalated ticket waits on hold for the second line, then is open again (only
+    # where that ends before its first solve).
+    hold_at = first_reply + pd.Timedelta(hours=1, seconds=1)
+    hold_end = hold_at + _lognormal_minutes(rng, np.full(n, 120.0), 0.8)
+    held = escalated_flag & (~solved_flag | (hold_end < solved).to_numpy())
     handled = np.isin(tickets["channel"].to_numpy(), ["phone", "chat"])
     agents = np.array([f"agent-{i:02d}" for i in range(1, 25)])
     agent = rng.choice(agents, size=n)
@@ -267,9 +282,13 @@ def _ticket_events(
     events = pd.concat(
         [
             event(answered, first_reply, "agent_reply", agent),
+            # The agent asked the customer something: pending until they reply.
+            event(customer_replies, first_reply + pd.Timedelta(seconds=1), "pending", agent),
             event(customer_replies, customer_reply, "customer_reply", customer),
             event(customer_replies, second_reply, "agent_reply", agent),
             event(escalated_flag, first_reply + pd.Timedelta(hours=1), "escalated", agent),
+            event(held, hold_at, "on_hold", agent),
+            event(held, hold_end, "open", agent),
             event(solved_flag, solved, "solved", agent),
             event(reopened_flag, reopened, "reopened", customer),
             event(reopened_flag, reopen_reply, "agent_reply", agent),
@@ -284,6 +303,7 @@ def _ticket_events(
             "ticket_id": tickets["ticket_id"],
             "customer_id": tickets["customer_id"],
             "channel": tickets["channel"],
+            "journey_stage": tickets["journey_stage"],
             "solved_at": solved.dt.floor("s"),
             "hours_to_solve": (solved - created).dt.total_seconds() / 3600,
             "quality": q,
@@ -316,7 +336,7 @@ def _surveys(
     nps_score = np.clip(np.round(rng.normal(8.0 - 5.0 * (1 - nps_quality), 2.0)), 0, 10)
     nps_customers = rng.choice(customers["customer_id"].to_numpy(), size=len(nps_days))
 
-    def responses(kind, customer_id, ticket_id, at, score, channel):
+    def responses(kind, customer_id, ticket_id, at, score, channel, stage):
         count = len(score)
         chosen = rng.choice(COMMENTS, size=count).astype(object)
         comment = np.where(rng.random(count) < 0.2, chosen, np.array(None, dtype=object))
@@ -329,6 +349,7 @@ def _surveys(
                 "submitted_at": pd.to_datetime(pd.Series(at), utc=True).to_numpy(),
                 "channel": channel,
                 "comment": comment,
+                "journey_stage": stage,
             }
         )
 
@@ -341,11 +362,17 @@ def _surveys(
             rows["solved_at"] + delay(rows),
             score,
             rows["channel"].to_numpy(),
+            rows["journey_stage"].to_numpy(),
         )
         for kind, rows, score in (("csat", csat, csat_score), ("ces", ces, ces_score))
     ]
     nps_channels = rng.choice(["email", "web"], size=len(nps_days))
-    frames.append(responses("nps", nps_customers, None, nps_at, nps_score, nps_channels))
+    # Relationship NPS: sent after onboarding, before renewal, or with no stage.
+    nps_stages = rng.choice(np.array(["onboarding", "renewal", None], dtype=object),
+                            size=len(nps_days), p=[0.2, 0.3, 0.5])  # fmt: skip
+    frames.append(
+        responses("nps", nps_customers, None, nps_at, nps_score, nps_channels, nps_stages)
+    )
     surveys = pd.concat(frames, ignore_index=True)
     surveys["submitted_at"] = pd.to_datetime(surveys["submitted_at"], utc=True).dt.floor("s")
     surveys = surveys.sort_values(["submitted_at", "customer_id"], ignore_index=True)

@@ -43,6 +43,17 @@ SCALE_DIRECTIONS = ("higher_is_better", "lower_is_better")
 UTC_MICROS = {"unit": "us", "tz": "UTC"}
 
 
+def _journey_stage() -> Any:
+    return pa.Field(
+        description="Customer journey stage (onboarding, purchase, delivery, support, renewal "
+        "or the team's own labels, lower case); '(unspecified)' when the source has none."
+    )
+
+
+def _segment() -> Any:
+    return pa.Field(description="The customer's segment (newest record); '(unknown)' if none.")
+
+
 def _timestamp(description: str, nullable: bool = False) -> Any:
     return pa.Field(dtype_kwargs=UTC_MICROS, nullable=nullable, description=description)
 
@@ -64,6 +75,7 @@ class StgTickets(pa.DataFrameModel):
     agent_group: Series[str] = pa.Field(
         nullable=True, description="Agent group the ticket was routed to."
     )
+    journey_stage: Series[str] = _journey_stage()
 
     class Config:
         strict = True
@@ -107,6 +119,7 @@ class StgSurveyResponses(pa.DataFrameModel):
         description="Top of the answer scale: 10 for NPS, 5 for CSAT, 5, 7 or 10 for CES "
         "(default 7); the bottom is 0 for NPS, 1 otherwise."
     )
+    journey_stage: Series[str] = _journey_stage()
     scale_direction: Series[str] = pa.Field(
         isin=SCALE_DIRECTIONS,
         description="higher_is_better (default; CES 'the company made it easy') or "
@@ -191,7 +204,7 @@ class AggDailyResolutionTime(pa.DataFrameModel):
 
     A ticket counts on the day of its first agent reply (first response) and on
     the day of its first solve or close (resolution), with the full time since
-    creation in calendar minutes.
+    creation in calendar minutes and in business minutes (working hours only).
     """
 
     channel: Series[str] = pa.Field(description="Ticket channel.")
@@ -203,6 +216,12 @@ class AggDailyResolutionTime(pa.DataFrameModel):
     resolution_minutes_mean: Series[float] = _minutes("Mean minutes from creation to resolution.")
     resolution_minutes_median: Series[float] = _minutes("Median resolution minutes.")
     resolution_minutes_p90: Series[float] = _minutes("90th percentile of resolution minutes.")
+    resolution_business_minutes_sum: Series[float] = pa.Field(
+        ge=0, description="Sum of their resolution business minutes (business hours setting)."
+    )
+    resolution_business_minutes_mean: Series[float] = _minutes("Mean, in business minutes.")
+    resolution_business_minutes_median: Series[float] = _minutes("Median, business minutes.")
+    resolution_business_minutes_p90: Series[float] = _minutes("p90, business minutes.")
     tickets_first_responded: Series[int] = _count("Tickets whose first agent reply fell today.")
     first_response_minutes_sum: Series[float] = pa.Field(
         ge=0, description="Sum of their first response minutes (numerator of the mean)."
@@ -210,6 +229,12 @@ class AggDailyResolutionTime(pa.DataFrameModel):
     first_response_minutes_mean: Series[float] = _minutes("Mean minutes to first agent reply.")
     first_response_minutes_median: Series[float] = _minutes("Median first response minutes.")
     first_response_minutes_p90: Series[float] = _minutes("90th percentile first response min.")
+    first_response_business_minutes_sum: Series[float] = pa.Field(
+        ge=0, description="Sum of their first response business minutes."
+    )
+    first_response_business_minutes_mean: Series[float] = _minutes("Mean, in business minutes.")
+    first_response_business_minutes_median: Series[float] = _minutes("Median, business min.")
+    first_response_business_minutes_p90: Series[float] = _minutes("p90, business minutes.")
 
     class Config:
         strict = True
@@ -374,6 +399,16 @@ def _sla(description: str) -> Any:
     return pa.Field(nullable=True, description=description)
 
 
+BUSINESS = "Business minutes (MetricSettings business hours) from creation to the %s."
+
+
+def _duration(statuses: str) -> Any:
+    return pa.Field(
+        ge=0,
+        description=f"Calendar minutes in status {statuses}, from creation to the day's end.",
+    )
+
+
 class FctTickets(pa.DataFrameModel):
     """Per-ticket facts, one row per ticket created or touched on the day, as of its end.
 
@@ -384,11 +419,13 @@ class FctTickets(pa.DataFrameModel):
 
     ticket_id: Series[str] = pa.Field(description="Ticket id.")
     customer_key: Series[str] = pa.Field(description="sha256(CX_ID_SALT + customer_id), 32 hex.")
+    customer_segment: Series[str] = _segment()
     created_at: Series[pd.DatetimeTZDtype] = _timestamp("When the ticket was created (UTC).")
     channel: Series[str] = pa.Field(description="Channel.")
     topic: Series[str] = pa.Field(description="Topic.")
     priority: Series[str] = pa.Field(description="Priority.")
     agent_group: Series[str] = pa.Field(nullable=True, description="Agent group.")
+    journey_stage: Series[str] = _journey_stage()
     status: Series[str] = pa.Field(
         isin=["new", "open", "pending", "on_hold", "solved", "closed"],
         description="Status at the end of the day: the last status event's, else new (no "
@@ -397,10 +434,13 @@ class FctTickets(pa.DataFrameModel):
     age_minutes: Series[float] = pa.Field(description="Minutes from creation to the day's end.")
     first_response_at: Series[pd.DatetimeTZDtype] = _maybe_timestamp("First agent reply.")
     first_response_minutes: Series[float] = _minutes("Minutes from creation to first reply.")
+    first_response_business_minutes: Series[float] = _minutes(BUSINESS % "first reply")
     first_resolved_at: Series[pd.DatetimeTZDtype] = _maybe_timestamp("First solve or close.")
     first_resolution_minutes: Series[float] = _minutes("Minutes to the first resolution.")
+    first_resolution_business_minutes: Series[float] = _minutes(BUSINESS % "first resolution")
     last_resolved_at: Series[pd.DatetimeTZDtype] = _maybe_timestamp("Latest solve or close.")
     full_resolution_minutes: Series[float] = _minutes("Minutes to the latest resolution.")
+    full_resolution_business_minutes: Series[float] = _minutes(BUSINESS % "latest resolution")
     solves: Series[int] = _count("Solved events so far.")
     reopens: Series[int] = _count("Reopened events so far.")
     agent_replies: Series[int] = _count("Agent replies so far.")
@@ -416,6 +456,10 @@ class FctTickets(pa.DataFrameModel):
         nullable=True, ge=0, description="Total agent handle seconds, where the channel has them."
     )
     distinct_agents: Series[int] = _count("Distinct agents who acted on it (handoffs + 1).")
+    requester_wait_minutes: Series[float] = _duration("new, open and on_hold")
+    agent_wait_minutes: Series[float] = _duration("pending (waiting for the customer)")
+    on_hold_minutes: Series[float] = _duration("on_hold (waiting for a third party)")
+    agent_work_minutes: Series[float] = _duration("new and open")
     first_response_sla_met: Series[pd.BooleanDtype] = _sla(
         "First reply within its priority's target; empty while pending (not late yet)."
     )
@@ -430,7 +474,7 @@ class FctTickets(pa.DataFrameModel):
 
 
 class AggDailyTicketActivity(pa.DataFrameModel):
-    """Ticket volumes and quality per event day x channel x priority.
+    """Ticket volumes and quality per event day x channel x priority x journey stage x segment.
 
     Cohorts: created / solved / reopened count the day's events; the resolved_* and
     *_sla_* figures are about tickets first resolved (or first answered) that day.
@@ -438,6 +482,8 @@ class AggDailyTicketActivity(pa.DataFrameModel):
 
     channel: Series[str] = pa.Field(description="Ticket channel.")
     priority: Series[str] = pa.Field(description="Ticket priority.")
+    journey_stage: Series[str] = _journey_stage()
+    customer_segment: Series[str] = _segment()
     tickets_created: Series[int] = _count("Tickets created this day.")
     tickets_solved: Series[int] = _count("Tickets with a solve or close event this day.")
     full_resolution_minutes_sum: Series[float] = pa.Field(
@@ -481,7 +527,7 @@ class AggDailyTicketActivity(pa.DataFrameModel):
 
     class Config:
         strict = True
-        unique = ["channel", "priority"]
+        unique = ["channel", "priority", "journey_stage", "customer_segment"]
 
 
 class FctOpenTickets(pa.DataFrameModel):

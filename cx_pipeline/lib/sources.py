@@ -40,14 +40,16 @@ class Source:
         return f"stg_{self.name}"
 
 
+UNSPECIFIED_STAGE = ("journey_stage", "(unspecified)")
+
 TICKETS = Source(
     name="tickets",
     model=schemas.StgTickets,
     required=("ticket_id", "customer_id", "created_at", "channel", "priority"),
     key=("ticket_id",),
     timestamps=("created_at",),
-    lowercase=("channel", "priority"),
-    defaults=(("topic", "(no topic)"),),
+    lowercase=("channel", "priority", "journey_stage"),
+    defaults=(("topic", "(no topic)"), UNSPECIFIED_STAGE),
 )
 TICKET_EVENTS = Source(
     name="ticket_events",
@@ -65,8 +67,9 @@ SURVEY_RESPONSES = Source(
     key=("response_id",),
     timestamps=("submitted_at",),
     numbers=("score", "scale_max"),
-    lowercase=("survey_type", "channel", "scale_direction"),
+    lowercase=("survey_type", "channel", "scale_direction", "journey_stage"),
     defaults=(
+        UNSPECIFIED_STAGE,
         ("scale_max", ("survey_type", {"nps": 10.0, "csat": 5.0, "ces": 7.0})),
         ("scale_direction", "higher_is_better"),
     ),

@@ -22,6 +22,7 @@ BREAKDOWNS: dict[str, str | None] = {
     "channel": "channel",
     "segment": "segment",
     "plan": "plan",
+    "journey_stage": "journey_stage",
     "ticket_linked": "ticket_linked",
     "topic": "topic",
     "agent_group": "agent_group",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from cx_pipeline.lib.business_hours import BusinessSchedule
 from cx_pipeline.lib.metrics import RESOLUTION_EVENTS, Day, ratio
 from cx_pipeline.lib.schemas import AggDailyTicketActivity
 
@@ -24,6 +25,7 @@ STATUS_EVENTS = {
     "closed": "closed",
 }
 NOT_AGENTS = ("customer", "system")
+UNKNOWN_SEGMENT = "(unknown)"
 TOUCH_BANDS = ("no_touch", "one_touch", "two_touch", "multi_touch")
 
 
@@ -56,7 +58,12 @@ def _minutes(later: pd.Series, earlier: pd.Series) -> pd.Series:
 
 
 def ticket_facts(
-    tickets: pd.DataFrame, events: pd.DataFrame, day: Day, sla: SlaTargets, salt: str
+    tickets: pd.DataFrame,
+    events: pd.DataFrame,
+    day: Day,
+    sla: SlaTargets,
+    salt: str,
+    schedule: BusinessSchedule,
 ) -> pd.DataFrame:
     """One row per ticket: its figures as of the end of ``day``.
 
@@ -99,12 +106,17 @@ def ticket_facts(
     facts["replies_before_resolution"] = before_resolution.groupby(events["ticket_id"]).sum()
 
     rows = tickets.merge(facts, left_on="ticket_id", right_index=True, how="left")
+    rows = rows.merge(status_durations(tickets, events, day), on="ticket_id", how="left")
     counts = ["solves", "reopens", "agent_replies", "customer_replies", "distinct_agents"]
     rows[counts] = rows[counts].fillna(0).astype("int64")
     rows["escalated"] = rows["escalated"].astype("boolean").fillna(False).astype("bool")
     rows["first_response_minutes"] = _minutes(rows["first_response_at"], rows["created_at"])
     rows["first_resolution_minutes"] = _minutes(rows["first_resolved_at"], rows["created_at"])
     rows["full_resolution_minutes"] = _minutes(rows["last_resolved_at"], rows["created_at"])
+    for milestone, at_column in BUSINESS_MILESTONES.items():
+        rows[f"{milestone}_business_minutes"] = schedule.minutes_between(
+            rows["created_at"], rows[at_column]
+        )
     rows["interactions"] = rows["agent_replies"] + rows["customer_replies"]
     rows["touches"] = _touches(rows)
     rows["status"] = _status(rows)
@@ -120,17 +132,68 @@ def ticket_facts(
     resolved_day = rows["first_resolved_at"].dt.tz_convert(day.timezone).dt.date
     rows["solved_same_day"] = (created_day == resolved_day).astype("bool")
     rows["customer_key"] = hash_ids(rows["customer_id"], salt)
+    rows["customer_segment"] = rows["customer_segment"].fillna(UNKNOWN_SEGMENT)
     return rows[FACT_COLUMNS].reset_index(drop=True)
 
 
+# Milestone -> the column with its instant; each gets <milestone>_business_minutes.
+BUSINESS_MILESTONES = {
+    "first_response": "first_response_at",
+    "first_resolution": "first_resolved_at",
+    "full_resolution": "last_resolved_at",
+}
 FACT_COLUMNS = [
-    "ticket_id", "customer_key", "created_at", "channel", "topic", "priority", "agent_group",
-    "status", "age_minutes", "first_response_at", "first_response_minutes", "first_resolved_at",
-    "first_resolution_minutes", "last_resolved_at", "full_resolution_minutes", "solves",
-    "reopens", "agent_replies", "customer_replies", "interactions", "touches", "escalated",
-    "handle_seconds", "distinct_agents", "first_response_sla_met", "resolution_sla_met",
-    "solved_same_day",
+    "ticket_id", "customer_key", "customer_segment", "created_at", "channel", "topic",
+    "priority", "agent_group", "journey_stage", "status", "age_minutes", "first_response_at",
+    "first_response_minutes",
+    "first_response_business_minutes", "first_resolved_at", "first_resolution_minutes",
+    "first_resolution_business_minutes", "last_resolved_at", "full_resolution_minutes",
+    "full_resolution_business_minutes", "solves", "reopens", "agent_replies", "customer_replies",
+    "interactions", "touches", "escalated", "handle_seconds", "distinct_agents",
+    "requester_wait_minutes", "agent_wait_minutes", "on_hold_minutes", "agent_work_minutes",
+    "first_response_sla_met", "resolution_sla_met", "solved_same_day",
 ]  # fmt: skip
+
+# Status -> the status durations it counts towards (Zendesk's definitions).
+DURATIONS_BY_STATUS = {
+    "new": ("requester_wait_minutes", "agent_work_minutes"),
+    "open": ("requester_wait_minutes", "agent_work_minutes"),
+    "on_hold": ("requester_wait_minutes", "on_hold_minutes"),
+    "pending": ("agent_wait_minutes",),
+}
+DURATIONS = ("requester_wait_minutes", "agent_wait_minutes", "on_hold_minutes",
+             "agent_work_minutes")  # fmt: skip
+# A reply moves a ticket out of a waiting status without a status event of its own.
+REPLY_TRANSITIONS = {("agent_reply", "new"): "open", ("customer_reply", "pending"): "open"}
+
+
+def status_durations(tickets: pd.DataFrame, events: pd.DataFrame, day: Day) -> pd.DataFrame:
+    """Per ticket, calendar minutes spent in each status group from creation to the
+    day's end (or to now-closed): requester wait (new, open, on hold), agent wait
+    (pending), on hold, agent work (new, open)."""
+    created = tickets[["ticket_id", "created_at"]].rename(columns={"created_at": "event_at"})
+    stream = pd.concat(
+        [created.assign(event_type="created", status="new"),
+         events[["ticket_id", "event_at", "event_type"]].assign(
+             status=lambda f: f["event_type"].map(STATUS_EVENTS))],
+        ignore_index=True,
+    ).sort_values(["ticket_id", "event_at"], kind="stable", ignore_index=True)  # fmt: skip
+    before = stream["status"].groupby(stream["ticket_id"]).ffill()
+    moved = pd.Series(pd.NA, index=stream.index, dtype="str")
+    for (event_type, waiting), to in REPLY_TRANSITIONS.items():
+        moved = moved.mask((stream["event_type"] == event_type) & (before == waiting), to)
+    status = stream["status"].fillna(moved)
+    stream = stream.assign(status=status.groupby(stream["ticket_id"]).ffill())
+    until = stream.groupby("ticket_id")["event_at"].shift(-1).fillna(day.end)
+    stream["minutes"] = _minutes(until, stream["event_at"])
+    spent = stream.pivot_table(
+        index="ticket_id", columns="status", values="minutes", aggfunc="sum", fill_value=0.0
+    )
+    result = pd.DataFrame(index=spent.index)
+    for name in DURATIONS:
+        statuses = [s for s, names in DURATIONS_BY_STATUS.items() if name in names]
+        result[name] = spent.reindex(columns=statuses, fill_value=0.0).sum(axis=1)
+    return result.reset_index()
 
 
 def _touches(rows: pd.DataFrame) -> pd.Series:
@@ -159,7 +222,9 @@ def _sla_met(minutes: pd.Series, age: pd.Series, target: pd.Series) -> pd.Series
 
 # --- agg_daily_ticket_activity -----------------------------------------------
 
-GRAIN = ["channel", "priority"]
+# Rows of agg_daily_ticket_activity; a ticket's stage and its customer's segment let a
+# dashboard see which moment of the journey (and which customers) hurt.
+GRAIN = ["channel", "priority", "journey_stage", "customer_segment"]
 
 
 def ticket_activity(facts: pd.DataFrame, events: pd.DataFrame, day: Day) -> pd.DataFrame:
@@ -173,9 +238,9 @@ def ticket_activity(facts: pd.DataFrame, events: pd.DataFrame, day: Day) -> pd.D
     responded = facts[day.contains(facts["first_response_at"])]
     solved_today = today[today["event_type"].isin(RESOLUTION_EVENTS)]
     last_solve = solved_today.groupby("ticket_id").agg(
-        solved_at=("event_at", "max"), channel=("channel", "first"),
-        priority=("priority", "first"), created_at=("created_at", "first"),
-    )  # fmt: skip
+        solved_at=("event_at", "max"),
+        **{column: (column, "first") for column in [*GRAIN, "created_at"]},
+    )
     last_solve["full_minutes"] = _minutes(last_solve["solved_at"], last_solve["created_at"])
     handled = today[(today["event_type"] == "agent_reply") & today["handle_seconds"].notna()]
     replies = agent_response_times(events)
@@ -196,7 +261,7 @@ def ticket_activity(facts: pd.DataFrame, events: pd.DataFrame, day: Day) -> pd.D
             resolved_interactions=("interactions", "sum"),
             resolution_sla_met=("resolution_sla_met", "sum"),
         ),
-        pd.crosstab([resolved["channel"], resolved["priority"]], resolved["touches"])
+        pd.crosstab([resolved[column] for column in GRAIN], resolved["touches"])
         .reindex(columns=list(TOUCH_BANDS), fill_value=0)
         .rename(columns=lambda band: f"resolved_{band}"),
         responded.groupby(GRAIN).agg(
@@ -272,7 +337,8 @@ def agent_response_times(events: pd.DataFrame) -> pd.DataFrame:
 # --- backlog -------------------------------------------------------------------
 
 OPEN_STATUSES = ("new", "open", "pending", "on_hold")
-SNAPSHOT_COLUMNS = ["ticket_id", "created_at", "channel", "priority", "status"]
+BACKLOG_GRAIN = ["channel", "priority"]
+SNAPSHOT_COLUMNS = ["ticket_id", "created_at", *BACKLOG_GRAIN, "status"]
 AGE_BANDS_HOURS = (12, 24, 72)
 
 
@@ -296,5 +362,5 @@ def backlog(snapshot: pd.DataFrame, day: Day) -> pd.DataFrame:
         for status in OPEN_STATUSES
     }
     counted = snapshot.assign(open_tickets=1, **flags)
-    result = counted.groupby(GRAIN)[["open_tickets", *flags]].sum().reset_index()
+    result = counted.groupby(BACKLOG_GRAIN)[["open_tickets", *flags]].sum().reset_index()
     return result.astype(dict.fromkeys(["open_tickets", *flags], "int64"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cx_pipeline.lib.tickets import ACTIVITY_COUNTS, ACTIVITY_RATES, ACTIVITY_SUMS
+from cx_pipeline.lib.tickets import ACTIVITY_COUNTS, ACTIVITY_RATES, ACTIVITY_SUMS, GRAIN
 
 PERIODS = ("week", "month", "quarter")
 
@@ -45,7 +45,21 @@ def _resolution(period: str) -> View:
     SUM(tickets_resolved) AS tickets_resolved,
     SUM(resolution_minutes_sum) AS resolution_minutes_sum,
     SUM(resolution_minutes_sum) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8)
-        AS resolution_minutes_mean
+        AS resolution_minutes_mean,
+    {
+            _ratio(
+                "first_response_business_minutes_sum",
+                "tickets_first_responded",
+                "first_response_business_minutes_mean",
+            )
+        },
+    {
+            _ratio(
+                "resolution_business_minutes_sum",
+                "tickets_resolved",
+                "resolution_business_minutes_mean",
+            )
+        }
 FROM {{table}}
 GROUP BY 1, 2, 3""",
     )
@@ -107,13 +121,14 @@ def _activity(period: str) -> View:
         name=f"agg_{period}ly_ticket_activity",
         table="agg_daily_ticket_activity",
         description=f"Ticket volumes, reopen, escalation, first-contact resolution, SLA, AHT "
-        f"and response times per {period} x channel x priority, from summed counts.",
-        select=f"""SELECT {_period(period)} AS period_start, channel, priority,
+        f"and response times per {period} x channel x priority x journey stage x segment, "
+        "from summed counts.",
+        select=f"""SELECT {_period(period)} AS period_start, {", ".join(GRAIN)},
     COUNT(DISTINCT date) AS days_with_rows,
     {sums},
     {rates}
 FROM {{table}}
-GROUP BY 1, 2, 3""",
+GROUP BY {", ".join(str(i) for i in range(1, len(GRAIN) + 2))}""",
     )
 
 

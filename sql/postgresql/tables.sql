@@ -9,7 +9,8 @@ CREATE TABLE IF NOT EXISTS stg_tickets (
     channel TEXT NOT NULL,
     topic TEXT NOT NULL,
     priority TEXT NOT NULL,
-    agent_group TEXT
+    agent_group TEXT,
+    journey_stage TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS stg_tickets_date_idx ON stg_tickets (date);
 COMMENT ON TABLE stg_tickets IS 'Support tickets as created, one row per ticket version in a day''s drop.';
@@ -21,6 +22,7 @@ COMMENT ON COLUMN stg_tickets.channel IS 'Channel the ticket came in on.';
 COMMENT ON COLUMN stg_tickets.topic IS 'Topic or main tag; ''(no topic)'' when empty.';
 COMMENT ON COLUMN stg_tickets.priority IS 'Ticket priority.';
 COMMENT ON COLUMN stg_tickets.agent_group IS 'Agent group the ticket was routed to.';
+COMMENT ON COLUMN stg_tickets.journey_stage IS 'Customer journey stage (onboarding, purchase, delivery, support, renewal or the team''s own labels, lower case); ''(unspecified)'' when the source has none.';
 
 CREATE TABLE IF NOT EXISTS stg_ticket_events (
     date DATE NOT NULL,
@@ -50,6 +52,7 @@ CREATE TABLE IF NOT EXISTS stg_survey_responses (
     channel TEXT,
     comment TEXT,
     scale_max DOUBLE PRECISION NOT NULL,
+    journey_stage TEXT NOT NULL,
     scale_direction TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS stg_survey_responses_date_idx ON stg_survey_responses (date);
@@ -64,6 +67,7 @@ COMMENT ON COLUMN stg_survey_responses.submitted_at IS 'When the answer was give
 COMMENT ON COLUMN stg_survey_responses.channel IS 'Channel the survey was answered on.';
 COMMENT ON COLUMN stg_survey_responses.comment IS 'Free-text comment, if any.';
 COMMENT ON COLUMN stg_survey_responses.scale_max IS 'Top of the answer scale: 10 for NPS, 5 for CSAT, 5, 7 or 10 for CES (default 7); the bottom is 0 for NPS, 1 otherwise.';
+COMMENT ON COLUMN stg_survey_responses.journey_stage IS 'Customer journey stage (onboarding, purchase, delivery, support, renewal or the team''s own labels, lower case); ''(unspecified)'' when the source has none.';
 COMMENT ON COLUMN stg_survey_responses.scale_direction IS 'higher_is_better (default; CES ''the company made it easy'') or lower_is_better (CES ''how much effort did it take'').';
 
 CREATE TABLE IF NOT EXISTS stg_customers (
@@ -110,19 +114,24 @@ CREATE TABLE IF NOT EXISTS fct_tickets (
     date DATE NOT NULL,
     ticket_id TEXT NOT NULL,
     customer_key TEXT NOT NULL,
+    customer_segment TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,
     channel TEXT NOT NULL,
     topic TEXT NOT NULL,
     priority TEXT NOT NULL,
     agent_group TEXT,
+    journey_stage TEXT NOT NULL,
     status TEXT NOT NULL,
     age_minutes DOUBLE PRECISION NOT NULL,
     first_response_at TIMESTAMPTZ,
     first_response_minutes DOUBLE PRECISION,
+    first_response_business_minutes DOUBLE PRECISION,
     first_resolved_at TIMESTAMPTZ,
     first_resolution_minutes DOUBLE PRECISION,
+    first_resolution_business_minutes DOUBLE PRECISION,
     last_resolved_at TIMESTAMPTZ,
     full_resolution_minutes DOUBLE PRECISION,
+    full_resolution_business_minutes DOUBLE PRECISION,
     solves BIGINT NOT NULL,
     reopens BIGINT NOT NULL,
     agent_replies BIGINT NOT NULL,
@@ -132,6 +141,10 @@ CREATE TABLE IF NOT EXISTS fct_tickets (
     escalated BOOLEAN NOT NULL,
     handle_seconds DOUBLE PRECISION,
     distinct_agents BIGINT NOT NULL,
+    requester_wait_minutes DOUBLE PRECISION NOT NULL,
+    agent_wait_minutes DOUBLE PRECISION NOT NULL,
+    on_hold_minutes DOUBLE PRECISION NOT NULL,
+    agent_work_minutes DOUBLE PRECISION NOT NULL,
     first_response_sla_met BOOLEAN,
     resolution_sla_met BOOLEAN,
     solved_same_day BOOLEAN NOT NULL,
@@ -141,19 +154,24 @@ COMMENT ON TABLE fct_tickets IS 'Per-ticket facts, one row per ticket created or
 COMMENT ON COLUMN fct_tickets.date IS 'Day the facts are as of (its end).';
 COMMENT ON COLUMN fct_tickets.ticket_id IS 'Ticket id.';
 COMMENT ON COLUMN fct_tickets.customer_key IS 'sha256(CX_ID_SALT + customer_id), 32 hex.';
+COMMENT ON COLUMN fct_tickets.customer_segment IS 'The customer''s segment (newest record); ''(unknown)'' if none.';
 COMMENT ON COLUMN fct_tickets.created_at IS 'When the ticket was created (UTC).';
 COMMENT ON COLUMN fct_tickets.channel IS 'Channel.';
 COMMENT ON COLUMN fct_tickets.topic IS 'Topic.';
 COMMENT ON COLUMN fct_tickets.priority IS 'Priority.';
 COMMENT ON COLUMN fct_tickets.agent_group IS 'Agent group.';
+COMMENT ON COLUMN fct_tickets.journey_stage IS 'Customer journey stage (onboarding, purchase, delivery, support, renewal or the team''s own labels, lower case); ''(unspecified)'' when the source has none.';
 COMMENT ON COLUMN fct_tickets.status IS 'Status at the end of the day: the last status event''s, else new (no agent reply yet) or open; reopened counts as open.';
 COMMENT ON COLUMN fct_tickets.age_minutes IS 'Minutes from creation to the day''s end.';
 COMMENT ON COLUMN fct_tickets.first_response_at IS 'First agent reply.';
 COMMENT ON COLUMN fct_tickets.first_response_minutes IS 'Minutes from creation to first reply.';
+COMMENT ON COLUMN fct_tickets.first_response_business_minutes IS 'Business minutes (MetricSettings business hours) from creation to the first reply.';
 COMMENT ON COLUMN fct_tickets.first_resolved_at IS 'First solve or close.';
 COMMENT ON COLUMN fct_tickets.first_resolution_minutes IS 'Minutes to the first resolution.';
+COMMENT ON COLUMN fct_tickets.first_resolution_business_minutes IS 'Business minutes (MetricSettings business hours) from creation to the first resolution.';
 COMMENT ON COLUMN fct_tickets.last_resolved_at IS 'Latest solve or close.';
 COMMENT ON COLUMN fct_tickets.full_resolution_minutes IS 'Minutes to the latest resolution.';
+COMMENT ON COLUMN fct_tickets.full_resolution_business_minutes IS 'Business minutes (MetricSettings business hours) from creation to the latest resolution.';
 COMMENT ON COLUMN fct_tickets.solves IS 'Solved events so far.';
 COMMENT ON COLUMN fct_tickets.reopens IS 'Reopened events so far.';
 COMMENT ON COLUMN fct_tickets.agent_replies IS 'Agent replies so far.';
@@ -163,6 +181,10 @@ COMMENT ON COLUMN fct_tickets.touches IS 'Agent replies up to the first resoluti
 COMMENT ON COLUMN fct_tickets.escalated IS 'Escalated at least once.';
 COMMENT ON COLUMN fct_tickets.handle_seconds IS 'Total agent handle seconds, where the channel has them.';
 COMMENT ON COLUMN fct_tickets.distinct_agents IS 'Distinct agents who acted on it (handoffs + 1).';
+COMMENT ON COLUMN fct_tickets.requester_wait_minutes IS 'Calendar minutes in status new, open and on_hold, from creation to the day''s end.';
+COMMENT ON COLUMN fct_tickets.agent_wait_minutes IS 'Calendar minutes in status pending (waiting for the customer), from creation to the day''s end.';
+COMMENT ON COLUMN fct_tickets.on_hold_minutes IS 'Calendar minutes in status on_hold (waiting for a third party), from creation to the day''s end.';
+COMMENT ON COLUMN fct_tickets.agent_work_minutes IS 'Calendar minutes in status new and open, from creation to the day''s end.';
 COMMENT ON COLUMN fct_tickets.first_response_sla_met IS 'First reply within its priority''s target; empty while pending (not late yet).';
 COMMENT ON COLUMN fct_tickets.resolution_sla_met IS 'First resolution within its priority''s target; empty while pending.';
 COMMENT ON COLUMN fct_tickets.solved_same_day IS 'Created and first resolved on one day.';
@@ -171,6 +193,8 @@ CREATE TABLE IF NOT EXISTS agg_daily_ticket_activity (
     date DATE NOT NULL,
     channel TEXT NOT NULL,
     priority TEXT NOT NULL,
+    journey_stage TEXT NOT NULL,
+    customer_segment TEXT NOT NULL,
     tickets_created BIGINT NOT NULL,
     tickets_solved BIGINT NOT NULL,
     full_resolution_minutes_sum DOUBLE PRECISION NOT NULL,
@@ -198,12 +222,14 @@ CREATE TABLE IF NOT EXISTS agg_daily_ticket_activity (
     agent_responses BIGINT NOT NULL,
     response_minutes_sum DOUBLE PRECISION NOT NULL,
     response_minutes_mean DOUBLE PRECISION,
-    PRIMARY KEY (date, channel, priority)
+    PRIMARY KEY (date, channel, priority, journey_stage, customer_segment)
 );
-COMMENT ON TABLE agg_daily_ticket_activity IS 'Ticket volumes and quality per event day x channel x priority. Cohorts: created / solved / reopened count the day''s events; the resolved_* and *_sla_* figures are about tickets first resolved (or first answered) that day.';
+COMMENT ON TABLE agg_daily_ticket_activity IS 'Ticket volumes and quality per event day x channel x priority x journey stage x segment. Cohorts: created / solved / reopened count the day''s events; the resolved_* and *_sla_* figures are about tickets first resolved (or first answered) that day.';
 COMMENT ON COLUMN agg_daily_ticket_activity.date IS 'Event day the figures belong to (reporting time zone).';
 COMMENT ON COLUMN agg_daily_ticket_activity.channel IS 'Ticket channel.';
 COMMENT ON COLUMN agg_daily_ticket_activity.priority IS 'Ticket priority.';
+COMMENT ON COLUMN agg_daily_ticket_activity.journey_stage IS 'Customer journey stage (onboarding, purchase, delivery, support, renewal or the team''s own labels, lower case); ''(unspecified)'' when the source has none.';
+COMMENT ON COLUMN agg_daily_ticket_activity.customer_segment IS 'The customer''s segment (newest record); ''(unknown)'' if none.';
 COMMENT ON COLUMN agg_daily_ticket_activity.tickets_created IS 'Tickets created this day.';
 COMMENT ON COLUMN agg_daily_ticket_activity.tickets_solved IS 'Tickets with a solve or close event this day.';
 COMMENT ON COLUMN agg_daily_ticket_activity.full_resolution_minutes_sum IS 'Their minutes from creation to the day''s last solve.';
@@ -285,14 +311,22 @@ CREATE TABLE IF NOT EXISTS agg_daily_resolution_time (
     resolution_minutes_mean DOUBLE PRECISION,
     resolution_minutes_median DOUBLE PRECISION,
     resolution_minutes_p90 DOUBLE PRECISION,
+    resolution_business_minutes_sum DOUBLE PRECISION NOT NULL,
+    resolution_business_minutes_mean DOUBLE PRECISION,
+    resolution_business_minutes_median DOUBLE PRECISION,
+    resolution_business_minutes_p90 DOUBLE PRECISION,
     tickets_first_responded BIGINT NOT NULL,
     first_response_minutes_sum DOUBLE PRECISION NOT NULL,
     first_response_minutes_mean DOUBLE PRECISION,
     first_response_minutes_median DOUBLE PRECISION,
     first_response_minutes_p90 DOUBLE PRECISION,
+    first_response_business_minutes_sum DOUBLE PRECISION NOT NULL,
+    first_response_business_minutes_mean DOUBLE PRECISION,
+    first_response_business_minutes_median DOUBLE PRECISION,
+    first_response_business_minutes_p90 DOUBLE PRECISION,
     PRIMARY KEY (date, channel, priority)
 );
-COMMENT ON TABLE agg_daily_resolution_time IS 'First response and resolution times per event day x channel x priority. A ticket counts on the day of its first agent reply (first response) and on the day of its first solve or close (resolution), with the full time since creation in calendar minutes.';
+COMMENT ON TABLE agg_daily_resolution_time IS 'First response and resolution times per event day x channel x priority. A ticket counts on the day of its first agent reply (first response) and on the day of its first solve or close (resolution), with the full time since creation in calendar minutes and in business minutes (working hours only).';
 COMMENT ON COLUMN agg_daily_resolution_time.date IS 'Event day the figures belong to (reporting time zone).';
 COMMENT ON COLUMN agg_daily_resolution_time.channel IS 'Ticket channel.';
 COMMENT ON COLUMN agg_daily_resolution_time.priority IS 'Ticket priority.';
@@ -301,11 +335,19 @@ COMMENT ON COLUMN agg_daily_resolution_time.resolution_minutes_sum IS 'Sum of th
 COMMENT ON COLUMN agg_daily_resolution_time.resolution_minutes_mean IS 'Mean minutes from creation to resolution.';
 COMMENT ON COLUMN agg_daily_resolution_time.resolution_minutes_median IS 'Median resolution minutes.';
 COMMENT ON COLUMN agg_daily_resolution_time.resolution_minutes_p90 IS '90th percentile of resolution minutes.';
+COMMENT ON COLUMN agg_daily_resolution_time.resolution_business_minutes_sum IS 'Sum of their resolution business minutes (business hours setting).';
+COMMENT ON COLUMN agg_daily_resolution_time.resolution_business_minutes_mean IS 'Mean, in business minutes.';
+COMMENT ON COLUMN agg_daily_resolution_time.resolution_business_minutes_median IS 'Median, business minutes.';
+COMMENT ON COLUMN agg_daily_resolution_time.resolution_business_minutes_p90 IS 'p90, business minutes.';
 COMMENT ON COLUMN agg_daily_resolution_time.tickets_first_responded IS 'Tickets whose first agent reply fell today.';
 COMMENT ON COLUMN agg_daily_resolution_time.first_response_minutes_sum IS 'Sum of their first response minutes (numerator of the mean).';
 COMMENT ON COLUMN agg_daily_resolution_time.first_response_minutes_mean IS 'Mean minutes to first agent reply.';
 COMMENT ON COLUMN agg_daily_resolution_time.first_response_minutes_median IS 'Median first response minutes.';
 COMMENT ON COLUMN agg_daily_resolution_time.first_response_minutes_p90 IS '90th percentile first response min.';
+COMMENT ON COLUMN agg_daily_resolution_time.first_response_business_minutes_sum IS 'Sum of their first response business minutes.';
+COMMENT ON COLUMN agg_daily_resolution_time.first_response_business_minutes_mean IS 'Mean, in business minutes.';
+COMMENT ON COLUMN agg_daily_resolution_time.first_response_business_minutes_median IS 'Median, business min.';
+COMMENT ON COLUMN agg_daily_resolution_time.first_response_business_minutes_p90 IS 'p90, business minutes.';
 
 CREATE TABLE IF NOT EXISTS agg_daily_tickets_by_topic (
     date DATE NOT NULL,
