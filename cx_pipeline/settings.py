@@ -26,6 +26,7 @@ class PipelineSettings:
     schedule_time: dt.time
     schedule_timezone: str
     survey_min_responses: int
+    repeat_contact_days: int
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> PipelineSettings:
@@ -38,6 +39,7 @@ class PipelineSettings:
                 "CX_SCHEDULE_TIMEZONE", env.get("CX_REPORTING_TIMEZONE", "UTC")
             ),
             survey_min_responses=int(env.get("CX_SURVEY_MIN_RESPONSES", "30")),
+            repeat_contact_days=int(env.get("CX_REPEAT_CONTACT_DAYS", "7")),
         )
         settings.validate()
         return settings

@@ -134,3 +134,28 @@ def test_read_only_role_sees_only_the_output_schema(postgres_url: str) -> None:
         with reader.connect() as conn, pytest.raises(sa.exc.DBAPIError):
             conn.exec_driver_sql(statement)
     reader.dispose()
+
+
+def test_weekly_workload_divides_solved_tickets_by_working_days(warehouse_url: str) -> None:
+    from cx_pipeline.lib.tables import AGG_DAILY_WORKLOAD
+
+    warehouse = Warehouse(warehouse_url)
+    # Mon-Fri: 10 solved each, working days; Sat and Sun: 1 solved each, closed.
+    for offset in range(7):
+        working = int(offset < 5)
+        day = pd.DataFrame(
+            {
+                "tickets_created": [0],
+                "tickets_solved": [10 if working else 1],
+                "working_day": [working],
+                "working_minutes": [480.0 * working],
+                "tickets_solved_per_working_day": [10.0 if working else float("nan")],
+            }
+        )
+        date = MONDAY + dt.timedelta(days=offset)
+        warehouse.replace_partition(AGG_DAILY_WORKLOAD, date, AGG_DAILY_WORKLOAD.to_arrow(day))
+    warehouse.replace_views(views_of("agg_daily_workload"))
+    week = warehouse.read_frame("SELECT * FROM agg_weekly_workload").iloc[0]
+    # 52 solved over 5 working days (weekend solves count, weekend days do not).
+    assert (week["tickets_solved"], week["working_days"]) == (52, 5)
+    assert week["tickets_solved_per_working_day"] == pytest.approx(10.4)

@@ -253,6 +253,36 @@ SELECT CAST(date_trunc('quarter', date) AS DATE) AS period_start, channel, prior
 FROM agg_daily_ticket_activity
 GROUP BY 1, 2, 3, 4, 5;
 
+-- Tickets solved per working day of each week: solved tickets / working days.
+CREATE OR REPLACE VIEW agg_weekly_workload AS
+SELECT CAST(date_trunc('week', date) AS DATE) AS period_start,
+    SUM(tickets_created) AS tickets_created,
+    SUM(tickets_solved) AS tickets_solved,
+    SUM(working_day) AS working_days,
+    SUM(tickets_solved) / CAST(NULLIF(SUM(working_day), 0) AS FLOAT8) AS tickets_solved_per_working_day
+FROM agg_daily_workload
+GROUP BY 1;
+
+-- Tickets solved per working day of each month: solved tickets / working days.
+CREATE OR REPLACE VIEW agg_monthly_workload AS
+SELECT CAST(date_trunc('month', date) AS DATE) AS period_start,
+    SUM(tickets_created) AS tickets_created,
+    SUM(tickets_solved) AS tickets_solved,
+    SUM(working_day) AS working_days,
+    SUM(tickets_solved) / CAST(NULLIF(SUM(working_day), 0) AS FLOAT8) AS tickets_solved_per_working_day
+FROM agg_daily_workload
+GROUP BY 1;
+
+-- Tickets solved per working day of each quarter: solved tickets / working days.
+CREATE OR REPLACE VIEW agg_quarterly_workload AS
+SELECT CAST(date_trunc('quarter', date) AS DATE) AS period_start,
+    SUM(tickets_created) AS tickets_created,
+    SUM(tickets_solved) AS tickets_solved,
+    SUM(working_day) AS working_days,
+    SUM(tickets_solved) / CAST(NULLIF(SUM(working_day), 0) AS FLOAT8) AS tickets_solved_per_working_day
+FROM agg_daily_workload
+GROUP BY 1;
+
 -- The retention cohort triangle as of the latest day (for a heatmap).
 CREATE OR REPLACE VIEW agg_latest_retention_cohorts AS
 SELECT * FROM agg_retention_cohorts WHERE date = (SELECT MAX(date) FROM agg_retention_cohorts);

@@ -29,7 +29,7 @@ from cx_pipeline.defs.staging import (
     volume_check_result,
     volume_check_spec,
 )
-from cx_pipeline.lib import history, metrics, surveys, tables, tickets
+from cx_pipeline.lib import contacts, history, metrics, surveys, tables, tickets
 from cx_pipeline.lib.metrics import Day
 from cx_pipeline.lib.publish import publish
 from cx_pipeline.lib.quality import VolumeCheck, partition_rows, volume_check
@@ -40,6 +40,8 @@ from cx_pipeline.settings import SETTINGS
 # Tickets by topic compares a day with the 7 before it; one more day of
 # arrivals covers a ticket created just before midnight that landed next day.
 TOPIC_WINDOW_DAYS = 8
+# Repeat contacts look back their window, the channel mix 30 days; + 1 arrival day.
+CONTACTS_WINDOW_DAYS = max(SETTINGS.repeat_contact_days, max(contacts.CHANNEL_WINDOWS)) + 1
 
 Compute = Callable[[Path, Day, MetricSettings], dict[str, pd.DataFrame]]
 
@@ -101,9 +103,22 @@ def _tickets(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd.D
     facts = tickets.ticket_facts(
         ticket_rows, events, day, settings.sla_targets(), settings.id_salt, settings.schedule()
     )
+    activity = tickets.ticket_activity(facts, events, day)
     return {
         tables.FCT_TICKETS.name: facts,
-        tables.AGG_DAILY_TICKET_ACTIVITY.name: tickets.ticket_activity(facts, events, day),
+        tables.AGG_DAILY_TICKET_ACTIVITY.name: activity,
+        tables.AGG_DAILY_WORKLOAD.name: tickets.workload(activity, day, settings.schedule()),
+    }
+
+
+def _contacts(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.DataFrame]:
+    columns = ("customer_id", "created_at", "channel", "topic")
+    recent = history.tickets_created_recently(output, day, CONTACTS_WINDOW_DAYS, columns)
+    return {
+        tables.AGG_DAILY_REPEAT_CONTACTS.name: contacts.repeat_contacts(
+            recent, day, SETTINGS.repeat_contact_days
+        ),
+        tables.AGG_DAILY_CHANNEL_MIX.name: contacts.channel_mix(recent, day),
     }
 
 
@@ -121,7 +136,7 @@ LOOKBACK = SETTINGS.lookback_days
 MARTS = (
     Mart(
         "tickets",
-        (tables.FCT_TICKETS, tables.AGG_DAILY_TICKET_ACTIVITY),
+        (tables.FCT_TICKETS, tables.AGG_DAILY_TICKET_ACTIVITY, tables.AGG_DAILY_WORKLOAD),
         {"stg_tickets": LOOKBACK, "stg_ticket_events": LOOKBACK, "stg_customers": ALL_EARLIER_DAYS},
         _tickets,
     ),
@@ -136,6 +151,12 @@ MARTS = (
         (tables.AGG_DAILY_TICKETS_BY_TOPIC,),
         {"stg_tickets": TOPIC_WINDOW_DAYS},
         single(tables.AGG_DAILY_TICKETS_BY_TOPIC, _tickets_by_topic),
+    ),
+    Mart(
+        "contacts",
+        (tables.AGG_DAILY_REPEAT_CONTACTS, tables.AGG_DAILY_CHANNEL_MIX),
+        {"stg_tickets": CONTACTS_WINDOW_DAYS},
+        _contacts,
     ),
     Mart(
         "churn",

@@ -99,6 +99,11 @@ class BusinessSchedule:
             index=dates,
         )
 
+    def working_minutes(self, date: dt.date) -> float:
+        """Business minutes of one local date (0 on a closed day or holiday)."""
+        day = self.calendar(date, date).iloc[0]
+        return float(day["close"] - day["open"]) / 60
+
     def minutes_between(self, start: pd.Series, end: pd.Series) -> pd.Series:
         """Business minutes from each start to its end (empty where either is)."""
         known = start.notna() & end.notna()

@@ -113,14 +113,16 @@ def touched_tickets(
     return tickets_by_id(output, ids, day, lookback_days), events
 
 
-def tickets_created_recently(output: Path, day: Day, days: int) -> pd.DataFrame:
+def tickets_created_recently(
+    output: Path, day: Day, days: int, columns: tuple[str, ...] = ("created_at", "topic")
+) -> pd.DataFrame:
     """Newest version of the tickets that arrived in the ``days`` before ``day`` and on it."""
     tickets = _read(
         output,
         "tickets",
         day.date - dt.timedelta(days=days),
         day.date,
-        columns=["ticket_id", "created_at", "topic"],
+        columns=["ticket_id", *columns],
     )
     return metrics.latest_versions(tickets, ["ticket_id"])
 

@@ -530,6 +530,72 @@ class AggDailyTicketActivity(pa.DataFrameModel):
         unique = ["channel", "priority", "journey_stage", "customer_segment"]
 
 
+class AggDailyWorkload(pa.DataFrameModel):
+    """Tickets solved per working day: one row per day, working days from the business hours."""
+
+    tickets_created: Series[int] = _count("Tickets created this day.")
+    tickets_solved: Series[int] = _count("Tickets with a solve or close event this day.")
+    working_day: Series[int] = pa.Field(
+        isin=[0, 1], description="1 if the business hours open on this day (not a holiday)."
+    )
+    working_minutes: Series[float] = pa.Field(ge=0, description="Business minutes of the day.")
+    tickets_solved_per_working_day: Series[float] = pa.Field(
+        nullable=True,
+        ge=0,
+        description="tickets_solved / working_day (empty on a closed day; roll-ups divide "
+        "the period's solved tickets by its working days).",
+    )
+
+    class Config:
+        strict = True
+
+
+class AggDailyRepeatContacts(pa.DataFrameModel):
+    """Repeat contacts (next-issue avoidance) per creation day x topic.
+
+    A customer repeats when a ticket they opened this day follows one of theirs on the same
+    topic opened at most window_days before it.
+    """
+
+    topic: Series[str] = pa.Field(description="Ticket topic; '(all)' for every topic.")
+    customers_with_ticket: Series[int] = _count("Customers who opened a ticket this day.")
+    customers_with_repeat: Series[int] = _count(
+        "Of them, customers whose ticket repeats a same-topic one within the window."
+    )
+    repeat_contact_rate: Series[float] = _rate("customers_with_repeat / customers_with_ticket.")
+    next_issue_avoidance_rate: Series[float] = _rate("1 - repeat_contact_rate.")
+    window_days: Series[int] = pa.Field(ge=1, description="The repeat window (setting).")
+
+    class Config:
+        strict = True
+        unique = ["topic"]
+
+
+class AggDailyChannelMix(pa.DataFrameModel):
+    """Preferred channel: tickets and customers per channel, for the day and trailing 30 days."""
+
+    window_days: Series[int] = pa.Field(isin=[1, 30], description="1 = the day; 30 = trailing.")
+    channel: Series[str] = pa.Field(description="Ticket channel.")
+    tickets: Series[int] = _count("Tickets created on this channel in the window.")
+    customers: Series[int] = _count("Distinct customers with a ticket on this channel.")
+    customers_preferring: Series[int] = _count(
+        "Customers whose preferred channel this is: most of their tickets in the window (a "
+        "tie: their latest ticket's channel)."
+    )
+    share_of_tickets: Series[float] = _rate("tickets / all tickets in the window.")
+    share_of_customers: Series[float] = _rate(
+        "customers / customers with any ticket (shares add up to more than 1 when "
+        "customers use several channels)."
+    )
+    share_preferring: Series[float] = _rate(
+        "customers_preferring / customers with any ticket (adds up to 1)."
+    )
+
+    class Config:
+        strict = True
+        unique = ["window_days", "channel"]
+
+
 class FctOpenTickets(pa.DataFrameModel):
     """Tickets open (new, open, pending, on hold) at the end of the day: a daily snapshot.
 

@@ -175,13 +175,25 @@ FCT_OPEN_TICKETS = TableSpec(
 AGG_DAILY_BACKLOG = TableSpec(
     "agg_daily_backlog", schemas.AggDailyBacklog, "Day whose end the backlog is counted at.", True
 )
+AGG_DAILY_WORKLOAD = TableSpec(
+    "agg_daily_workload", schemas.AggDailyWorkload, EVENT_DAY, keyed=True
+)
+AGG_DAILY_REPEAT_CONTACTS = TableSpec(
+    "agg_daily_repeat_contacts", schemas.AggDailyRepeatContacts, "Creation day.", keyed=True
+)
+AGG_DAILY_CHANNEL_MIX = TableSpec(
+    "agg_daily_channel_mix", schemas.AggDailyChannelMix, "Creation day (the window's last).", True
+)
 MART_TABLES = (
     FCT_TICKETS,
     AGG_DAILY_TICKET_ACTIVITY,
+    AGG_DAILY_WORKLOAD,
     FCT_OPEN_TICKETS,
     AGG_DAILY_BACKLOG,
     AGG_DAILY_RESOLUTION_TIME,
     AGG_DAILY_TICKETS_BY_TOPIC,
+    AGG_DAILY_REPEAT_CONTACTS,
+    AGG_DAILY_CHANNEL_MIX,
     AGG_DAILY_CHURN,
     AGG_RETENTION_COHORTS,
     AGG_DAILY_NPS,

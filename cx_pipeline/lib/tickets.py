@@ -334,6 +334,22 @@ def agent_response_times(events: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def workload(activity: pd.DataFrame, day: Day, schedule: BusinessSchedule) -> pd.DataFrame:
+    """One row: the day's created and solved tickets, whether it is a working day, and
+    tickets solved per working day."""
+    minutes = schedule.working_minutes(day.date)
+    row = pd.DataFrame(
+        {
+            "tickets_created": [int(activity["tickets_created"].sum())],
+            "tickets_solved": [int(activity["tickets_solved"].sum())],
+            "working_day": [int(minutes > 0)],
+            "working_minutes": [minutes],
+        }
+    )
+    row["tickets_solved_per_working_day"] = ratio(row["tickets_solved"], row["working_day"])
+    return row
+
+
 # --- backlog -------------------------------------------------------------------
 
 OPEN_STATUSES = ("new", "open", "pending", "on_hold")

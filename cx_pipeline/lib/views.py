@@ -132,6 +132,22 @@ GROUP BY {", ".join(str(i) for i in range(1, len(GRAIN) + 2))}""",
     )
 
 
+def _workload(period: str) -> View:
+    return View(
+        name=f"agg_{period}ly_workload",
+        table="agg_daily_workload",
+        description=f"Tickets solved per working day of each {period}: solved tickets / "
+        "working days.",
+        select=f"""SELECT {_period(period)} AS period_start,
+    SUM(tickets_created) AS tickets_created,
+    SUM(tickets_solved) AS tickets_solved,
+    SUM(working_day) AS working_days,
+    {_ratio("tickets_solved", "working_day", "tickets_solved_per_working_day")}
+FROM {{table}}
+GROUP BY 1""",
+    )
+
+
 FCT_TICKETS_LATEST = View(
     name="fct_tickets_latest",
     table="fct_tickets",
@@ -151,7 +167,11 @@ LATEST_RETENTION_COHORTS = View(
 )
 
 VIEWS: tuple[View, ...] = (
-    *(build(period) for build in (_resolution, _topics, _churn, _activity) for period in PERIODS),
+    *(
+        build(period)
+        for build in (_resolution, _topics, _churn, _activity, _workload)
+        for period in PERIODS
+    ),
     LATEST_RETENTION_COHORTS,
     FCT_TICKETS_LATEST,
 )

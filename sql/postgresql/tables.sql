@@ -258,6 +258,23 @@ COMMENT ON COLUMN agg_daily_ticket_activity.agent_responses IS 'Agent replies th
 COMMENT ON COLUMN agg_daily_ticket_activity.response_minutes_sum IS 'Their minutes waited.';
 COMMENT ON COLUMN agg_daily_ticket_activity.response_minutes_mean IS 'Average response time (all responses).';
 
+CREATE TABLE IF NOT EXISTS agg_daily_workload (
+    date DATE NOT NULL,
+    tickets_created BIGINT NOT NULL,
+    tickets_solved BIGINT NOT NULL,
+    working_day BIGINT NOT NULL,
+    working_minutes DOUBLE PRECISION NOT NULL,
+    tickets_solved_per_working_day DOUBLE PRECISION,
+    PRIMARY KEY (date)
+);
+COMMENT ON TABLE agg_daily_workload IS 'Tickets solved per working day: one row per day, working days from the business hours.';
+COMMENT ON COLUMN agg_daily_workload.date IS 'Event day the figures belong to (reporting time zone).';
+COMMENT ON COLUMN agg_daily_workload.tickets_created IS 'Tickets created this day.';
+COMMENT ON COLUMN agg_daily_workload.tickets_solved IS 'Tickets with a solve or close event this day.';
+COMMENT ON COLUMN agg_daily_workload.working_day IS '1 if the business hours open on this day (not a holiday).';
+COMMENT ON COLUMN agg_daily_workload.working_minutes IS 'Business minutes of the day.';
+COMMENT ON COLUMN agg_daily_workload.tickets_solved_per_working_day IS 'tickets_solved / working_day (empty on a closed day; roll-ups divide the period''s solved tickets by its working days).';
+
 CREATE TABLE IF NOT EXISTS fct_open_tickets (
     date DATE NOT NULL,
     ticket_id TEXT NOT NULL,
@@ -371,6 +388,48 @@ COMMENT ON COLUMN agg_daily_tickets_by_topic.prev_7d_days IS 'Days of the previo
 COMMENT ON COLUMN agg_daily_tickets_by_topic.prev_7d_mean IS 'Mean daily tickets of this topic over the previous days.';
 COMMENT ON COLUMN agg_daily_tickets_by_topic.change_vs_prev_7d IS 'tickets_created - prev_7d_mean.';
 COMMENT ON COLUMN agg_daily_tickets_by_topic.change_pct_vs_prev_7d IS 'change_vs_prev_7d / prev_7d_mean (empty when the mean is 0).';
+
+CREATE TABLE IF NOT EXISTS agg_daily_repeat_contacts (
+    date DATE NOT NULL,
+    topic TEXT NOT NULL,
+    customers_with_ticket BIGINT NOT NULL,
+    customers_with_repeat BIGINT NOT NULL,
+    repeat_contact_rate DOUBLE PRECISION,
+    next_issue_avoidance_rate DOUBLE PRECISION,
+    window_days BIGINT NOT NULL,
+    PRIMARY KEY (date, topic)
+);
+COMMENT ON TABLE agg_daily_repeat_contacts IS 'Repeat contacts (next-issue avoidance) per creation day x topic. A customer repeats when a ticket they opened this day follows one of theirs on the same topic opened at most window_days before it.';
+COMMENT ON COLUMN agg_daily_repeat_contacts.date IS 'Creation day.';
+COMMENT ON COLUMN agg_daily_repeat_contacts.topic IS 'Ticket topic; ''(all)'' for every topic.';
+COMMENT ON COLUMN agg_daily_repeat_contacts.customers_with_ticket IS 'Customers who opened a ticket this day.';
+COMMENT ON COLUMN agg_daily_repeat_contacts.customers_with_repeat IS 'Of them, customers whose ticket repeats a same-topic one within the window.';
+COMMENT ON COLUMN agg_daily_repeat_contacts.repeat_contact_rate IS 'customers_with_repeat / customers_with_ticket.';
+COMMENT ON COLUMN agg_daily_repeat_contacts.next_issue_avoidance_rate IS '1 - repeat_contact_rate.';
+COMMENT ON COLUMN agg_daily_repeat_contacts.window_days IS 'The repeat window (setting).';
+
+CREATE TABLE IF NOT EXISTS agg_daily_channel_mix (
+    date DATE NOT NULL,
+    window_days BIGINT NOT NULL,
+    channel TEXT NOT NULL,
+    tickets BIGINT NOT NULL,
+    customers BIGINT NOT NULL,
+    customers_preferring BIGINT NOT NULL,
+    share_of_tickets DOUBLE PRECISION,
+    share_of_customers DOUBLE PRECISION,
+    share_preferring DOUBLE PRECISION,
+    PRIMARY KEY (date, window_days, channel)
+);
+COMMENT ON TABLE agg_daily_channel_mix IS 'Preferred channel: tickets and customers per channel, for the day and trailing 30 days.';
+COMMENT ON COLUMN agg_daily_channel_mix.date IS 'Creation day (the window''s last).';
+COMMENT ON COLUMN agg_daily_channel_mix.window_days IS '1 = the day; 30 = trailing.';
+COMMENT ON COLUMN agg_daily_channel_mix.channel IS 'Ticket channel.';
+COMMENT ON COLUMN agg_daily_channel_mix.tickets IS 'Tickets created on this channel in the window.';
+COMMENT ON COLUMN agg_daily_channel_mix.customers IS 'Distinct customers with a ticket on this channel.';
+COMMENT ON COLUMN agg_daily_channel_mix.customers_preferring IS 'Customers whose preferred channel this is: most of their tickets in the window (a tie: their latest ticket''s channel).';
+COMMENT ON COLUMN agg_daily_channel_mix.share_of_tickets IS 'tickets / all tickets in the window.';
+COMMENT ON COLUMN agg_daily_channel_mix.share_of_customers IS 'customers / customers with any ticket (shares add up to more than 1 when customers use several channels).';
+COMMENT ON COLUMN agg_daily_channel_mix.share_preferring IS 'customers_preferring / customers with any ticket (adds up to 1).';
 
 CREATE TABLE IF NOT EXISTS agg_daily_churn (
     date DATE NOT NULL,
