@@ -287,6 +287,10 @@ GROUP BY 1;
 CREATE OR REPLACE VIEW agg_latest_retention_cohorts AS
 SELECT * FROM agg_retention_cohorts WHERE date = (SELECT MAX(date) FROM agg_retention_cohorts);
 
+-- Every customer's lifetime figures as of the latest day.
+CREATE OR REPLACE VIEW dim_customers_latest AS
+SELECT * FROM dim_customers WHERE date = (SELECT MAX(date) FROM dim_customers);
+
 -- Each ticket's newest row in fct_tickets: its current state.
 CREATE OR REPLACE VIEW fct_tickets_latest AS
 SELECT * FROM (

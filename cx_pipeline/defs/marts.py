@@ -21,6 +21,7 @@ from cx_pipeline.defs.partitions import (
     ONE_RUN,
     days_back,
     partition_days,
+    previous_day,
 )
 from cx_pipeline.defs.resources import CxPaths, MetricSettings, WarehouseResource
 from cx_pipeline.defs.staging import (
@@ -29,7 +30,7 @@ from cx_pipeline.defs.staging import (
     volume_check_result,
     volume_check_spec,
 )
-from cx_pipeline.lib import contacts, history, metrics, surveys, tables, tickets
+from cx_pipeline.lib import contacts, customers, history, metrics, surveys, tables, tickets
 from cx_pipeline.lib.metrics import Day
 from cx_pipeline.lib.publish import publish
 from cx_pipeline.lib.quality import VolumeCheck, partition_rows, volume_check
@@ -132,6 +133,35 @@ def _backlog(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.
     }
 
 
+def _customers(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd.DataFrame]:
+    facts = history.ticket_states(
+        output, day, ["ticket_id", "customer_key", "created_at", "first_resolved_at",
+                      "first_resolution_minutes"],
+    )  # fmt: skip
+    activity = customers.day_activity(
+        facts,
+        history.events_of_day(output, day, "reopened"),
+        history.answers_of_day(output, day),
+        day,
+        settings.id_salt,
+    )
+    previous = history.previous_snapshot(
+        output, day, SETTINGS.start_date, SETTINGS.lookback_days, tables.DIM_CUSTOMERS
+    )
+    profiles = history.current_customers(output, day, SETTINGS.start_date, customers.PROFILE)
+    snapshot = customers.update_snapshot(previous, activity, profiles, day, settings.id_salt)
+    window = customers.VOLUME_WINDOW_DAYS
+    recent = history.tickets_created_recently(
+        output, day, window + 1, ("customer_id", "created_at")
+    )
+    recent = recent[recent["created_at"] >= day.shifted(1 - window)]
+    tickets_30d = tickets.hash_ids(recent["customer_id"], settings.id_salt).value_counts()
+    scores = customers.health(
+        snapshot, tickets_30d, day, settings.health_weights, settings.plan_scores
+    )
+    return {tables.DIM_CUSTOMERS.name: snapshot, tables.AGG_DAILY_CUSTOMER_HEALTH.name: scores}
+
+
 LOOKBACK = SETTINGS.lookback_days
 MARTS = (
     Mart(
@@ -163,6 +193,19 @@ MARTS = (
         (tables.AGG_DAILY_CHURN,),
         {"stg_customers": ALL_EARLIER_DAYS},
         single(tables.AGG_DAILY_CHURN, _churn),
+    ),
+    Mart(
+        "customers",
+        (tables.DIM_CUSTOMERS, tables.AGG_DAILY_CUSTOMER_HEALTH),
+        {
+            "fct_tickets": 0,
+            "stg_ticket_events": history.EVENT_ARRIVAL_SLACK_DAYS,
+            "stg_survey_responses": history.EVENT_ARRIVAL_SLACK_DAYS,
+            "stg_customers": ALL_EARLIER_DAYS,
+            "stg_tickets": customers.VOLUME_WINDOW_DAYS + 1,
+        },
+        _customers,
+        carries=tables.DIM_CUSTOMERS.name,
     ),
     Mart(
         "retention_cohorts",
@@ -197,7 +240,7 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
     specs = [
         dg.AssetSpec(
             spec.name,
-            deps=deps,
+            deps=[*deps, previous_day(spec.name)] if spec.name == mart.carries else deps,
             group_name="marts",
             partitions_def=DAILY,
             kinds={"pandas", "parquet"},

@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 
 from cx_pipeline.lib.business_hours import BusinessSchedule
+from cx_pipeline.lib.customers import COMPONENTS, DEFAULT_PLAN_SCORES, DEFAULT_WEIGHTS
 from cx_pipeline.lib.tickets import SlaTargets
 from cx_pipeline.lib.warehouse import Warehouse
 from cx_pipeline.settings import DEFAULT_DATA_DIR, SETTINGS
@@ -98,6 +99,10 @@ class MetricSettings(dg.ConfigurableResource):
     business_hours: dict[str, str] = dict.fromkeys(WORKDAYS, "09:00-17:00")
     holidays: list[str] = []
     business_hours_changes: dict[str, dict[str, str]] = {}
+    # Customer health: the weight of each component (0 leaves it out) and the 0-1 score
+    # of each plan tier (a plan not listed scores 0.5).
+    health_weights: dict[str, float] = DEFAULT_WEIGHTS
+    plan_scores: dict[str, float] = DEFAULT_PLAN_SCORES
 
     def sla_targets(self) -> SlaTargets:
         return SlaTargets(
@@ -106,6 +111,14 @@ class MetricSettings(dg.ConfigurableResource):
             default_first_response=self.default_first_response_hours * 60,
             default_resolution=self.default_resolution_hours * 60,
         )
+
+    def validate_health_weights(self) -> None:
+        unknown = set(self.health_weights) - set(COMPONENTS)
+        if unknown or sum(self.health_weights.values()) <= 0:
+            raise ValueError(
+                f"CX_HEALTH_WEIGHTS: weights of {list(COMPONENTS)}, not all zero; "
+                f"unknown: {sorted(unknown)}"
+            )
 
     def schedule(self) -> BusinessSchedule:
         return BusinessSchedule.from_settings(
@@ -132,6 +145,8 @@ def metric_settings_from_env(env: Mapping[str, str] = os.environ) -> MetricSetti
         for field, name in (
             ("business_hours", "CX_BUSINESS_HOURS"),
             ("business_hours_changes", "CX_BUSINESS_HOURS_CHANGES"),
+            ("health_weights", "CX_HEALTH_WEIGHTS"),
+            ("plan_scores", "CX_PLAN_SCORES"),
         )
         if name in env
     }
@@ -146,6 +161,7 @@ def metric_settings_from_env(env: Mapping[str, str] = os.environ) -> MetricSetti
         **salt,  # type: ignore[arg-type]
     )
     settings.schedule()  # a bad schedule fails at load time, naming the setting
+    settings.validate_health_weights()
     return settings
 
 

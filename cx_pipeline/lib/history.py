@@ -164,19 +164,50 @@ def survey_responses(
     )
 
 
-def ticket_states(output: Path, day: Day) -> pd.DataFrame:
+def ticket_states(output: Path, day: Day, columns: list[str] | None = None) -> pd.DataFrame:
     """The day's fct_tickets rows (tickets created or touched on it, as of its end)."""
     spec = tables.FCT_TICKETS
-    columns = ["ticket_id", "created_at", "channel", "priority", "status"]
+    columns = columns or ["ticket_id", "created_at", "channel", "priority", "status"]
     return read_window(output, spec.name, spec.arrow_schema, day.date, day.date, columns)
 
 
+def events_of_day(output: Path, day: Day, event_type: str) -> pd.DataFrame:
+    """The day's events of one type (from the day's drop and the day before's)."""
+    events = _read(
+        output,
+        "ticket_events",
+        day.date - dt.timedelta(days=EVENT_ARRIVAL_SLACK_DAYS),
+        day.date,
+        row_filter=(ds.field("event_type") == event_type)
+        & (ds.field("event_at") >= day.start)
+        & (ds.field("event_at") < day.end),
+    )
+    return events.drop_duplicates(list(TICKET_EVENTS_SOURCE.key))
+
+
+def answers_of_day(output: Path, day: Day) -> pd.DataFrame:
+    """Survey answers submitted on ``day`` (newest version of each)."""
+    responses = _read(
+        output,
+        "survey_responses",
+        day.date - dt.timedelta(days=EVENT_ARRIVAL_SLACK_DAYS),
+        day.date,
+        columns=["response_id", "customer_id", "survey_type", "score", "submitted_at"],
+        row_filter=(ds.field("submitted_at") >= day.start) & (ds.field("submitted_at") < day.end),
+    )
+    return metrics.latest_versions(responses, ["response_id"])
+
+
 def previous_snapshot(
-    output: Path, day: Day, first_day: dt.date, lookback_days: int
+    output: Path,
+    day: Day,
+    first_day: dt.date,
+    lookback_days: int,
+    spec: tables.TableSpec = tables.FCT_OPEN_TICKETS,
 ) -> pd.DataFrame:
-    """The newest fct_open_tickets snapshot before ``day`` (normally the day before; after
-    days skipped for missing drops, the last one computed). Empty on the first day."""
-    spec = tables.FCT_OPEN_TICKETS
+    """The newest snapshot (fct_open_tickets, dim_customers) before ``day`` (normally the day
+    before; after days skipped for missing drops, the last one computed). Empty on the
+    first day."""
     for back in range(1, lookback_days + 1):
         earlier = day.date - dt.timedelta(days=back)
         if earlier < first_day:

@@ -596,6 +596,77 @@ class AggDailyChannelMix(pa.DataFrameModel):
         unique = ["window_days", "channel"]
 
 
+class DimCustomers(pa.DataFrameModel):
+    """Every customer with lifetime figures as of the end of the day (a daily snapshot).
+
+    Lifetime counters add up from the pipeline's start date (CX_START_DATE); the profile
+    columns are the customer's newest record. View dim_customers_latest: the latest day.
+    """
+
+    customer_key: Series[str] = pa.Field(description="sha256(CX_ID_SALT + customer_id), 32 hex.")
+    plan: Series[str] = pa.Field(nullable=True, description="Plan or tier (newest record).")
+    segment: Series[str] = pa.Field(nullable=True, description="Segment (newest record).")
+    signed_up_at: Series[pd.DatetimeTZDtype] = _maybe_timestamp(
+        "Signup (empty for a customer seen on tickets only)."
+    )
+    churned_at: Series[pd.DatetimeTZDtype] = _maybe_timestamp("Churn, if churned.")
+    tenure_days: Series[float] = pa.Field(
+        nullable=True, description="Days from signup to the day's end."
+    )
+    churned: Series[bool] = pa.Field(description="Churned by the day's end.")
+    tickets: Series[int] = _count("Tickets created (lifetime).")
+    tickets_resolved: Series[int] = _count("Tickets first resolved (lifetime).")
+    resolution_minutes_sum: Series[float] = pa.Field(
+        ge=0, description="Their first-resolution minutes (numerator of the mean)."
+    )
+    reopens: Series[int] = _count("Reopen events on their tickets (lifetime).")
+    resolution_minutes_mean: Series[float] = _minutes("Mean minutes to first resolution.")
+    last_ticket_at: Series[pd.DatetimeTZDtype] = _maybe_timestamp("Latest ticket created.")
+    last_nps: Series[float] = pa.Field(nullable=True, description="Latest NPS answer (0-10).")
+    last_nps_at: Series[pd.DatetimeTZDtype] = _maybe_timestamp("When it was given.")
+    last_csat: Series[float] = pa.Field(nullable=True, description="Latest CSAT answer (1-5).")
+    last_csat_at: Series[pd.DatetimeTZDtype] = _maybe_timestamp("When it was given.")
+
+    class Config:
+        strict = True
+        unique = ["customer_key"]
+
+
+def _component(what: str) -> Any:
+    return pa.Field(ge=0, le=1, description=f"{what} (0 worst .. 1 best).")
+
+
+class AggDailyCustomerHealth(pa.DataFrameModel):
+    """Customer health score per active customer per day: a weighted mean of six components
+    (weights: MetricSettings.health_weights), each kept beside the score."""
+
+    customer_key: Series[str] = pa.Field(description="As in dim_customers.")
+    plan: Series[str] = pa.Field(nullable=True, description="Plan.")
+    segment: Series[str] = pa.Field(nullable=True, description="Segment.")
+    tickets_30d: Series[int] = _count("Tickets created in the trailing 30 days.")
+    health_score: Series[float] = pa.Field(
+        ge=0, le=100, description="100 x sum(weight x component) / sum(weights)."
+    )
+    tenure_score: Series[float] = _component("Tenure: days / 365, capped at 1")
+    plan_score: Series[float] = _component("Plan tier (MetricSettings.plan_scores; unknown 0.5)")
+    ticket_volume_score: Series[float] = _component("1 - tickets_30d / 5, floored at 0")
+    satisfaction_score: Series[float] = _component(
+        "Latest answer: NPS / 10 or (CSAT - 1) / 4; 0.5 if never surveyed"
+    )
+    reopens_score: Series[float] = _component("1 - lifetime reopens / tickets")
+    contact_recency_score: Series[float] = _component(
+        "Days since the last ticket / 90, capped at 1; 1 if none"
+    )
+    risk_band: Series[str] = pa.Field(
+        isin=["at_risk", "watch", "healthy"],
+        description="at_risk below 40, watch below 70, healthy from 70.",
+    )
+
+    class Config:
+        strict = True
+        unique = ["customer_key"]
+
+
 class FctOpenTickets(pa.DataFrameModel):
     """Tickets open (new, open, pending, on hold) at the end of the day: a daily snapshot.
 

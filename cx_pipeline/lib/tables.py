@@ -184,6 +184,12 @@ AGG_DAILY_REPEAT_CONTACTS = TableSpec(
 AGG_DAILY_CHANNEL_MIX = TableSpec(
     "agg_daily_channel_mix", schemas.AggDailyChannelMix, "Creation day (the window's last).", True
 )
+DIM_CUSTOMERS = TableSpec(
+    "dim_customers", schemas.DimCustomers, "Day whose end the snapshot is taken at.", True
+)
+AGG_DAILY_CUSTOMER_HEALTH = TableSpec(
+    "agg_daily_customer_health", schemas.AggDailyCustomerHealth, "Day scored (as of its end).", True
+)
 MART_TABLES = (
     FCT_TICKETS,
     AGG_DAILY_TICKET_ACTIVITY,
@@ -195,6 +201,8 @@ MART_TABLES = (
     AGG_DAILY_REPEAT_CONTACTS,
     AGG_DAILY_CHANNEL_MIX,
     AGG_DAILY_CHURN,
+    DIM_CUSTOMERS,
+    AGG_DAILY_CUSTOMER_HEALTH,
     AGG_RETENTION_COHORTS,
     AGG_DAILY_NPS,
     AGG_DAILY_CSAT,

@@ -159,11 +159,27 @@ FCT_TICKETS_LATEST = View(
 WHERE newest = 1""",
 )
 
-LATEST_RETENTION_COHORTS = View(
-    name="agg_latest_retention_cohorts",
-    table="agg_retention_cohorts",
-    description="The retention cohort triangle as of the latest day (for a heatmap).",
-    select="""SELECT * FROM {table} WHERE date = (SELECT MAX(date) FROM {table})""",
+
+def _latest_day(name: str, table: str, description: str) -> View:
+    return View(
+        name=name,
+        table=table,
+        description=description,
+        select="""SELECT * FROM {table} WHERE date = (SELECT MAX(date) FROM {table})""",
+    )
+
+
+LATEST_SNAPSHOTS = (
+    _latest_day(
+        "agg_latest_retention_cohorts",
+        "agg_retention_cohorts",
+        "The retention cohort triangle as of the latest day (for a heatmap).",
+    ),
+    _latest_day(
+        "dim_customers_latest",
+        "dim_customers",
+        "Every customer's lifetime figures as of the latest day.",
+    ),
 )
 
 VIEWS: tuple[View, ...] = (
@@ -172,7 +188,7 @@ VIEWS: tuple[View, ...] = (
         for build in (_resolution, _topics, _churn, _activity, _workload)
         for period in PERIODS
     ),
-    LATEST_RETENTION_COHORTS,
+    *LATEST_SNAPSHOTS,
     FCT_TICKETS_LATEST,
 )
 

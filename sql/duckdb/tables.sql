@@ -452,6 +452,78 @@ COMMENT ON COLUMN agg_daily_churn.customers_new_30d IS 'Sign-ups during the 30-d
 COMMENT ON COLUMN agg_daily_churn.customers_churned_30d IS 'Churns during the 30-day window.';
 COMMENT ON COLUMN agg_daily_churn.churn_rate_30d IS 'customers_churned_30d / customers_at_start_30d.';
 
+CREATE TABLE IF NOT EXISTS dim_customers (
+    date DATE NOT NULL,
+    customer_key VARCHAR NOT NULL,
+    plan VARCHAR,
+    segment VARCHAR,
+    signed_up_at TIMESTAMPTZ,
+    churned_at TIMESTAMPTZ,
+    tenure_days DOUBLE,
+    churned BOOLEAN NOT NULL,
+    tickets BIGINT NOT NULL,
+    tickets_resolved BIGINT NOT NULL,
+    resolution_minutes_sum DOUBLE NOT NULL,
+    reopens BIGINT NOT NULL,
+    resolution_minutes_mean DOUBLE,
+    last_ticket_at TIMESTAMPTZ,
+    last_nps DOUBLE,
+    last_nps_at TIMESTAMPTZ,
+    last_csat DOUBLE,
+    last_csat_at TIMESTAMPTZ,
+    PRIMARY KEY (date, customer_key)
+);
+COMMENT ON TABLE dim_customers IS 'Every customer with lifetime figures as of the end of the day (a daily snapshot). Lifetime counters add up from the pipeline''s start date (CX_START_DATE); the profile columns are the customer''s newest record. View dim_customers_latest: the latest day.';
+COMMENT ON COLUMN dim_customers.date IS 'Day whose end the snapshot is taken at.';
+COMMENT ON COLUMN dim_customers.customer_key IS 'sha256(CX_ID_SALT + customer_id), 32 hex.';
+COMMENT ON COLUMN dim_customers.plan IS 'Plan or tier (newest record).';
+COMMENT ON COLUMN dim_customers.segment IS 'Segment (newest record).';
+COMMENT ON COLUMN dim_customers.signed_up_at IS 'Signup (empty for a customer seen on tickets only).';
+COMMENT ON COLUMN dim_customers.churned_at IS 'Churn, if churned.';
+COMMENT ON COLUMN dim_customers.tenure_days IS 'Days from signup to the day''s end.';
+COMMENT ON COLUMN dim_customers.churned IS 'Churned by the day''s end.';
+COMMENT ON COLUMN dim_customers.tickets IS 'Tickets created (lifetime).';
+COMMENT ON COLUMN dim_customers.tickets_resolved IS 'Tickets first resolved (lifetime).';
+COMMENT ON COLUMN dim_customers.resolution_minutes_sum IS 'Their first-resolution minutes (numerator of the mean).';
+COMMENT ON COLUMN dim_customers.reopens IS 'Reopen events on their tickets (lifetime).';
+COMMENT ON COLUMN dim_customers.resolution_minutes_mean IS 'Mean minutes to first resolution.';
+COMMENT ON COLUMN dim_customers.last_ticket_at IS 'Latest ticket created.';
+COMMENT ON COLUMN dim_customers.last_nps IS 'Latest NPS answer (0-10).';
+COMMENT ON COLUMN dim_customers.last_nps_at IS 'When it was given.';
+COMMENT ON COLUMN dim_customers.last_csat IS 'Latest CSAT answer (1-5).';
+COMMENT ON COLUMN dim_customers.last_csat_at IS 'When it was given.';
+
+CREATE TABLE IF NOT EXISTS agg_daily_customer_health (
+    date DATE NOT NULL,
+    customer_key VARCHAR NOT NULL,
+    plan VARCHAR,
+    segment VARCHAR,
+    tickets_30d BIGINT NOT NULL,
+    health_score DOUBLE NOT NULL,
+    tenure_score DOUBLE NOT NULL,
+    plan_score DOUBLE NOT NULL,
+    ticket_volume_score DOUBLE NOT NULL,
+    satisfaction_score DOUBLE NOT NULL,
+    reopens_score DOUBLE NOT NULL,
+    contact_recency_score DOUBLE NOT NULL,
+    risk_band VARCHAR NOT NULL,
+    PRIMARY KEY (date, customer_key)
+);
+COMMENT ON TABLE agg_daily_customer_health IS 'Customer health score per active customer per day: a weighted mean of six components (weights: MetricSettings.health_weights), each kept beside the score.';
+COMMENT ON COLUMN agg_daily_customer_health.date IS 'Day scored (as of its end).';
+COMMENT ON COLUMN agg_daily_customer_health.customer_key IS 'As in dim_customers.';
+COMMENT ON COLUMN agg_daily_customer_health.plan IS 'Plan.';
+COMMENT ON COLUMN agg_daily_customer_health.segment IS 'Segment.';
+COMMENT ON COLUMN agg_daily_customer_health.tickets_30d IS 'Tickets created in the trailing 30 days.';
+COMMENT ON COLUMN agg_daily_customer_health.health_score IS '100 x sum(weight x component) / sum(weights).';
+COMMENT ON COLUMN agg_daily_customer_health.tenure_score IS 'Tenure: days / 365, capped at 1 (0 worst .. 1 best).';
+COMMENT ON COLUMN agg_daily_customer_health.plan_score IS 'Plan tier (MetricSettings.plan_scores; unknown 0.5) (0 worst .. 1 best).';
+COMMENT ON COLUMN agg_daily_customer_health.ticket_volume_score IS '1 - tickets_30d / 5, floored at 0 (0 worst .. 1 best).';
+COMMENT ON COLUMN agg_daily_customer_health.satisfaction_score IS 'Latest answer: NPS / 10 or (CSAT - 1) / 4; 0.5 if never surveyed (0 worst .. 1 best).';
+COMMENT ON COLUMN agg_daily_customer_health.reopens_score IS '1 - lifetime reopens / tickets (0 worst .. 1 best).';
+COMMENT ON COLUMN agg_daily_customer_health.contact_recency_score IS 'Days since the last ticket / 90, capped at 1; 1 if none (0 worst .. 1 best).';
+COMMENT ON COLUMN agg_daily_customer_health.risk_band IS 'at_risk below 40, watch below 70, healthy from 70.';
+
 CREATE TABLE IF NOT EXISTS agg_retention_cohorts (
     date DATE NOT NULL,
     cohort_month DATE NOT NULL,
