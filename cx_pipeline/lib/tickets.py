@@ -98,7 +98,6 @@ def ticket_facts(
             .where(~events["actor"].isin(NOT_AGENTS))
             .groupby(events["ticket_id"])
             .nunique(),
-            "last_status_event": kind.map(STATUS_EVENTS).groupby(events["ticket_id"]).last(),
         }
     )
     first_resolved = events["ticket_id"].map(facts["first_resolved_at"])
@@ -119,7 +118,6 @@ def ticket_facts(
         )
     rows["interactions"] = rows["agent_replies"] + rows["customer_replies"]
     rows["touches"] = _touches(rows)
-    rows["status"] = _status(rows)
     rows["age_minutes"] = _minutes(pd.Series(day.end, index=rows.index), rows["created_at"])
     first_target, resolution_target = sla.for_priorities(rows["priority"])
     rows["first_response_sla_met"] = _sla_met(
@@ -168,9 +166,12 @@ REPLY_TRANSITIONS = {("agent_reply", "new"): "open", ("customer_reply", "pending
 
 
 def status_durations(tickets: pd.DataFrame, events: pd.DataFrame, day: Day) -> pd.DataFrame:
-    """Per ticket, calendar minutes spent in each status group from creation to the
-    day's end (or to now-closed): requester wait (new, open, on hold), agent wait
-    (pending), on hold, agent work (new, open)."""
+    """Per ticket, its status at the day's end and the calendar minutes spent in each
+    status group from creation to the day's end: requester wait (new, open, on hold),
+    agent wait (pending), on hold, agent work (new, open).
+
+    A ticket starts ``new``; status events set the status (reopened -> open); an agent
+    reply to a new ticket opens it and a customer reply to a pending one reopens it."""
     created = tickets[["ticket_id", "created_at"]].rename(columns={"created_at": "event_at"})
     stream = pd.concat(
         [created.assign(event_type="created", status="new"),
@@ -189,7 +190,7 @@ def status_durations(tickets: pd.DataFrame, events: pd.DataFrame, day: Day) -> p
     spent = stream.pivot_table(
         index="ticket_id", columns="status", values="minutes", aggfunc="sum", fill_value=0.0
     )
-    result = pd.DataFrame(index=spent.index)
+    result = pd.DataFrame({"status": stream.groupby("ticket_id")["status"].last()})
     for name in DURATIONS:
         statuses = [s for s, names in DURATIONS_BY_STATUS.items() if name in names]
         result[name] = spent.reindex(columns=statuses, fill_value=0.0).sum(axis=1)
@@ -205,12 +206,6 @@ def _touches(rows: pd.DataFrame) -> pd.Series:
         "multi_touch",
     )
     return pd.Series(band, index=rows.index, dtype="str").where(rows["first_resolved_at"].notna())
-
-
-def _status(rows: pd.DataFrame) -> pd.Series:
-    """The last status event's status; before any, 'new' until an agent replied, then 'open'."""
-    fallback = pd.Series(np.where(rows["agent_replies"] > 0, "open", "new"), index=rows.index)
-    return rows["last_status_event"].fillna(fallback).astype("str")
 
 
 def _sla_met(minutes: pd.Series, age: pd.Series, target: pd.Series) -> pd.Series:
