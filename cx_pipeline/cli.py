@@ -40,6 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     generate.add_argument("--seed", type=int, default=20260101)
     generate.add_argument("--landing", type=Path, default=None)
 
+    convert = commands.add_parser(
+        "import", help="convert an export (source mapping YAML) into canonical daily drops"
+    )
+    convert.add_argument("mapping", type=Path, help="the source mapping file")
+    convert.add_argument("--landing", type=Path, default=None)
+    convert.add_argument("--start", type=dt.date.fromisoformat, default=None)
+    convert.add_argument("--end", type=dt.date.fromisoformat, default=None)
+
     ddl = commands.add_parser("ddl", help="print or write the warehouse DDL (sql/)")
     ddl.add_argument("--dialect", choices=["duckdb", "postgresql"], default=None)
     ddl.add_argument("--write", action="store_true", help="rewrite sql/<dialect>/tables.sql")
@@ -52,7 +60,24 @@ def main(argv: list[str] | None = None) -> int:
         return run_backfill(args.start, args.end, args.chunk_days)
     if args.command == "generate":
         return run_generate(args)
+    if args.command == "import":
+        return run_import(args)
     return run_ddl(args.dialect, args.write)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from cx_pipeline.lib.mappings import MappingError, load_mapping, write_drops
+    from cx_pipeline.settings import SETTINGS
+
+    landing = args.landing or Path(os.environ.get("CX_LANDING_DIR", data_dir() / "landing"))
+    try:
+        mapping = load_mapping(args.mapping)
+        count = write_drops(mapping, landing, SETTINGS.reporting_timezone, args.start, args.end)
+    except MappingError as error:
+        print(f"cx-pipeline import: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {count} drops of {', '.join(mapping.targets)} into {landing}")
+    return 0
 
 
 def prepare_dagster_home() -> Path:

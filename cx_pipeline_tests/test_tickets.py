@@ -209,3 +209,10 @@ def test_on_hold_counts_as_requester_wait() -> None:
     assert b["requester_wait_minutes"] == 30 + 30 + 90 + 810
     assert b["agent_work_minutes"] == 30 + 30 + 810
     assert b["status"] == "open"
+
+
+def test_a_day_with_tickets_but_no_events() -> None:
+    # C alone, created 03-04 09:00, nothing happened yet (as on an event log's first day).
+    c = ticket_facts(TICKETS[TICKETS["ticket_id"] == "C"], EVENTS.iloc[0:0], DAY, SLA, "s", OFFICE)
+    assert c.loc[0, "status"] == "new"
+    assert c.loc[0, "requester_wait_minutes"] == 15 * 60

@@ -56,11 +56,15 @@ class Mart:
     compute: Compute
     # A table of this mart whose previous day it reads (a snapshot carried forward).
     carries: str | None = None
+    # Inputs that only enrich (e.g. a ticket's customer segment): a day without their
+    # drop is still computed (an event-log source has no customer records).
+    optional: tuple[str, ...] = ()
 
     def missing_inputs(self, output: Path, day: dt.date) -> list[str]:
         """Staged tables whose own day is missing (a missing drop): the day is not computed,
         so it shows as missing rather than as a day with nothing in it."""
-        return [t for t in self.upstream if partition_rows(output, t, day) is None]
+        required = [t for t in self.upstream if t not in self.optional]
+        return [t for t in required if partition_rows(output, t, day) is None]
 
 
 def single(spec: TableSpec, compute: Callable[[Path, Day], pd.DataFrame]) -> Compute:
@@ -169,6 +173,7 @@ MARTS = (
         (tables.FCT_TICKETS, tables.AGG_DAILY_TICKET_ACTIVITY, tables.AGG_DAILY_WORKLOAD),
         {"stg_tickets": LOOKBACK, "stg_ticket_events": LOOKBACK, "stg_customers": ALL_EARLIER_DAYS},
         _tickets,
+        optional=("stg_customers",),
     ),
     Mart(
         "resolution_time",

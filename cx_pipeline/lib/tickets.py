@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pandera.pandas as pa
 
 from cx_pipeline.lib.business_hours import BusinessSchedule
 from cx_pipeline.lib.metrics import RESOLUTION_EVENTS, Day, ratio
-from cx_pipeline.lib.schemas import AggDailyTicketActivity
+from cx_pipeline.lib.schemas import AggDailyTicketActivity, FctTickets
 
 STATUS_EVENTS = {
     "open": "open",
@@ -71,7 +72,12 @@ def ticket_facts(
     channel, topic, priority, agent_group). ``events``: all their events before the
     day's end (ticket_id, event_at, event_type, actor, handle_seconds).
     """
-    created = events["ticket_id"].map(tickets.set_index("ticket_id")["created_at"])
+    if tickets.empty:  # a quiet day (pandas cannot merge empty Arrow-backed keys)
+        return _empty(FctTickets)
+    created = pd.Series(
+        tickets.set_index("ticket_id")["created_at"].reindex(events["ticket_id"]).array,
+        index=events.index,
+    )
     # An event before its ticket's creation is bad input (flagged by a check): it is
     # left out of every figure rather than making a negative duration.
     events = events[(events["event_at"] < day.end) & (events["event_at"] >= created)]
@@ -100,10 +106,15 @@ def ticket_facts(
             .nunique(),
         }
     )
-    first_resolved = events["ticket_id"].map(facts["first_resolved_at"])
+    # reindex, not map: map fails on an empty datetime mapper (a day with no events).
+    first_resolved = pd.Series(
+        facts["first_resolved_at"].reindex(events["ticket_id"]).array, index=events.index
+    )
     before_resolution = (kind == "agent_reply") & (at <= first_resolved)
     facts["replies_before_resolution"] = before_resolution.groupby(events["ticket_id"]).sum()
 
+    # Aligned on the tickets' own ids (also when no ticket has an event yet).
+    facts = facts.reindex(pd.Index(tickets["ticket_id"]))
     rows = tickets.merge(facts, left_on="ticket_id", right_index=True, how="left")
     rows = rows.merge(status_durations(tickets, events, day), on="ticket_id", how="left")
     counts = ["solves", "reopens", "agent_replies", "customer_replies", "distinct_agents"]
@@ -226,6 +237,8 @@ def ticket_activity(facts: pd.DataFrame, events: pd.DataFrame, day: Day) -> pd.D
     """Per channel x priority: volumes, reopens, touches, escalations, SLA, AHT and
     response times of ``day``. ``facts``: ticket_facts of the tickets touched on the day;
     ``events``: their events (the day's and earlier)."""
+    if facts.empty:
+        return _empty(AggDailyTicketActivity)
     events = events.merge(facts[["ticket_id", *GRAIN, "created_at"]], on="ticket_id")
     events = events[events["event_at"] >= events["created_at"]]  # as in ticket_facts
     today = events[day.contains(events["event_at"])]
@@ -274,7 +287,7 @@ def ticket_activity(facts: pd.DataFrame, events: pd.DataFrame, day: Day) -> pd.D
     ]
     result = pd.concat([p for p in parts if len(p)], axis=1) if any(len(p) for p in parts) else None
     if result is None:
-        return _empty_activity()
+        return _empty(AggDailyTicketActivity)
     result = result.reindex(columns=ACTIVITY_COUNTS + ACTIVITY_SUMS).fillna(0)
     result[ACTIVITY_COUNTS] = result[ACTIVITY_COUNTS].astype("int64")
     result = result.astype({name: "float64" for name in ACTIVITY_SUMS})
@@ -305,9 +318,11 @@ ACTIVITY_RATES = (
 )
 
 
-def _empty_activity() -> pd.DataFrame:
-    schema = AggDailyTicketActivity.to_schema()
-    return schema.coerce_dtype(pd.DataFrame({name: [] for name in schema.columns}))
+def _empty(model: type[pa.DataFrameModel]) -> pd.DataFrame:
+    columns = model.to_schema().columns
+    return pd.DataFrame(
+        {name: pd.Series(dtype=column.dtype.type) for name, column in columns.items()}
+    )
 
 
 def agent_response_times(events: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,351 @@
+"""Source mappings: turn a helpdesk's, survey tool's or billing system's export into the
+canonical drops the pipeline reads (docs/sources.md).
+
+A mapping is a YAML file: where to read (a file pattern or a SQL query), the format,
+column renames, value maps, timestamp formats and zones, constant columns, or how
+to derive tickets and ticket events from an event log. It is checked completely
+before any data is read; an error names the mapping file and the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+import sqlalchemy as sa
+import yaml
+
+from cx_pipeline.lib import schemas
+from cx_pipeline.lib.sources import SOURCES_BY_NAME
+
+FORMATS = ("csv", "jsonl", "json", "parquet")
+TOP_KEYS = {"source", "read", "rename", "values", "timestamps", "constants", "event_log"}
+READ_KEYS = {"path", "format", "delimiter", "encoding", "sql"}
+SQL_KEYS = {"url_env", "query"}
+EVENT_LOG_KEYS = {"case_id", "activity", "timestamp", "actor", "activities", "reopened_by",
+                  "ticket_constants"}  # fmt: skip
+# Canonical columns whose values are a fixed list: a value map must land inside it.
+ALLOWED_VALUES = {
+    "channel": schemas.CHANNELS,
+    "priority": schemas.PRIORITIES,
+    "event_type": schemas.EVENT_TYPES,
+    "survey_type": schemas.SURVEY_TYPES,
+}
+
+
+class MappingError(ValueError):
+    """A mapping that cannot work, named by file and key."""
+
+
+@dataclass(frozen=True)
+class SourceMapping:
+    path: Path  # the mapping file
+    spec: dict[str, Any]
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The canonical sources this mapping writes."""
+        return ("tickets", "ticket_events") if "event_log" in self.spec else (self.spec["source"],)
+
+    def error(self, key: str, message: str) -> MappingError:
+        return MappingError(f"{self.path}: {key}: {message}")
+
+
+def load_mapping(path: Path) -> SourceMapping:
+    """Read and check a mapping file; nothing of the data is read except a file's header."""
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise MappingError(f"{path}: not valid YAML: {error}") from None
+    mapping = SourceMapping(path, spec if isinstance(spec, dict) else {})
+    _check(mapping)
+    return mapping
+
+
+def _check(mapping: SourceMapping) -> None:
+    spec = mapping.spec
+    _known_keys(mapping, "(top level)", spec, TOP_KEYS)
+    read = spec.get("read")
+    if not isinstance(read, dict):
+        raise mapping.error("read", "required: a file pattern (path, format) or sql")
+    _known_keys(mapping, "read", read, READ_KEYS)
+    if "sql" in read:
+        _known_keys(mapping, "read.sql", read["sql"], SQL_KEYS)
+        for key in sorted(SQL_KEYS - set(read["sql"])):
+            raise mapping.error(f"read.sql.{key}", "required")
+    else:
+        if read.get("format") not in FORMATS:
+            raise mapping.error("read.format", f"{read.get('format')!r} is not one of {FORMATS}")
+        if not input_files(mapping):
+            raise mapping.error("read.path", f"no file matches {read.get('path')!r}")
+    if "event_log" in spec:
+        _check_event_log(mapping, spec["event_log"])
+        return
+    if spec.get("source") not in SOURCES_BY_NAME:
+        raise mapping.error(
+            "source", f"{spec.get('source')!r} is not one of {list(SOURCES_BY_NAME)}"
+        )
+    canonical = set(SOURCES_BY_NAME[spec["source"]].columns)
+    for key in ("rename", "values", "timestamps", "constants"):
+        section = spec.get(key) or {}
+        names = section.values() if key == "rename" else section.keys()
+        for name in names:
+            if name not in canonical:
+                raise mapping.error(
+                    f"{key}.{name}", f"not a column of {spec['source']}: {sorted(canonical)}"
+                )
+    _check_values(mapping, "values", spec.get("values") or {})
+    header = source_columns(mapping)
+    if header is not None:
+        for column in spec.get("rename") or {}:
+            if column not in header:
+                raise mapping.error(f"rename.{column}", f"no such column in the source: {header}")
+
+
+def _check_event_log(mapping: SourceMapping, log: Any) -> None:
+    _known_keys(mapping, "event_log", log, EVENT_LOG_KEYS)
+    for key in ("case_id", "activity", "timestamp", "activities"):
+        if key not in log:
+            raise mapping.error(f"event_log.{key}", "required")
+    _check_values(mapping, "event_log", {"event_type": log["activities"]})
+    header = source_columns(mapping)
+    for key in ("case_id", "activity", "timestamp", "actor"):
+        if key in log and header is not None and log[key] not in header:
+            raise mapping.error(
+                f"event_log.{key}", f"no column {log[key]!r} in the source: {header}"
+            )
+    tickets = set(SOURCES_BY_NAME["tickets"].columns)
+    for name in log.get("ticket_constants") or {}:
+        if name not in tickets:
+            raise mapping.error(f"event_log.ticket_constants.{name}", "not a column of tickets")
+
+
+def _check_values(mapping: SourceMapping, key: str, values: Mapping[str, Any]) -> None:
+    for column, value_map in values.items():
+        if not isinstance(value_map, dict):
+            raise mapping.error(f"{key}.{column}", "must map source values to canonical ones")
+        allowed = ALLOWED_VALUES.get(column)
+        for source_value, canonical in value_map.items():
+            if allowed and canonical not in allowed:
+                raise mapping.error(
+                    f"{key}.{column}.{source_value}", f"{canonical!r} is not one of {allowed}"
+                )
+
+
+def _known_keys(mapping: SourceMapping, where: str, section: Any, known: set[str]) -> None:
+    if not isinstance(section, dict):
+        raise mapping.error(where, "must be a mapping of keys")
+    for key in section:
+        if key not in known:
+            raise mapping.error(f"{where}.{key}" if where != "(top level)" else key,
+                                f"unknown key; expected one of {sorted(known)}")  # fmt: skip
+
+
+def input_files(mapping: SourceMapping) -> list[Path]:
+    pattern = mapping.spec["read"].get("path", "")
+    full = pattern if os.path.isabs(pattern) else str(mapping.path.parent / pattern)
+    return [Path(name) for name in sorted(glob.glob(full))]
+
+
+def source_columns(mapping: SourceMapping) -> list[str] | None:
+    """The column names of the first input file (its header only); None for SQL or JSON."""
+    read = mapping.spec["read"]
+    if "sql" in read or read["format"] in ("jsonl", "json"):
+        return None
+    first = input_files(mapping)[0]
+    if read["format"] == "parquet":
+        return list(pq.read_schema(first).names)
+    with first.open(encoding=read.get("encoding", "utf-8"), newline="") as handle:
+        return handle.readline().rstrip("\r\n").split(read.get("delimiter", ","))
+
+
+# --- reading and converting -------------------------------------------------------
+
+
+def read_source(
+    mapping: SourceMapping, start: dt.datetime | None = None, end: dt.datetime | None = None
+) -> pd.DataFrame:
+    """Every input row, as text. A SQL source gets ``start`` and ``end`` as the bound
+    parameters :start and :end (the partition's bounds)."""
+    read = mapping.spec["read"]
+    if "sql" in read:
+        return _read_sql(mapping, read["sql"], start, end)
+    frames = [_read_file(path, read) for path in input_files(mapping)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _read_file(path: Path, read: Mapping[str, Any]) -> pd.DataFrame:
+    fmt, encoding = read["format"], read.get("encoding", "utf-8")
+    if fmt == "csv":
+        frame = pd.read_csv(
+            path, sep=read.get("delimiter", ","), encoding=encoding, dtype="str",
+            keep_default_na=False, na_values=[""],
+        )  # fmt: skip
+    elif fmt == "parquet":
+        frame = pd.read_parquet(path)
+    else:
+        frame = pd.read_json(path, lines=fmt == "jsonl", dtype=False, encoding=encoding)
+    return frame.astype("str").where(frame.notna())
+
+
+def _read_sql(
+    mapping: SourceMapping,
+    sql: Mapping[str, str],
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+) -> pd.DataFrame:
+    url = os.environ.get(sql["url_env"])
+    if not url:
+        raise mapping.error("read.sql.url_env", f"environment variable {sql['url_env']} is not set")
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            frame = pd.read_sql(
+                sa.text(sql["query"]), connection, params={"start": start, "end": end}
+            )
+    finally:
+        engine.dispose()
+    return frame.astype("str").where(frame.notna())
+
+
+def to_canonical(mapping: SourceMapping, raw: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Canonical rows per target source (text, timestamps as ISO 8601 UTC)."""
+    spec = mapping.spec
+    if "event_log" in spec:
+        return _from_event_log(
+            spec["event_log"], _timestamps(raw, spec, spec["event_log"]["timestamp"])
+        )
+    frame = raw.rename(columns=spec.get("rename") or {})
+    for column, value_map in (spec.get("values") or {}).items():
+        frame[column] = frame[column].replace({str(k): str(v) for k, v in value_map.items()})
+    for column, value in (spec.get("constants") or {}).items():
+        frame[column] = str(value)
+    for column in spec.get("timestamps") or {}:
+        frame = _timestamps(frame, spec, column)
+    columns = [c for c in SOURCES_BY_NAME[spec["source"]].columns if c in frame.columns]
+    return {spec["source"]: frame[columns]}
+
+
+def _timestamps(frame: pd.DataFrame, spec: Mapping[str, Any], column: str) -> pd.DataFrame:
+    """Parse a timestamp column by its format and zone (settings under timestamps.<column>)
+    and write it back as ISO 8601 UTC text; unparseable values stay as they were, so
+    staging rejects them with the row and field."""
+    setting = (spec.get("timestamps") or {}).get(column, {})
+    text = frame[column]
+    parsed = pd.to_datetime(text, format=setting.get("format", "ISO8601"), errors="coerce")
+    if parsed.dt.tz is None:
+        parsed = parsed.dt.tz_localize(setting.get("timezone", "UTC"), ambiguous="NaT",
+                                       nonexistent="NaT")  # fmt: skip
+    iso = parsed.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    return frame.assign(**{column: iso.where(parsed.notna(), text)})
+
+
+def _from_event_log(log: Mapping[str, Any], raw: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Tickets (a case, created at its first event) and events (mapped activities; an
+    activity in ``reopened_by`` after a solve also reopens the ticket)."""
+    events = pd.DataFrame(
+        {
+            "ticket_id": raw[log["case_id"]],
+            "event_at": raw[log["timestamp"]],
+            "activity": raw[log["activity"]],
+            "actor": raw[log["actor"]] if "actor" in log else None,
+        }
+    ).sort_values(["ticket_id", "event_at"], kind="stable", ignore_index=True)
+    created = events.groupby("ticket_id", sort=True)["event_at"].min()
+    tickets = pd.DataFrame({"ticket_id": created.index, "created_at": created.to_numpy()})
+    for column, value in (log.get("ticket_constants") or {}).items():
+        tickets[column] = str(value)
+    events["event_type"] = events["activity"].map({str(k): v for k, v in log["activities"].items()})
+    solved_before = (events["event_type"] == "solved").groupby(events["ticket_id"]).cummax()
+    solved_before = solved_before.groupby(events["ticket_id"]).shift(1, fill_value=False)
+    reopening = events["activity"].isin(log.get("reopened_by") or []) & solved_before.astype(bool)
+    # Only the first such activity after each solve reopens.
+    since_solve = (events["event_type"] == "solved").groupby(events["ticket_id"]).cumsum()
+    first_after = ~reopening.groupby([events["ticket_id"], since_solve]).shift(
+        1, fill_value=False
+    ).astype(bool)
+    reopens = events[reopening & first_after].assign(event_type="reopened")
+    mapped = pd.concat([events[events["event_type"].notna()], reopens], ignore_index=True)
+    mapped = mapped.drop_duplicates(["ticket_id", "event_at", "event_type", "actor"])
+    columns = ["ticket_id", "event_at", "event_type", "actor"]
+    return {
+        "tickets": tickets,
+        "ticket_events": mapped[columns].sort_values(columns[:2], ignore_index=True),
+    }
+
+
+ARRIVAL_COLUMN = {
+    "tickets": "created_at",
+    "ticket_events": "event_at",
+    "survey_responses": "submitted_at",
+    "customers": "signed_up_at",
+}
+
+
+def daily_drops(
+    frames: Mapping[str, pd.DataFrame], timezone: str, first: dt.date | None = None,
+    last: dt.date | None = None,
+) -> Iterator[tuple[str, dt.date, pd.DataFrame]]:  # fmt: skip
+    """(source, day, rows) for every day from the first to the last row's day (or the given
+    range): rows arrive on their own timestamp's day; a day without rows gets an empty
+    drop, so it reads as a quiet day, not a missing one."""
+    days_of = {
+        source: pd.to_datetime(frame[ARRIVAL_COLUMN[source]], utc=True, errors="coerce")
+        .dt.tz_convert(timezone)
+        .dt.date
+        for source, frame in frames.items()
+    }
+    known = [d for days in days_of.values() for d in (days.min(), days.max()) if pd.notna(d)]
+    first = first or min(known)
+    last = last or max(known)
+    for source, frame in frames.items():
+        # A row whose timestamp does not parse goes to the first day's drop, where staging
+        # quarantines it with its row and field: nothing is lost on the way.
+        arrival = days_of[source].where(days_of[source].notna(), first)
+        by_day = dict(iter(frame.groupby(arrival, sort=True)))
+        day = first
+        while day <= last:
+            yield source, day, by_day.get(day, frame.iloc[0:0])
+            day += dt.timedelta(days=1)
+
+
+def write_drops(
+    mapping: SourceMapping, landing: Path, timezone: str,
+    first: dt.date | None = None, last: dt.date | None = None,
+) -> int:  # fmt: skip
+    """Convert the mapping's source into canonical CSV drops under ``landing``; a SQL
+    source is queried once per day with that day's bounds. Returns the drops written."""
+    written = 0
+    if "sql" in mapping.spec["read"]:
+        if first is None or last is None:
+            raise mapping.error("read.sql", "a SQL source needs a date range (--start/--end)")
+        day = first
+        while day <= last:
+            start = pd.Timestamp(day).tz_localize(timezone)
+            raw = read_source(
+                mapping, start.to_pydatetime(), (start + pd.Timedelta(days=1)).to_pydatetime()
+            )
+            for source, frame in to_canonical(mapping, raw).items():
+                _write_csv(frame, landing / source / f"{day.isoformat()}.csv")
+                written += 1
+            day += dt.timedelta(days=1)
+        return written
+    frames = to_canonical(mapping, read_source(mapping))
+    for source, day, rows in daily_drops(frames, timezone, first, last):
+        _write_csv(rows, landing / source / f"{day.isoformat()}.csv")
+        written += 1
+    return written
+
+
+def _write_csv(rows: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    rows.to_csv(partial, index=False)
+    partial.replace(path)
