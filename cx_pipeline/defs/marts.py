@@ -105,14 +105,15 @@ def _tickets(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd.D
         on="customer_id",
         how="left",
     )
+    schedule = settings.schedule()
     facts = tickets.ticket_facts(
-        ticket_rows, events, day, settings.sla_targets(), settings.id_salt, settings.schedule()
+        ticket_rows, events, day, settings.sla_targets(), settings.id_salt, schedule
     )
     activity = tickets.ticket_activity(facts, events, day)
     return {
         tables.FCT_TICKETS.name: facts,
         tables.AGG_DAILY_TICKET_ACTIVITY.name: activity,
-        tables.AGG_DAILY_WORKLOAD.name: tickets.workload(activity, day, settings.schedule()),
+        tables.AGG_DAILY_WORKLOAD.name: tickets.workload(activity, day, schedule),
     }
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from cx_pipeline.lib.metrics import Day, ratio
+from cx_pipeline.lib.metrics import Day, ratio, side_by_side
 from cx_pipeline.lib.tickets import hash_ids
 
 COUNTERS = ["tickets", "tickets_resolved", "resolution_minutes_sum", "reopens"]
@@ -56,11 +56,7 @@ def day_activity(
         )
         parts.append(latest.set_index("customer_key")[["score", "submitted_at"]]
                      .set_axis([score, at], axis=1))  # fmt: skip
-    activity = (
-        pd.concat([part for part in parts if len(part)], axis=1)
-        if any(len(part) for part in parts)
-        else pd.DataFrame(index=pd.Index([], name="customer_key", dtype="str"))
-    )
+    activity = side_by_side(parts, pd.Index([], name="customer_key", dtype="str"))
     activity = activity.reindex(columns=[*COUNTERS, "last_ticket_at", *_answer_columns()])
     activity[COUNTERS] = activity[COUNTERS].fillna(0)
     return activity.rename_axis("customer_key")

@@ -29,6 +29,11 @@ MILESTONE_EVENTS = (*metrics.RESOLUTION_EVENTS, *metrics.RESPONSE_EVENTS)
 EVENT_ARRIVAL_SLACK_DAYS = 1
 
 
+def _on_day(column: str, day: Day) -> ds.Expression:
+    """Rows whose ``column`` instant falls within ``day`` (a pushed-down filter)."""
+    return (ds.field(column) >= day.start) & (ds.field(column) < day.end)
+
+
 def _read(output: Path, spec_name: str, start: dt.date, end: dt.date, **kwargs) -> pd.DataFrame:
     spec = STAGED_TABLES[spec_name]
     return read_window(output, spec.name, spec.arrow_schema, start, end, **kwargs)
@@ -65,9 +70,7 @@ def milestone_history(
         day.date - dt.timedelta(days=EVENT_ARRIVAL_SLACK_DAYS),
         day.date,
         columns=["ticket_id"],
-        row_filter=milestone
-        & (ds.field("event_at") >= day.start)
-        & (ds.field("event_at") < day.end),
+        row_filter=milestone & _on_day("event_at", day),
     )
     ids = pa.array(today["ticket_id"].unique(), pa.string())
     first_day = day.date - dt.timedelta(days=lookback_days)
@@ -90,8 +93,7 @@ def touched_tickets(
     """(tickets, events) of every ticket created or with an event on ``day``: the newest
     version of each ticket and all its events up to the day's end, within the lookback."""
     arrived = day.date - dt.timedelta(days=EVENT_ARRIVAL_SLACK_DAYS)
-    on_day = (ds.field("event_at") >= day.start) & (ds.field("event_at") < day.end)
-    created = (ds.field("created_at") >= day.start) & (ds.field("created_at") < day.end)
+    on_day, created = _on_day("event_at", day), _on_day("created_at", day)
     ids = pd.concat(
         [
             _read(
@@ -178,9 +180,7 @@ def events_of_day(output: Path, day: Day, event_type: str) -> pd.DataFrame:
         "ticket_events",
         day.date - dt.timedelta(days=EVENT_ARRIVAL_SLACK_DAYS),
         day.date,
-        row_filter=(ds.field("event_type") == event_type)
-        & (ds.field("event_at") >= day.start)
-        & (ds.field("event_at") < day.end),
+        row_filter=(ds.field("event_type") == event_type) & _on_day("event_at", day),
     )
     return events.drop_duplicates(list(TICKET_EVENTS_SOURCE.key))
 
@@ -193,7 +193,7 @@ def answers_of_day(output: Path, day: Day) -> pd.DataFrame:
         day.date - dt.timedelta(days=EVENT_ARRIVAL_SLACK_DAYS),
         day.date,
         columns=["response_id", "customer_id", "survey_type", "score", "submitted_at"],
-        row_filter=(ds.field("submitted_at") >= day.start) & (ds.field("submitted_at") < day.end),
+        row_filter=_on_day("submitted_at", day),
     )
     return metrics.latest_versions(responses, ["response_id"])
 

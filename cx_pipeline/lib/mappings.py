@@ -192,6 +192,11 @@ def _read_file(path: Path, read: Mapping[str, Any]) -> pd.DataFrame:
         frame = pd.read_parquet(path)
     else:
         frame = pd.read_json(path, lines=fmt == "jsonl", dtype=False, encoding=encoding)
+    return _as_text(frame)
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every value as text, empty stays empty: staging parses and checks the types."""
     return frame.astype("str").where(frame.notna())
 
 
@@ -212,7 +217,7 @@ def _read_sql(
             )
     finally:
         engine.dispose()
-    return frame.astype("str").where(frame.notna())
+    return _as_text(frame)
 
 
 def to_canonical(mapping: SourceMapping, raw: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -57,6 +57,15 @@ def latest_versions(rows: pd.DataFrame, key: list[str]) -> pd.DataFrame:
     return ordered.drop_duplicates(subset=key, keep="last").reset_index(drop=True)
 
 
+def side_by_side(
+    parts: list[pd.Series | pd.DataFrame], empty_index: pd.Index | None = None
+) -> pd.DataFrame:
+    """Figures keyed alike (a Series or frame each), joined on their index; a frame with
+    ``empty_index`` (default none) when no part has rows."""
+    filled = [part for part in parts if len(part)]
+    return pd.concat(filled, axis=1) if filled else pd.DataFrame(index=empty_index)
+
+
 def first_event_times(events: pd.DataFrame, event_types: tuple[str, ...]) -> pd.Series:
     """Per ticket_id, the earliest event_at among the given event types."""
     wanted = events[events["event_type"].isin(event_types)]

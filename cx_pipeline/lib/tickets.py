@@ -14,7 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from cx_pipeline.lib.business_hours import BusinessSchedule
-from cx_pipeline.lib.metrics import RESOLUTION_EVENTS, Day, ratio
+from cx_pipeline.lib.metrics import RESOLUTION_EVENTS, Day, ratio, side_by_side
 from cx_pipeline.lib.schemas import AggDailyTicketActivity, FctTickets
 
 STATUS_EVENTS = {
@@ -285,8 +285,8 @@ def ticket_activity(facts: pd.DataFrame, events: pd.DataFrame, day: Day) -> pd.D
             response_minutes_sum=("response_minutes", "sum"),
         ),
     ]
-    result = pd.concat([p for p in parts if len(p)], axis=1) if any(len(p) for p in parts) else None
-    if result is None:
+    result = side_by_side(parts)
+    if result.empty:
         return _empty(AggDailyTicketActivity)
     result = result.reindex(columns=ACTIVITY_COUNTS + ACTIVITY_SUMS).fillna(0)
     result[ACTIVITY_COUNTS] = result[ACTIVITY_COUNTS].astype("int64")
