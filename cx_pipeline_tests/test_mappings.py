@@ -61,3 +61,42 @@ def test_mapping_errors_name_the_file_and_key(
     with pytest.raises(MappingError, match=message) as error:
         load_mapping(path)
     assert str(path) in str(error.value)
+
+
+LOG = """case,activity,at,who
+K1,Open,2026-11-23 09:00:00+00:00,a
+K1,Take,2026-11-23 09:10:00+00:00,a
+K1,Resolve,2026-11-23 10:00:00+00:00,a
+K1,Take,2026-11-23 11:00:00+00:00,b
+K1,Wait,2026-11-23 11:30:00+00:00,b
+K1,Take,2026-11-23 12:00:00+00:00,b
+K1,Resolve,2026-11-23 13:00:00+00:00,b
+K1,Take,2026-11-24 09:00:00+00:00,c
+"""
+EVENT_LOG_MAPPING = """
+read: {path: log.csv, format: csv}
+event_log:
+  case_id: case
+  activity: activity
+  timestamp: at
+  actor: who
+  activities: {Take: agent_reply, Resolve: solved, Wait: pending}
+  reopened_by: [Take]
+  ticket_constants: {customer_id: c, channel: web, priority: normal}
+"""
+
+
+def test_an_event_log_reopens_once_per_resolution(tmp_path: Path) -> None:
+    (tmp_path / "log.csv").write_text(LOG, encoding="utf-8")
+    path = tmp_path / "log.yaml"
+    path.write_text(EVENT_LOG_MAPPING, encoding="utf-8")
+    mapping = load_mapping(path)
+    frames = to_canonical(mapping, read_source(mapping))
+    ticket = frames["tickets"].iloc[0]
+    assert ticket["created_at"] == "2026-11-23T09:00:00+00:00"  # the case's first event
+    events = frames["ticket_events"]
+    # Taken again after each resolve: reopened at 11:00 and on the 24th, not at 12:00
+    # (the ticket was already open again).
+    reopened = events[events["event_type"] == "reopened"]["event_at"].tolist()
+    assert reopened == ["2026-11-23T11:00:00+00:00", "2026-11-24T09:00:00+00:00"]
+    assert (events["event_type"] == "agent_reply").sum() == 4

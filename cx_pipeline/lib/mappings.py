@@ -268,15 +268,13 @@ def _from_event_log(log: Mapping[str, Any], raw: pd.DataFrame) -> dict[str, pd.D
     for column, value in (log.get("ticket_constants") or {}).items():
         tickets[column] = str(value)
     events["event_type"] = events["activity"].map({str(k): v for k, v in log["activities"].items()})
-    solved_before = (events["event_type"] == "solved").groupby(events["ticket_id"]).cummax()
-    solved_before = solved_before.groupby(events["ticket_id"]).shift(1, fill_value=False)
-    reopening = events["activity"].isin(log.get("reopened_by") or []) & solved_before.astype(bool)
-    # Only the first such activity after each solve reopens.
-    since_solve = (events["event_type"] == "solved").groupby(events["ticket_id"]).cumsum()
-    first_after = ~reopening.groupby([events["ticket_id"], since_solve]).shift(
-        1, fill_value=False
-    ).astype(bool)
-    reopens = events[reopening & first_after].assign(event_type="reopened")
+    # The first reopening activity after each solve reopens the ticket; later ones until
+    # the next solve find it open already.
+    solves_so_far = (events["event_type"] == "solved").groupby(events["ticket_id"]).cumsum()
+    candidate = events["activity"].isin(log.get("reopened_by") or []) & (solves_so_far > 0)
+    nth = candidate.astype("int64").groupby([events["ticket_id"], solves_so_far]).cumsum()
+    reopening = candidate & (nth == 1)
+    reopens = events[reopening].assign(event_type="reopened")
     mapped = pd.concat([events[events["event_type"].notna()], reopens], ignore_index=True)
     mapped = mapped.drop_duplicates(["ticket_id", "event_at", "event_type", "actor"])
     columns = ["ticket_id", "event_at", "event_type", "actor"]
