@@ -263,6 +263,43 @@ def test_churn_with_no_customers_has_no_rate() -> None:
     assert np.isnan(row.loc[0, "churn_rate"])
 
 
+def test_churn_by_plan_and_tenure_band() -> None:
+    customers = customers_frame(
+        [
+            ("A", "2025-03-10 00:00", None),  # 12 whole months at 03-10 00:00
+            ("B", "2025-03-10 00:01", "2026-03-10 15:00"),  # 11 months and a bit; churns
+            ("C", "2019-01-31 10:00", "2026-03-10 09:00"),  # 85 months: the last band
+            ("D", "2026-03-10 08:00", None),  # new today: first band, not at the start
+        ]
+    ).assign(plan=["pro", "pro", None, "free"], segment="smb")
+    rows = metrics.churn_by_segment(customers, Day(dt.date(2026, 3, 10), "UTC"))
+    got = {
+        (r.breakdown, r.breakdown_value): (
+            r.customers_at_start, r.customers_new, r.customers_churned, r.churn_rate
+        )
+        for r in rows.itertuples()
+    }  # fmt: skip
+    assert got == {
+        ("plan", "(unknown)"): (1, 0, 1, 1.0),
+        ("plan", "free"): (0, 1, 0, pytest.approx(np.nan, nan_ok=True)),
+        ("plan", "pro"): (2, 0, 1, 0.5),
+        ("segment", "smb"): (3, 1, 2, pytest.approx(2 / 3)),
+        ("tenure_band", "00-11 months"): (1, 1, 1, 1.0),  # B (churned), D (new)
+        ("tenure_band", "12-23 months"): (1, 0, 0, 0.0),  # A
+        ("tenure_band", "72+ months"): (1, 0, 1, 1.0),  # C
+    }
+
+
+def test_tenure_bands_count_whole_calendar_months() -> None:
+    signups = utc(["2025-12-31 00:00", "2025-02-28 00:00", "2025-01-31 00:00", None])
+    # From Dec 31 one month is complete on Jan 31, from Jan 31 on Feb 28 (clamped).
+    bands = metrics.tenure_bands(signups, ts("2026-01-31 00:00"), "UTC")
+    assert list(bands) == ["00-11 months", "00-11 months", "12-23 months", "00-11 months"]
+    assert list(metrics.tenure_bands(utc(["2025-01-31 00:00"]), ts("2026-02-28"), "UTC")) == [
+        "12-23 months"
+    ]
+
+
 # --- retention cohorts ------------------------------------------------------
 
 

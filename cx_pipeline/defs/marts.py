@@ -82,8 +82,13 @@ def _tickets_by_topic(output: Path, day: Day) -> pd.DataFrame:
     return metrics.tickets_by_topic(ticket_rows, day, SETTINGS.start_date)
 
 
-def _churn(output: Path, day: Day) -> pd.DataFrame:
-    return metrics.churn(history.current_customers(output, day, SETTINGS.start_date), day)
+def _churn(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.DataFrame]:
+    columns = ("signed_up_at", "churned_at", "plan", "segment")
+    customers = history.current_customers(output, day, SETTINGS.start_date, columns)
+    return {
+        tables.AGG_DAILY_CHURN.name: metrics.churn(customers, day),
+        tables.AGG_DAILY_CHURN_BY_SEGMENT.name: metrics.churn_by_segment(customers, day),
+    }
 
 
 def _retention_cohorts(output: Path, day: Day) -> pd.DataFrame:
@@ -196,9 +201,9 @@ MARTS = (
     ),
     Mart(
         "churn",
-        (tables.AGG_DAILY_CHURN,),
+        (tables.AGG_DAILY_CHURN, tables.AGG_DAILY_CHURN_BY_SEGMENT),
         {"stg_customers": ALL_EARLIER_DAYS},
-        single(tables.AGG_DAILY_CHURN, _churn),
+        _churn,
     ),
     Mart(
         "customers",

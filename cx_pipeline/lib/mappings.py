@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import datetime as dt
 import glob
+import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import sqlalchemy as sa
@@ -27,7 +29,7 @@ from cx_pipeline.lib.sources import SOURCES_BY_NAME
 
 FORMATS = ("csv", "jsonl", "json", "parquet")
 TOP_KEYS = {"source", "read", "rename", "values", "timestamps", "constants", "event_log"}
-READ_KEYS = {"path", "format", "delimiter", "encoding", "sql"}
+READ_KEYS = {"path", "tables", "query", "format", "delimiter", "encoding", "records", "sql"}
 SQL_KEYS = {"url_env", "query"}
 EVENT_LOG_KEYS = {"case_id", "activity", "timestamp", "actor", "activities", "reopened_by",
                   "ticket_constants"}  # fmt: skip
@@ -83,8 +85,13 @@ def _check(mapping: SourceMapping) -> None:
     else:
         if read.get("format") not in FORMATS:
             raise mapping.error("read.format", f"{read.get('format')!r} is not one of {FORMATS}")
-        if not input_files(mapping):
-            raise mapping.error("read.path", f"no file matches {read.get('path')!r}")
+        if ("path" in read) == ("tables" in read):
+            raise mapping.error("read.path", "give either read.path or read.tables")
+        for name, files in input_tables(mapping).items():
+            if not files:
+                key = "read.path" if "path" in read else f"read.tables.{name}"
+                raise mapping.error(key, f"no file matches {_patterns(read)[name]!r}")
+        _check_query(mapping)
     if "event_log" in spec:
         _check_event_log(mapping, spec["event_log"])
         return
@@ -148,22 +155,55 @@ def _known_keys(mapping: SourceMapping, where: str, section: Any, known: set[str
                                 f"unknown key; expected one of {sorted(known)}")  # fmt: skip
 
 
-def input_files(mapping: SourceMapping) -> list[Path]:
-    pattern = mapping.spec["read"].get("path", "")
-    full = pattern if os.path.isabs(pattern) else str(mapping.path.parent / pattern)
-    return [Path(name) for name in sorted(glob.glob(full))]
+def _patterns(read: Mapping[str, Any]) -> dict[str, str]:
+    """Table name -> file pattern: ``read.path`` is the one table ``source``."""
+    return dict(read["tables"]) if "tables" in read else {"source": read.get("path", "")}
+
+
+def input_tables(mapping: SourceMapping) -> dict[str, list[Path]]:
+    """Table name -> the files matching its pattern (relative to the mapping file)."""
+    tables = {}
+    for name, pattern in _patterns(mapping.spec["read"]).items():
+        full = pattern if os.path.isabs(pattern) else str(mapping.path.parent / pattern)
+        tables[name] = [Path(file) for file in sorted(glob.glob(full))]
+    return tables
+
+
+def _header(path: Path, read: Mapping[str, Any]) -> list[str] | None:
+    """A file's column names (its header line or Parquet schema only); None for JSON."""
+    if read["format"] in ("jsonl", "json"):
+        return None
+    if read["format"] == "parquet":
+        return list(pq.read_schema(path).names)
+    with path.open(encoding=read.get("encoding", "utf-8"), newline="") as handle:
+        line = handle.readline().rstrip("\r\n")
+    return [name.strip('"') for name in line.split(read.get("delimiter", ","))]
 
 
 def source_columns(mapping: SourceMapping) -> list[str] | None:
-    """The column names of the first input file (its header only); None for SQL or JSON."""
+    """The columns the mapping's renames and event log refer to, from headers only: the
+    query's result columns, or the one file's header; None for SQL or JSON sources."""
     read = mapping.spec["read"]
-    if "sql" in read or read["format"] in ("jsonl", "json"):
+    if "sql" in read:
         return None
-    first = input_files(mapping)[0]
-    if read["format"] == "parquet":
-        return list(pq.read_schema(first).names)
-    with first.open(encoding=read.get("encoding", "utf-8"), newline="") as handle:
-        return handle.readline().rstrip("\r\n").split(read.get("delimiter", ","))
+    headers = {name: _header(files[0], read) for name, files in input_tables(mapping).items()}
+    if any(header is None for header in headers.values()):
+        return None
+    if "query" not in read:
+        return headers["source"]
+    empty = {name: pd.DataFrame(columns=header) for name, header in headers.items()}
+    return list(_run_query(read["query"], empty).columns)
+
+
+def _check_query(mapping: SourceMapping) -> None:
+    """Bind the query against empty tables with the files' headers: an unknown column or a
+    syntax error is reported before any data is read."""
+    if "query" not in mapping.spec["read"]:
+        return
+    try:
+        source_columns(mapping)
+    except duckdb.Error as error:
+        raise mapping.error("read.query", str(error).splitlines()[0]) from None
 
 
 # --- reading and converting -------------------------------------------------------
@@ -177,8 +217,21 @@ def read_source(
     read = mapping.spec["read"]
     if "sql" in read:
         return _read_sql(mapping, read["sql"], start, end)
-    frames = [_read_file(path, read) for path in input_files(mapping)]
-    return pd.concat(frames, ignore_index=True)
+    tables = {
+        name: pd.concat([_read_file(path, read) for path in files], ignore_index=True)
+        for name, files in input_tables(mapping).items()
+    }
+    if "query" not in read:
+        return tables["source"]
+    return _as_text(_run_query(read["query"], tables))
+
+
+def _run_query(query: str, tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """A DuckDB SQL query over the tables (text columns), in a private in-memory database."""
+    with duckdb.connect() as connection:
+        for name, frame in tables.items():
+            connection.register(name, frame.astype("object") if frame.empty else frame)
+        return connection.sql(query).df()
 
 
 def _read_file(path: Path, read: Mapping[str, Any]) -> pd.DataFrame:
@@ -191,8 +244,21 @@ def _read_file(path: Path, read: Mapping[str, Any]) -> pd.DataFrame:
     elif fmt == "parquet":
         frame = pd.read_parquet(path)
     else:
-        frame = pd.read_json(path, lines=fmt == "jsonl", dtype=False, encoding=encoding)
+        frame = _read_json(path, fmt == "jsonl", read.get("records"), encoding)
     return _as_text(frame)
+
+
+def _read_json(path: Path, lines: bool, records: str | None, encoding: str) -> pd.DataFrame:
+    """JSON lines, an array, or (``records``) the array under that key of each object, as
+    an API export pages it (Zendesk: ``tickets``); nested objects become dotted columns
+    (``via.channel``)."""
+    with path.open(encoding=encoding) as handle:
+        data = [json.loads(row) for row in handle if row.strip()] if lines else [json.load(handle)]
+    if records:
+        rows = [row for page in data for row in page.get(records, [])]
+    else:
+        rows = [row for item in data for row in (item if isinstance(item, list) else [item])]
+    return pd.json_normalize(rows)
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -298,7 +364,9 @@ def daily_drops(
 ) -> Iterator[tuple[str, dt.date, pd.DataFrame]]:  # fmt: skip
     """(source, day, rows) for every day from the first to the last row's day (or the given
     range): rows arrive on their own timestamp's day; a day without rows gets an empty
-    drop, so it reads as a quiet day, not a missing one."""
+    drop, so it reads as a quiet day, not a missing one. Rows from before the range arrive
+    in its first day's drop (the history known when the pipeline starts); rows after it
+    have not arrived yet and are left for a later import."""
     days_of = {
         source: pd.to_datetime(frame[ARRIVAL_COLUMN[source]], utc=True, errors="coerce")
         .dt.tz_convert(timezone)
@@ -312,6 +380,7 @@ def daily_drops(
         # A row whose timestamp does not parse goes to the first day's drop, where staging
         # quarantines it with its row and field: nothing is lost on the way.
         arrival = days_of[source].where(days_of[source].notna(), first)
+        arrival = arrival.where(arrival >= first, first)
         by_day = dict(iter(frame.groupby(arrival, sort=True)))
         day = first
         while day <= last:

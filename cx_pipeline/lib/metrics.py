@@ -182,14 +182,43 @@ def ratio(numerator: pd.Series, denominator: pd.Series | float) -> pd.Series:
 # --- agg_daily_churn ---------------------------------------------------------
 
 
-def _active_at(customers: pd.DataFrame, instant: pd.Timestamp) -> int:
+def _active_at(customers: pd.DataFrame, instant: pd.Timestamp) -> pd.Series:
     signed_up = customers["signed_up_at"] < instant
-    not_churned = customers["churned_at"].isna() | (customers["churned_at"] >= instant)
-    return int((signed_up & not_churned).sum())
+    return signed_up & (customers["churned_at"].isna() | (customers["churned_at"] >= instant))
 
 
-def _between(instants: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> int:
-    return int(((instants >= start) & (instants < end)).sum())
+def _between(instants: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    return (instants >= start) & (instants < end)
+
+
+def _churn_flags(customers: pd.DataFrame, day: Day) -> pd.DataFrame:
+    """Per customer, 1/0 for each count of agg_daily_churn: summed over any group of
+    customers they give that group's row."""
+    window_start = day.shifted(-29)
+    flags = {
+        "customers_at_start": _active_at(customers, day.start),
+        "customers_new": _between(customers["signed_up_at"], day.start, day.end),
+        "customers_churned": _between(customers["churned_at"], day.start, day.end),
+        "customers_at_end": _active_at(customers, day.end),
+        "customers_at_start_30d": _active_at(customers, window_start),
+        "customers_new_30d": _between(customers["signed_up_at"], window_start, day.end),
+        "customers_churned_30d": _between(customers["churned_at"], window_start, day.end),
+    }
+    return pd.DataFrame({name: flag.astype("int64") for name, flag in flags.items()})
+
+
+def _with_churn_rates(counts: pd.DataFrame) -> pd.DataFrame:
+    rate = counts["customers_churned"] / counts["customers_at_start"].where(
+        counts["customers_at_start"] > 0
+    )
+    rate_30d = counts["customers_churned_30d"] / counts["customers_at_start_30d"].where(
+        counts["customers_at_start_30d"] > 0
+    )
+    columns = list(counts.columns)
+    counts = counts.assign(churn_rate=rate.astype("float64"), churn_rate_30d=rate_30d)
+    order = [*columns[: columns.index("customers_at_end") + 1], "churn_rate"]
+    order += [*columns[columns.index("customers_at_start_30d") :], "churn_rate_30d"]
+    return counts[order]
 
 
 def churn(customers: pd.DataFrame, day: Day) -> pd.DataFrame:
@@ -200,23 +229,61 @@ def churn(customers: pd.DataFrame, day: Day) -> pd.DataFrame:
     not churned before t; one who signs up and churns the same day counts as
     both new and churned.
     """
-    window_start = day.shifted(-29)
-    at_start = _active_at(customers, day.start)
-    at_start_30d = _active_at(customers, window_start)
-    churned = _between(customers["churned_at"], day.start, day.end)
-    churned_30d = _between(customers["churned_at"], window_start, day.end)
-    row = {
-        "customers_at_start": at_start,
-        "customers_new": _between(customers["signed_up_at"], day.start, day.end),
-        "customers_churned": churned,
-        "customers_at_end": _active_at(customers, day.end),
-        "churn_rate": churned / at_start if at_start else np.nan,
-        "customers_at_start_30d": at_start_30d,
-        "customers_new_30d": _between(customers["signed_up_at"], window_start, day.end),
-        "customers_churned_30d": churned_30d,
-        "churn_rate_30d": churned_30d / at_start_30d if at_start_30d else np.nan,
+    return _with_churn_rates(_churn_flags(customers, day).sum().to_frame().T)
+
+
+CHURN_BREAKDOWNS = ("plan", "segment", "tenure_band")
+TENURE_BAND_MONTHS = 12
+TENURE_BAND_LAST = 72  # 72 months and more share one band
+
+
+def tenure_bands(signed_up_at: pd.Series, instant: pd.Timestamp, timezone: str) -> pd.Series:
+    """Whole calendar months from signup to ``instant`` (reporting zone; a month from Jan 31
+    is complete on Feb 28), banded by year: '00-11 months', '12-23 months', ... '72+
+    months'. Not signed up yet: the first band."""
+    local = signed_up_at.dt.tz_convert(timezone)
+    at = instant.tz_convert(timezone)
+    months = (at.year - local.dt.year) * 12 + (at.month - local.dt.month)
+    # The last month is complete once the signup's day (clamped to the month's length)
+    # and time of day come round again.
+    signup_day = local.dt.day.clip(upper=at.days_in_month)
+    signup_time = local - local.dt.normalize()
+    at_time = at - at.normalize()
+    incomplete = (signup_day > at.day) | ((signup_day == at.day) & (signup_time > at_time))
+    months = (months - incomplete.astype("int64")).fillna(0).clip(0, TENURE_BAND_LAST)
+    low = (months // TENURE_BAND_MONTHS * TENURE_BAND_MONTHS).astype("int64")
+    labels = {
+        m: f"{m:02d}-{m + TENURE_BAND_MONTHS - 1} months"
+        for m in range(0, TENURE_BAND_LAST, TENURE_BAND_MONTHS)
     }
-    return pd.DataFrame([row])
+    return low.map({**labels, TENURE_BAND_LAST: f"{TENURE_BAND_LAST}+ months"})
+
+
+def churn_by_segment(customers: pd.DataFrame, day: Day) -> pd.DataFrame:
+    """agg_daily_churn's counts and rates per plan, per segment and per tenure band at the
+    start of the day: ``customers`` also has plan and segment (empty: '(unknown)')."""
+    flags = _churn_flags(customers, day)
+    values = {
+        "plan": customers["plan"],
+        "segment": customers["segment"],
+        "tenure_band": tenure_bands(customers["signed_up_at"], day.start, day.timezone),
+    }
+    parts = []
+    for breakdown in CHURN_BREAKDOWNS:
+        value = values[breakdown].astype("str").where(values[breakdown].notna(), "(unknown)")
+        counts = flags.groupby(value.to_numpy(), sort=True).sum()
+        parts.append(
+            counts.rename_axis("breakdown_value").reset_index().assign(breakdown=breakdown)
+        )
+    counts = (
+        pd.concat(parts, ignore_index=True)
+        if len(customers)
+        else pd.DataFrame(columns=["breakdown", "breakdown_value", *flags.columns]).astype(
+            {name: "int64" for name in flags.columns}
+        )
+    )
+    keys = counts[["breakdown", "breakdown_value"]].astype("str")
+    return pd.concat([keys, _with_churn_rates(counts[list(flags.columns)])], axis=1)
 
 
 # --- agg_retention_cohorts ---------------------------------------------------

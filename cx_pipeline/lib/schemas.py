@@ -287,6 +287,22 @@ class AggDailyChurn(pa.DataFrameModel):
         strict = True
 
 
+class AggDailyChurnBySegment(AggDailyChurn):
+    """agg_daily_churn's counts and rates split by plan, by segment and by tenure band."""
+
+    breakdown: Series[str] = pa.Field(
+        isin=["plan", "segment", "tenure_band"], description="What the rows are split by."
+    )
+    breakdown_value: Series[str] = pa.Field(
+        description="The plan or segment (newest record; '(unknown)' if empty), or the "
+        "tenure band at the start of the day ('00-11 months', ..., '72+ months')."
+    )
+
+    class Config:
+        strict = True
+        unique = ["breakdown", "breakdown_value"]
+
+
 class AggRetentionCohorts(pa.DataFrameModel):
     """Signup-month cohorts: share still active N months after signup, as of the day."""
 

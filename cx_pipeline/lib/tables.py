@@ -153,6 +153,9 @@ AGG_DAILY_TICKETS_BY_TOPIC = TableSpec(
     "agg_daily_tickets_by_topic", schemas.AggDailyTicketsByTopic, EVENT_DAY, keyed=True
 )
 AGG_DAILY_CHURN = TableSpec("agg_daily_churn", schemas.AggDailyChurn, EVENT_DAY, keyed=True)
+AGG_DAILY_CHURN_BY_SEGMENT = TableSpec(
+    "agg_daily_churn_by_segment", schemas.AggDailyChurnBySegment, EVENT_DAY, keyed=True
+)
 AGG_RETENTION_COHORTS = TableSpec(
     "agg_retention_cohorts",
     schemas.AggRetentionCohorts,
@@ -201,6 +204,7 @@ MART_TABLES = (
     AGG_DAILY_REPEAT_CONTACTS,
     AGG_DAILY_CHANNEL_MIX,
     AGG_DAILY_CHURN,
+    AGG_DAILY_CHURN_BY_SEGMENT,
     DIM_CUSTOMERS,
     AGG_DAILY_CUSTOMER_HEALTH,
     AGG_RETENTION_COHORTS,

@@ -452,6 +452,35 @@ COMMENT ON COLUMN agg_daily_churn.customers_new_30d IS 'Sign-ups during the 30-d
 COMMENT ON COLUMN agg_daily_churn.customers_churned_30d IS 'Churns during the 30-day window.';
 COMMENT ON COLUMN agg_daily_churn.churn_rate_30d IS 'customers_churned_30d / customers_at_start_30d.';
 
+CREATE TABLE IF NOT EXISTS agg_daily_churn_by_segment (
+    date DATE NOT NULL,
+    customers_at_start BIGINT NOT NULL,
+    customers_new BIGINT NOT NULL,
+    customers_churned BIGINT NOT NULL,
+    customers_at_end BIGINT NOT NULL,
+    churn_rate DOUBLE,
+    customers_at_start_30d BIGINT NOT NULL,
+    customers_new_30d BIGINT NOT NULL,
+    customers_churned_30d BIGINT NOT NULL,
+    churn_rate_30d DOUBLE,
+    breakdown VARCHAR NOT NULL,
+    breakdown_value VARCHAR NOT NULL,
+    PRIMARY KEY (date, breakdown, breakdown_value)
+);
+COMMENT ON TABLE agg_daily_churn_by_segment IS 'agg_daily_churn''s counts and rates split by plan, by segment and by tenure band.';
+COMMENT ON COLUMN agg_daily_churn_by_segment.date IS 'Event day the figures belong to (reporting time zone).';
+COMMENT ON COLUMN agg_daily_churn_by_segment.customers_at_start IS 'Active customers at the start of the day.';
+COMMENT ON COLUMN agg_daily_churn_by_segment.customers_new IS 'Customers who signed up during the day.';
+COMMENT ON COLUMN agg_daily_churn_by_segment.customers_churned IS 'Customers who churned during the day.';
+COMMENT ON COLUMN agg_daily_churn_by_segment.customers_at_end IS 'Active customers at the end of the day.';
+COMMENT ON COLUMN agg_daily_churn_by_segment.churn_rate IS 'customers_churned / customers_at_start.';
+COMMENT ON COLUMN agg_daily_churn_by_segment.customers_at_start_30d IS 'Active customers at the start of the 30-day window ending this day.';
+COMMENT ON COLUMN agg_daily_churn_by_segment.customers_new_30d IS 'Sign-ups during the 30-day window.';
+COMMENT ON COLUMN agg_daily_churn_by_segment.customers_churned_30d IS 'Churns during the 30-day window.';
+COMMENT ON COLUMN agg_daily_churn_by_segment.churn_rate_30d IS 'customers_churned_30d / customers_at_start_30d.';
+COMMENT ON COLUMN agg_daily_churn_by_segment.breakdown IS 'What the rows are split by.';
+COMMENT ON COLUMN agg_daily_churn_by_segment.breakdown_value IS 'The plan or segment (newest record; ''(unknown)'' if empty), or the tenure band at the start of the day (''00-11 months'', ..., ''72+ months'').';
+
 CREATE TABLE IF NOT EXISTS dim_customers (
     date DATE NOT NULL,
     customer_key VARCHAR NOT NULL,
