@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from cx_pipeline.settings import PROJECT_ROOT
@@ -153,3 +154,41 @@ def test_telco_churn_by_contract_and_tenure(tmp_path: Path) -> None:
     assert mine == theirs
     # Month-to-month customers churn most: 1,389 of 3,916 (35.5 %).
     assert ("plan", "Month-to-month", 3916, 1389) in theirs
+
+
+BOTANIC = SHARED / "botanic_nps" / "nps.csv"
+# NPS per period t (placed on day 2020-01-01 + t), from the answers with a score and a period.
+BOTANIC_SQL = """
+SELECT DATE '2020-01-01' + CAST(t AS INTEGER) AS day, COUNT(*) AS responses,
+       100.0 * (COUNT(*) FILTER (WHERE CAST(nps AS INTEGER) >= 9)
+                - COUNT(*) FILTER (WHERE CAST(nps AS INTEGER) <= 6)) / COUNT(*) AS nps
+FROM answers WHERE nps <> 'NA' AND t <> 'NA'
+GROUP BY 1 ORDER BY 1
+"""
+
+
+@needs_shared
+def test_garden_centre_nps_survey_per_period(tmp_path: Path) -> None:
+    out = import_and_materialize(
+        tmp_path, ["botanic_nps/survey_responses.yaml"], ("2020-01-01", "2020-01-18"),
+        "raw_survey_responses,stg_survey_responses,agg_daily_nps,agg_daily_csat,agg_daily_ces",
+    )  # fmt: skip
+    # The file is latin-1, which DuckDB's CSV reader refuses: pandas reads it as text.
+    answers = pd.read_csv(BOTANIC, encoding="latin-1", dtype="str", keep_default_na=False)
+    db = duckdb.connect()
+    db.register("answers", answers)
+    theirs = db.sql(BOTANIC_SQL).fetchall()
+    mine = db.sql(
+        f"SELECT date, responses, nps FROM read_parquet('{out}/agg_daily_nps/*/*.parquet') "
+        f"WHERE window_days = 1 AND breakdown = 'all' ORDER BY date"
+    ).fetchall()
+    assert [(d, n) for d, n, _ in mine] == [(d, n) for d, n, _ in theirs]
+    assert [s for *_, s in mine] == pytest.approx([s for *_, s in theirs])
+    assert len(theirs) == 18 and theirs[0][1] == 3063 - 87  # period 0: 87 answers without NPS
+    # Nothing is lost: the answers without a score or a period are quarantined.
+    unusable = db.execute("SELECT COUNT(*) FROM answers WHERE nps = 'NA' OR t = 'NA'").fetchone()
+    rejected = db.execute(
+        f"SELECT COUNT(DISTINCT (file, row_number)) "
+        f"FROM read_parquet('{out}/stg_rejects/*/*.parquet') WHERE source = 'survey_responses'"
+    ).fetchone()
+    assert rejected == unusable

@@ -233,6 +233,8 @@ MARTS = (
             "stg_tickets": LOOKBACK,
         },
         _surveys,
+        # A survey tool's export alone is enough: customers and tickets only add breakdowns.
+        optional=("stg_customers", "stg_tickets"),
     ),
     Mart(
         "backlog",

@@ -175,9 +175,9 @@ def _header(path: Path, read: Mapping[str, Any]) -> list[str] | None:
         return None
     if read["format"] == "parquet":
         return list(pq.read_schema(path).names)
-    with path.open(encoding=read.get("encoding", "utf-8"), newline="") as handle:
-        line = handle.readline().rstrip("\r\n")
-    return [name.strip('"') for name in line.split(read.get("delimiter", ","))]
+    # The header line only, named as the full read names them (an empty name: "Unnamed: 0").
+    sep, encoding = read.get("delimiter", ","), read.get("encoding", "utf-8")
+    return list(pd.read_csv(path, sep=sep, encoding=encoding, nrows=0).columns)
 
 
 def source_columns(mapping: SourceMapping) -> list[str] | None:
