@@ -38,7 +38,7 @@ FROM raw GROUP BY ticket;
 
 def import_and_materialize(
     tmp_path: Path, mappings: list[str], days: tuple[str, str], assets: str,
-    import_range: bool = False,
+    import_range: bool = False, timezone: str = "UTC",
 ) -> Path:  # fmt: skip
     """``cx-pipeline import`` each shipped mapping, then ``dagster asset materialize`` the
     assets over ``days`` with the pipeline starting on the first; returns the output folder."""
@@ -46,6 +46,7 @@ def import_and_materialize(
     env = {
         **os.environ,
         "CX_START_DATE": first,
+        "CX_REPORTING_TIMEZONE": timezone,
         "CX_DATA_DIR": str(tmp_path / "data"),
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
     }
@@ -192,3 +193,68 @@ def test_garden_centre_nps_survey_per_period(tmp_path: Path) -> None:
         f"FROM read_parquet('{out}/stg_rejects/*/*.parquet') WHERE source = 'survey_responses'"
     ).fetchone()
     assert rejected == unusable
+
+
+OLIST = SHARED / "olist_subset"
+# Everything on Brazilian local time, as the files are; the pipeline's day ends at
+# 2018-09-01 00:00 there. A customer starts with their first order and lapses 180 days
+# after their latest order known by then.
+OLIST_SQL = """
+CREATE TEMP TABLE orders AS
+SELECT c.customer_unique_id AS customer, CAST(o.order_purchase_timestamp AS TIMESTAMP) AS ordered
+FROM read_csv('{olist}/olist_orders_dataset.csv', all_varchar = true) o
+JOIN read_csv('{olist}/olist_customers_dataset.csv', all_varchar = true) c USING (customer_id)
+WHERE CAST(o.order_purchase_timestamp AS TIMESTAMP) < TIMESTAMP '2018-09-01';
+CREATE TEMP TABLE per_customer AS
+SELECT customer, date_trunc('month', MIN(ordered)) AS cohort,
+       MAX(ordered) + INTERVAL 180 DAY AS lapse, COUNT(*) AS orders
+FROM orders GROUP BY customer;
+CREATE TEMP TABLE reviews AS
+SELECT CAST(review_score AS INTEGER) AS score,
+       CAST(review_creation_date AS TIMESTAMP) AS sent,
+       CAST(review_answer_timestamp AS TIMESTAMP) AS answered
+FROM read_csv('{olist}/olist_order_reviews_dataset.csv', all_varchar = true);
+"""
+OLIST_TRIANGLE = """
+SELECT CAST(cohort AS DATE), k, COUNT(*),
+       COUNT(*) FILTER (WHERE NOT (lapse < TIMESTAMP '2018-09-01'
+                                   AND lapse < cohort + TO_MONTHS(CAST(k + 1 AS INTEGER))))
+FROM per_customer, range(0, 36) AS months(k)
+WHERE cohort + TO_MONTHS(CAST(k AS INTEGER)) <= TIMESTAMP '2018-08-01'
+GROUP BY ALL ORDER BY 1, 2
+"""
+OLIST_CSAT = """
+SELECT COUNT(*), COUNT(*) FILTER (WHERE score >= 4),
+       MEDIAN(epoch(answered - sent) / 60), SUM(epoch(answered - sent) / 60)
+FROM reviews WHERE answered >= TIMESTAMP '2018-08-02' AND answered < TIMESTAMP '2018-09-01'
+"""
+
+
+@needs_shared
+def test_olist_reviews_as_csat_and_repeat_purchase_retention(tmp_path: Path) -> None:
+    assets = "raw_customers,stg_customers,raw_survey_responses,stg_survey_responses,"
+    assets += "agg_daily_churn,agg_daily_churn_by_segment,agg_retention_cohorts,"
+    assets += "agg_daily_nps,agg_daily_csat,agg_daily_ces"
+    out = import_and_materialize(
+        tmp_path, ["olist/customers.yaml", "olist/survey_responses.yaml"],
+        ("2018-08-29", "2018-08-31"), assets, import_range=True, timezone="America/Sao_Paulo",
+    )  # fmt: skip
+    db = duckdb.connect()
+    db.execute(OLIST_SQL.format(olist=OLIST))
+    triangle = db.sql(
+        f"SELECT cohort_month, months_since_signup, cohort_customers, customers_active "
+        f"FROM read_parquet('{out}/agg_retention_cohorts/*/*.parquet') "
+        f"WHERE date = DATE '2018-08-31' ORDER BY 1, 2"
+    ).fetchall()
+    assert triangle == db.sql(OLIST_TRIANGLE).fetchall()
+    assert len(triangle) > 200  # 24 cohorts, Sep 2016 .. Aug 2018
+    # CSAT over the 30 days to 2018-08-31: answers, satisfied (4-5), answer time.
+    mine = db.execute(
+        f"SELECT responses, satisfied, answer_minutes_median, answer_minutes_sum "
+        f"FROM read_parquet('{out}/agg_daily_csat/*/*.parquet') "
+        f"WHERE date = DATE '2018-08-31' AND window_days = 30 AND breakdown = 'all'"
+    ).fetchone()
+    theirs = db.execute(OLIST_CSAT).fetchone()
+    assert mine is not None and theirs is not None
+    assert mine[:2] == theirs[:2] and theirs[0] > 100
+    assert mine[2:] == pytest.approx(theirs[2:])

@@ -135,3 +135,21 @@ def test_ces_is_normalised_to_1_7_before_averaging() -> None:
 def test_no_responses_give_no_rows() -> None:
     tables = survey_tables(RESPONSES.iloc[0:0], DAY, min_responses=30)
     assert all(frame.empty for frame in tables.values())
+
+
+def test_answer_time_from_sending_to_answering() -> None:
+    sent = [
+        pd.Timestamp("2026-03-10 08:00", tz="UTC"),  # CSAT 5 at 09:00: 60 min
+        pd.Timestamp("2026-03-09 09:30", tz="UTC"),  # CSAT 4 at 03-10 09:30: 1,440 min
+        pd.NaT,  # CSAT 3: send time unknown
+        pd.Timestamp("2026-03-10 10:00", tz="UTC"),  # CSAT 1 at 10:30: 30 min
+    ]
+    csat = RESPONSES[RESPONSES["survey_type"] == "csat"].assign(sent_at=sent)
+    day = row(survey_tables(csat, DAY, 30)["csat"], 1, "all", "(all)")
+    assert (day["responses"], day["timed_responses"]) == (4, 3)
+    assert day["answer_minutes_sum"] == pytest.approx(1530)
+    assert day["answer_minutes_mean"] == pytest.approx(510)
+    assert day["answer_minutes_median"] == pytest.approx(60)
+    # Without any send time the figures are empty, not zero.
+    nps = row(survey_tables(RESPONSES, DAY, 30)["nps"], 1, "all", "(all)")
+    assert nps["timed_responses"] == 0 and np.isnan(nps["answer_minutes_mean"])

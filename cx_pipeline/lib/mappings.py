@@ -28,7 +28,8 @@ from cx_pipeline.lib import schemas
 from cx_pipeline.lib.sources import SOURCES_BY_NAME
 
 FORMATS = ("csv", "jsonl", "json", "parquet")
-TOP_KEYS = {"source", "read", "rename", "values", "timestamps", "constants", "event_log"}
+TOP_KEYS = {"source", "read", "rename", "values", "timestamps", "constants", "event_log",
+            "arrival"}  # fmt: skip
 READ_KEYS = {"path", "tables", "query", "format", "delimiter", "encoding", "records", "sql"}
 SQL_KEYS = {"url_env", "query"}
 EVENT_LOG_KEYS = {"case_id", "activity", "timestamp", "actor", "activities", "reopened_by",
@@ -104,7 +105,7 @@ def _check(mapping: SourceMapping) -> None:
         section = spec.get(key) or {}
         names = section.values() if key == "rename" else section.keys()
         for name in names:
-            if name not in canonical:
+            if name not in canonical and not (key == "timestamps" and name == spec.get("arrival")):
                 raise mapping.error(
                     f"{key}.{name}", f"not a column of {spec['source']}: {sorted(canonical)}"
                 )
@@ -114,6 +115,8 @@ def _check(mapping: SourceMapping) -> None:
         for column in spec.get("rename") or {}:
             if column not in header:
                 raise mapping.error(f"rename.{column}", f"no such column in the source: {header}")
+        if "arrival" in spec and spec["arrival"] not in header:
+            raise mapping.error("arrival", f"no such column in the source: {header}")
 
 
 def _check_event_log(mapping: SourceMapping, log: Any) -> None:
@@ -301,6 +304,11 @@ def to_canonical(mapping: SourceMapping, raw: pd.DataFrame) -> dict[str, pd.Data
     for column in spec.get("timestamps") or {}:
         frame = _timestamps(frame, spec, column)
     columns = [c for c in SOURCES_BY_NAME[spec["source"]].columns if c in frame.columns]
+    if "arrival" in spec:  # kept for daily_drops, which drops it
+        if spec["arrival"] not in (spec.get("timestamps") or {}):
+            frame = _timestamps(frame, spec, spec["arrival"])
+        frame = frame.rename(columns={spec["arrival"]: ARRIVAL})
+        columns.append(ARRIVAL)
     return {spec["source"]: frame[columns]}
 
 
@@ -312,8 +320,10 @@ def _timestamps(frame: pd.DataFrame, spec: Mapping[str, Any], column: str) -> pd
     text = frame[column]
     parsed = pd.to_datetime(text, format=setting.get("format", "ISO8601"), errors="coerce")
     if parsed.dt.tz is None:
-        parsed = parsed.dt.tz_localize(setting.get("timezone", "UTC"), ambiguous="NaT",
-                                       nonexistent="NaT")  # fmt: skip
+        # A local time skipped when clocks go forward moves forward by the gap (the clock
+        # that wrote it was not yet changed); one that occurs twice is read as the later.
+        parsed = parsed.dt.tz_localize(setting.get("timezone", "UTC"), ambiguous=False,
+                                       nonexistent="shift_forward")  # fmt: skip
     iso = parsed.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S+00:00")
     return frame.assign(**{column: iso.where(parsed.notna(), text)})
 
@@ -350,6 +360,9 @@ def _from_event_log(log: Mapping[str, Any], raw: pd.DataFrame) -> dict[str, pd.D
     }
 
 
+# A mapping's `arrival` column: when the row reached the source system, if that is not
+# the canonical column below (a customer record written by each order, say).
+ARRIVAL = "_arrived_at"
 ARRIVAL_COLUMN = {
     "tickets": "created_at",
     "ticket_events": "event_at",
@@ -368,7 +381,11 @@ def daily_drops(
     in its first day's drop (the history known when the pipeline starts); rows after it
     have not arrived yet and are left for a later import."""
     days_of = {
-        source: pd.to_datetime(frame[ARRIVAL_COLUMN[source]], utc=True, errors="coerce")
+        source: pd.to_datetime(
+            frame[ARRIVAL if ARRIVAL in frame else ARRIVAL_COLUMN[source]],
+            utc=True,
+            errors="coerce",
+        )  # fmt: skip
         .dt.tz_convert(timezone)
         .dt.date
         for source, frame in frames.items()
@@ -384,7 +401,11 @@ def daily_drops(
         by_day = dict(iter(frame.groupby(arrival, sort=True)))
         day = first
         while day <= last:
-            yield source, day, by_day.get(day, frame.iloc[0:0])
+            yield (
+                source,
+                day,
+                by_day.get(day, frame.iloc[0:0]).drop(columns=ARRIVAL, errors="ignore"),
+            )
             day += dt.timedelta(days=1)
 
 
@@ -405,7 +426,8 @@ def write_drops(
                 mapping, start.to_pydatetime(), (start + pd.Timedelta(days=1)).to_pydatetime()
             )
             for source, frame in to_canonical(mapping, raw).items():
-                _write_csv(frame, landing / source / f"{day.isoformat()}.csv")
+                rows = frame.drop(columns=ARRIVAL, errors="ignore")
+                _write_csv(rows, landing / source / f"{day.isoformat()}.csv")
                 written += 1
             day += dt.timedelta(days=1)
         return written

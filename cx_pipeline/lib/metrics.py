@@ -247,8 +247,10 @@ def tenure_bands(signed_up_at: pd.Series, instant: pd.Timestamp, timezone: str) 
     # The last month is complete once the signup's day (clamped to the month's length)
     # and time of day come round again.
     signup_day = local.dt.day.clip(upper=at.days_in_month)
-    signup_time = local - local.dt.normalize()
-    at_time = at - at.normalize()
+    # Wall-clock time of day (normalize() fails where a zone skips midnight).
+    signup_time = local.dt.hour * 3600 + local.dt.minute * 60 + local.dt.second
+    signup_time = signup_time + local.dt.microsecond / 1e6
+    at_time = at.hour * 3600 + at.minute * 60 + at.second + at.microsecond / 1e6
     incomplete = (signup_day > at.day) | ((signup_day == at.day) & (signup_time > at_time))
     months = (months - incomplete.astype("int64")).fillna(0).clip(0, TENURE_BAND_LAST)
     low = (months // TENURE_BAND_MONTHS * TENURE_BAND_MONTHS).astype("int64")

@@ -125,9 +125,17 @@ class StgSurveyResponses(pa.DataFrameModel):
         description="higher_is_better (default; CES 'the company made it easy') or "
         "lower_is_better (CES 'how much effort did it take').",
     )
+    sent_at: Series[pd.DatetimeTZDtype] = _timestamp(
+        "When the survey was sent (UTC; empty if the source does not say).", nullable=True
+    )
 
     class Config:
         strict = True
+
+    @pa.dataframe_check(description="sent_at not after submitted_at")
+    @classmethod
+    def answered_after_sent(cls, df: pd.DataFrame) -> pd.Series:
+        return df["sent_at"].isna() | (df["sent_at"] <= df["submitted_at"])
 
     @pa.dataframe_check(description="score within the response's scale")
     @classmethod
@@ -345,6 +353,14 @@ class _SurveyBreakdown(pa.DataFrameModel):
     breakdown: Series[str] = _breakdown_fields()["breakdown"]
     breakdown_value: Series[str] = _breakdown_fields()["breakdown_value"]
     responses: Series[int] = _count("Survey responses submitted in the window.")
+    timed_responses: Series[int] = _count(
+        "Responses with a sent_at, i.e. whose answer time is known."
+    )
+    answer_minutes_sum: Series[float] = pa.Field(
+        ge=0, description="Summed minutes from sending to answering (numerator of the mean)."
+    )
+    answer_minutes_mean: Series[float] = _minutes("Mean minutes from sending to answering.")
+    answer_minutes_median: Series[float] = _minutes("Median minutes from sending to answering.")
 
     class Config:
         strict = True

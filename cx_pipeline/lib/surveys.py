@@ -59,6 +59,7 @@ def stacked(responses: pd.DataFrame, day: Day) -> pd.DataFrame:
                         "breakdown": breakdown,
                         "breakdown_value": value,
                         "score": rows["score"].to_numpy(),
+                        "answer_minutes": rows["answer_minutes"].to_numpy(),
                     }
                 )
             )
@@ -67,9 +68,20 @@ def stacked(responses: pd.DataFrame, day: Day) -> pd.DataFrame:
 
 def _counts(rows: pd.DataFrame, min_responses: int, **flags: pd.Series) -> pd.DataFrame:
     grouped = rows.assign(**flags).groupby(KEYS, sort=True)
-    sums = grouped[["score", *flags]].sum()
+    sums = grouped[["score", "answer_minutes", *flags]].sum()
+    answer_minutes = grouped["answer_minutes"]
     result = pd.DataFrame(
-        {"responses": grouped.size(), "score_sum": sums["score"], **{k: sums[k] for k in flags}}
+        {
+            "responses": grouped.size(),
+            "score_sum": sums["score"],
+            **{k: sums[k] for k in flags},
+            "timed_responses": answer_minutes.count(),
+            "answer_minutes_sum": sums["answer_minutes"],
+            "answer_minutes_median": answer_minutes.median(),
+        }
+    )
+    result["answer_minutes_mean"] = result["answer_minutes_sum"] / result["timed_responses"].where(
+        result["timed_responses"] > 0
     )
     result["low_sample"] = result["responses"] < min_responses
     return result
@@ -116,10 +128,23 @@ def ces(rows: pd.DataFrame, min_responses: int) -> pd.DataFrame:
     return _finish(result, [*columns, "low_sample"])
 
 
+ANSWER_TIME = ["timed_responses", "answer_minutes_sum", "answer_minutes_mean",
+               "answer_minutes_median"]  # fmt: skip
+
+
 def _finish(result: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    table = result.reset_index()[[*KEYS, *columns]]
+    table = result.reset_index()[[*KEYS, columns[0], *ANSWER_TIME, *columns[1:]]]
     counts = [
-        c for c in ("responses", "promoters", "passives", "detractors", "satisfied") if c in table
+        c
+        for c in (
+            "responses",
+            "timed_responses",
+            "promoters",
+            "passives",
+            "detractors",
+            "satisfied",
+        )  # fmt: skip
+        if c in table
     ]
     return table.astype({"window_days": "int64", **dict.fromkeys(counts, "int64")})
 
@@ -133,13 +158,16 @@ def normalised_ces(score: pd.Series, scale_max: pd.Series, direction: pd.Series)
 def survey_tables(responses: pd.DataFrame, day: Day, min_responses: int) -> dict[str, pd.DataFrame]:
     """The three survey marts of ``day``: kind -> frame."""
     is_ces = responses["survey_type"] == "ces"
+    # Unknown send time (no sent_at column or an empty one): no answer time.
+    answered = responses["submitted_at"] - responses.get("sent_at", pd.NaT)
     scored = responses.assign(
+        answer_minutes=answered.dt.total_seconds() / 60,
         score=responses["score"].where(
             ~is_ces,
             normalised_ces(
                 responses["score"], responses["scale_max"], responses["scale_direction"]
             ),
-        )
+        ),
     )
     aggregate = {"nps": nps, "csat": csat, "ces": ces}
     return {

@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS stg_survey_responses (
     comment VARCHAR,
     scale_max DOUBLE NOT NULL,
     journey_stage VARCHAR NOT NULL,
-    scale_direction VARCHAR NOT NULL
+    scale_direction VARCHAR NOT NULL,
+    sent_at TIMESTAMPTZ
 );
 COMMENT ON TABLE stg_survey_responses IS 'Survey answers (NPS 0-10, CSAT 1-5, CES 1-7), one row per response.';
 COMMENT ON COLUMN stg_survey_responses.date IS 'Arrival day: the day of the drop this row came in (reporting time zone).';
@@ -66,6 +67,7 @@ COMMENT ON COLUMN stg_survey_responses.comment IS 'Free-text comment, if any.';
 COMMENT ON COLUMN stg_survey_responses.scale_max IS 'Top of the answer scale: 10 for NPS, 5 for CSAT, 5, 7 or 10 for CES (default 7); the bottom is 0 for NPS, 1 otherwise.';
 COMMENT ON COLUMN stg_survey_responses.journey_stage IS 'Customer journey stage (onboarding, purchase, delivery, support, renewal or the team''s own labels, lower case); ''(unspecified)'' when the source has none.';
 COMMENT ON COLUMN stg_survey_responses.scale_direction IS 'higher_is_better (default; CES ''the company made it easy'') or lower_is_better (CES ''how much effort did it take'').';
+COMMENT ON COLUMN stg_survey_responses.sent_at IS 'When the survey was sent (UTC; empty if the source does not say).';
 
 CREATE TABLE IF NOT EXISTS stg_customers (
     date DATE NOT NULL,
@@ -576,6 +578,10 @@ CREATE TABLE IF NOT EXISTS agg_daily_nps (
     breakdown VARCHAR NOT NULL,
     breakdown_value VARCHAR NOT NULL,
     responses BIGINT NOT NULL,
+    timed_responses BIGINT NOT NULL,
+    answer_minutes_sum DOUBLE NOT NULL,
+    answer_minutes_mean DOUBLE,
+    answer_minutes_median DOUBLE,
     promoters BIGINT NOT NULL,
     passives BIGINT NOT NULL,
     detractors BIGINT NOT NULL,
@@ -590,6 +596,10 @@ COMMENT ON COLUMN agg_daily_nps.window_days IS '1 = the day itself; 7 / 30 = the
 COMMENT ON COLUMN agg_daily_nps.breakdown IS 'What the rows are split by: all, channel, segment, plan, ticket_linked, or (ticket-linked responses only, i.e. CSS) topic, agent_group.';
 COMMENT ON COLUMN agg_daily_nps.breakdown_value IS 'The channel, segment, ... (''(all)'' for breakdown all; ''(unknown)'' if empty).';
 COMMENT ON COLUMN agg_daily_nps.responses IS 'Survey responses submitted in the window.';
+COMMENT ON COLUMN agg_daily_nps.timed_responses IS 'Responses with a sent_at, i.e. whose answer time is known.';
+COMMENT ON COLUMN agg_daily_nps.answer_minutes_sum IS 'Summed minutes from sending to answering (numerator of the mean).';
+COMMENT ON COLUMN agg_daily_nps.answer_minutes_mean IS 'Mean minutes from sending to answering.';
+COMMENT ON COLUMN agg_daily_nps.answer_minutes_median IS 'Median minutes from sending to answering.';
 COMMENT ON COLUMN agg_daily_nps.promoters IS 'Answers 9-10 (the number of advocates).';
 COMMENT ON COLUMN agg_daily_nps.passives IS 'Answers 7-8.';
 COMMENT ON COLUMN agg_daily_nps.detractors IS 'Answers 0-6.';
@@ -603,6 +613,10 @@ CREATE TABLE IF NOT EXISTS agg_daily_csat (
     breakdown VARCHAR NOT NULL,
     breakdown_value VARCHAR NOT NULL,
     responses BIGINT NOT NULL,
+    timed_responses BIGINT NOT NULL,
+    answer_minutes_sum DOUBLE NOT NULL,
+    answer_minutes_mean DOUBLE,
+    answer_minutes_median DOUBLE,
     satisfied BIGINT NOT NULL,
     csat_pct DOUBLE NOT NULL,
     csat_margin_of_error DOUBLE NOT NULL,
@@ -617,6 +631,10 @@ COMMENT ON COLUMN agg_daily_csat.window_days IS '1 = the day itself; 7 / 30 = th
 COMMENT ON COLUMN agg_daily_csat.breakdown IS 'What the rows are split by: all, channel, segment, plan, ticket_linked, or (ticket-linked responses only, i.e. CSS) topic, agent_group.';
 COMMENT ON COLUMN agg_daily_csat.breakdown_value IS 'The channel, segment, ... (''(all)'' for breakdown all; ''(unknown)'' if empty).';
 COMMENT ON COLUMN agg_daily_csat.responses IS 'Survey responses submitted in the window.';
+COMMENT ON COLUMN agg_daily_csat.timed_responses IS 'Responses with a sent_at, i.e. whose answer time is known.';
+COMMENT ON COLUMN agg_daily_csat.answer_minutes_sum IS 'Summed minutes from sending to answering (numerator of the mean).';
+COMMENT ON COLUMN agg_daily_csat.answer_minutes_mean IS 'Mean minutes from sending to answering.';
+COMMENT ON COLUMN agg_daily_csat.answer_minutes_median IS 'Median minutes from sending to answering.';
 COMMENT ON COLUMN agg_daily_csat.satisfied IS 'Answers 4 or 5 on the 1-5 scale.';
 COMMENT ON COLUMN agg_daily_csat.csat_pct IS '100 x satisfied / responses.';
 COMMENT ON COLUMN agg_daily_csat.csat_margin_of_error IS 'Half-width of the 95 % confidence interval of csat_pct, in points.';
@@ -630,6 +648,10 @@ CREATE TABLE IF NOT EXISTS agg_daily_ces (
     breakdown VARCHAR NOT NULL,
     breakdown_value VARCHAR NOT NULL,
     responses BIGINT NOT NULL,
+    timed_responses BIGINT NOT NULL,
+    answer_minutes_sum DOUBLE NOT NULL,
+    answer_minutes_mean DOUBLE,
+    answer_minutes_median DOUBLE,
     score_sum DOUBLE NOT NULL,
     score_mean DOUBLE NOT NULL,
     score_sd DOUBLE,
@@ -643,6 +665,10 @@ COMMENT ON COLUMN agg_daily_ces.window_days IS '1 = the day itself; 7 / 30 = the
 COMMENT ON COLUMN agg_daily_ces.breakdown IS 'What the rows are split by: all, channel, segment, plan, ticket_linked, or (ticket-linked responses only, i.e. CSS) topic, agent_group.';
 COMMENT ON COLUMN agg_daily_ces.breakdown_value IS 'The channel, segment, ... (''(all)'' for breakdown all; ''(unknown)'' if empty).';
 COMMENT ON COLUMN agg_daily_ces.responses IS 'Survey responses submitted in the window.';
+COMMENT ON COLUMN agg_daily_ces.timed_responses IS 'Responses with a sent_at, i.e. whose answer time is known.';
+COMMENT ON COLUMN agg_daily_ces.answer_minutes_sum IS 'Summed minutes from sending to answering (numerator of the mean).';
+COMMENT ON COLUMN agg_daily_ces.answer_minutes_mean IS 'Mean minutes from sending to answering.';
+COMMENT ON COLUMN agg_daily_ces.answer_minutes_median IS 'Median minutes from sending to answering.';
 COMMENT ON COLUMN agg_daily_ces.score_sum IS 'Sum of normalised scores.';
 COMMENT ON COLUMN agg_daily_ces.score_mean IS 'Mean normalised score, 1-7.';
 COMMENT ON COLUMN agg_daily_ces.score_sd IS 'Sample standard deviation (empty for one response).';
