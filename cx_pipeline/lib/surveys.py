@@ -159,9 +159,9 @@ def survey_tables(responses: pd.DataFrame, day: Day, min_responses: int) -> dict
     """The three survey marts of ``day``: kind -> frame."""
     is_ces = responses["survey_type"] == "ces"
     # Unknown send time (no sent_at column or an empty one): no answer time.
-    answered = responses["submitted_at"] - responses.get("sent_at", pd.NaT)
+    answered = pd.Series(responses["submitted_at"] - responses.get("sent_at", pd.NaT))
     scored = responses.assign(
-        answer_minutes=answered.dt.total_seconds() / 60,
+        answer_minutes=pd.to_timedelta(answered).dt.total_seconds() / 60,
         score=responses["score"].where(
             ~is_ces,
             normalised_ces(
