@@ -188,7 +188,7 @@ def source_columns(mapping: SourceMapping) -> list[str] | None:
     query's result columns, or the one file's header; None for SQL or JSON sources."""
     read = mapping.spec["read"]
     if "sql" in read:
-        return None
+        return _query_columns(mapping, read["sql"])
     headers = {name: _header(files[0], read) for name, files in input_tables(mapping).items()}
     if any(header is None for header in headers.values()):
         return None
@@ -269,6 +269,18 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype("str").where(frame.notna())
 
 
+def _query_columns(mapping: SourceMapping, sql: Mapping[str, str]) -> list[str]:
+    """The SQL query's result columns, asked of the database with no rows (LIMIT 0)."""
+    wrapped = dict(sql, query=f"SELECT * FROM ({sql['query']}) AS source_query LIMIT 0")
+    now = dt.datetime.now(dt.UTC)
+    try:
+        return list(_read_sql(mapping, wrapped, now, now).columns)
+    except (sa.exc.SQLAlchemyError, pd.errors.DatabaseError) as error:
+        cause = error.__cause__ or error  # pandas wraps SQLAlchemy's, which wraps the driver's
+        message = str(getattr(cause, "orig", None) or cause).splitlines()[0]
+        raise mapping.error("read.sql.query", message) from None
+
+
 def _read_sql(
     mapping: SourceMapping,
     sql: Mapping[str, str],
@@ -301,7 +313,9 @@ def to_canonical(mapping: SourceMapping, raw: pd.DataFrame) -> dict[str, pd.Data
         frame[column] = frame[column].replace({str(k): str(v) for k, v in value_map.items()})
     for column, value in (spec.get("constants") or {}).items():
         frame[column] = str(value)
-    for column in spec.get("timestamps") or {}:
+    # Every timestamp is written as ISO 8601 UTC, whether or not the mapping sets it.
+    declared = SOURCES_BY_NAME[spec["source"]].timestamps
+    for column in {*(spec.get("timestamps") or {}), *(c for c in declared if c in frame)}:
         frame = _timestamps(frame, spec, column)
     columns = [c for c in SOURCES_BY_NAME[spec["source"]].columns if c in frame.columns]
     if "arrival" in spec:  # kept for daily_drops, which drops it
