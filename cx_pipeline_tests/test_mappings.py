@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from cx_pipeline.lib.drops import read_drop
 from cx_pipeline.lib.mappings import (
     MappingError,
     load_mapping,
@@ -16,6 +17,9 @@ from cx_pipeline.lib.mappings import (
     to_canonical,
     write_drops,
 )
+from cx_pipeline.lib.sources import SOURCES_BY_NAME
+from cx_pipeline.lib.staging import stage_drop
+from cx_pipeline.settings import PROJECT_ROOT
 
 EXPORT = """Ticket ID,Requester,Created,Source,Priority,Type
 101,alice,23/11/2026 09:30,Phone,Urgent,Billing
@@ -195,3 +199,71 @@ read:
     path.write_text(mapping.replace("p.Plan", "p.Tier"), encoding="utf-8")
     with pytest.raises(MappingError, match=r"joined.yaml: read.query: .*Tier"):
         load_mapping(path)
+
+
+def staged(landing: Path, source: str) -> pd.DataFrame:
+    """Every drop of a source staged as the pipeline stages it; no row may be rejected."""
+    frames = []
+    for path in sorted((landing / source).glob("*.csv")):
+        drop = stage_drop(read_drop(path).to_pandas(), SOURCES_BY_NAME[source], str(path))
+        assert drop.rejects.empty, drop.rejects["message"].tolist()
+        frames.append(drop.rows)
+    return pd.concat(frames, ignore_index=True)
+
+
+def import_example(tmp_path: Path, *names: str) -> Path:
+    landing = tmp_path / "landing"
+    for name in names:
+        write_drops(load_mapping(PROJECT_ROOT / "examples" / name), landing, "UTC")
+    return landing
+
+
+def minutes(later: pd.Series, earlier: pd.Series) -> list[float]:
+    return ((later - earlier).dt.total_seconds() / 60).tolist()
+
+
+def test_shipped_zendesk_mappings_read_the_incremental_exports(tmp_path: Path) -> None:
+    landing = import_example(tmp_path, "zendesk/tickets.yaml", "zendesk/ticket_events.yaml")
+    tickets = staged(landing, "tickets")
+    # Ticket 101 arrives twice (created, then updated on the 24th): the 24th's drop has the
+    # newer version, urgent; 102 has no priority in Zendesk (normal) and came by voice.
+    assert sorted((landing / "tickets").glob("*.csv"))[-1].name == "2026-11-24.csv"
+    last = tickets.drop_duplicates("ticket_id", keep="last").set_index("ticket_id")
+    assert last.loc["101", ["priority", "channel", "agent_group"]].tolist() == [
+        "urgent", "email", "360001"
+    ]  # fmt: skip
+    assert last.loc["102", ["priority", "channel", "topic"]].tolist() == [
+        "normal", "phone", "(no topic)"
+    ]  # fmt: skip
+    events = staged(landing, "ticket_events").sort_values(["ticket_id", "event_at"])
+    assert events[events["ticket_id"] == "101"]["event_type"].tolist() == [
+        "agent_reply", "pending", "open", "on_hold", "solved", "reopened", "solved"
+    ]  # fmt: skip
+    first = events.drop_duplicates(["ticket_id", "event_type"]).set_index(
+        ["ticket_id", "event_type"]
+    )
+    created = last["created_at"]
+    # First replies 08:05 -> 08:35 and 09:00 -> 09:20; first solve 08:05 -> 16:00.
+    replies = first.xs("agent_reply", level="event_type")["event_at"]
+    assert minutes(replies, created.loc[replies.index]) == [30.0, 20.0]
+    solved = first.xs("solved", level="event_type")["event_at"]
+    assert minutes(solved, created.loc[solved.index]) == [475.0]
+
+
+def test_shipped_freshdesk_mappings_read_the_ticket_csv_export(tmp_path: Path) -> None:
+    landing = import_example(tmp_path, "freshdesk/tickets.yaml", "freshdesk/ticket_events.yaml")
+    tickets = staged(landing, "tickets").set_index("ticket_id")
+    assert tickets["channel"].tolist() == ["email", "web", "phone"]
+    assert tickets["priority"].tolist() == ["urgent", "normal", "low"]
+    assert tickets.loc["5001", "customer_id"] == tickets.loc["5003", "customer_id"] == "80011"
+    events = staged(landing, "ticket_events")
+    got = sorted(zip(events["ticket_id"], events["event_type"], strict=True))
+    assert got == [("5001", "agent_reply"), ("5001", "closed"), ("5001", "solved"),
+                   ("5003", "agent_reply"), ("5003", "solved")]  # fmt: skip
+    # First responses 45 and 10 minutes, resolutions 390 and 30 (from the export's columns
+    # "First response time (in hrs)" 0.75 / 0.17 and "Resolution time (in hrs)" 6.5 / 0.5).
+    at = events.set_index(["event_type", "ticket_id"])["event_at"]
+    created = tickets["created_at"]
+    replies, solves = at.loc["agent_reply"], at.loc["solved"]
+    assert minutes(replies, created.loc[replies.index]) == [45.0, 10.0]
+    assert minutes(solves, created.loc[solves.index]) == [390.0, 30.0]

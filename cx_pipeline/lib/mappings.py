@@ -261,7 +261,13 @@ def _read_json(path: Path, lines: bool, records: str | None, encoding: str) -> p
         rows = [row for page in data for row in page.get(records, [])]
     else:
         rows = [row for item in data for row in (item if isinstance(item, list) else [item])]
-    return pd.json_normalize(rows)
+    frame = pd.json_normalize(rows)
+    # JSON integers with a null among them arrive as floats: keep 360001, not 360001.0.
+    for column in frame.select_dtypes("float").columns:
+        values = frame[column].dropna()
+        if (values == values.round()).all():
+            frame[column] = frame[column].astype("Int64")
+    return frame
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
