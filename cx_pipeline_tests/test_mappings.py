@@ -267,3 +267,17 @@ def test_shipped_freshdesk_mappings_read_the_ticket_csv_export(tmp_path: Path) -
     replies, solves = at.loc["agent_reply"], at.loc["solved"]
     assert minutes(replies, created.loc[replies.index]) == [45.0, 10.0]
     assert minutes(solves, created.loc[solves.index]) == [390.0, 30.0]
+
+
+def test_shipped_generic_event_log_mapping(tmp_path: Path) -> None:
+    landing = import_example(tmp_path, "event_log/ticket_events.yaml")
+    tickets = staged(landing, "tickets").set_index("ticket_id")
+    # Created at each case's first event: 08:00 and 23:30 at UTC+1.
+    assert tickets["created_at"].dt.strftime("%d %H:%M").tolist() == ["23 07:00", "23 22:30"]
+    events = staged(landing, "ticket_events")
+    case_1 = events[events["ticket_id"] == "C-1"].sort_values("event_at", kind="stable")
+    assert case_1["event_type"].tolist() == [
+        "agent_reply", "pending", "agent_reply", "solved", "agent_reply", "reopened", "solved",
+        "closed",
+    ]  # fmt: skip
+    assert events[events["ticket_id"] == "C-2"]["event_type"].tolist() == ["escalated"]
