@@ -72,6 +72,22 @@ def test_bad_rows_are_rejected_with_file_row_and_rule(tmp_path: Path) -> None:
     assert json.loads(rejects.loc[3, "raw_row"])["channel"] == "pigeon"
 
 
+def test_a_survey_sent_after_it_was_answered_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "2026-03-04.csv"
+    path.write_text(
+        "response_id,customer_id,survey_type,score,submitted_at,sent_at\n"
+        "R1,C1,csat,5,2026-03-04T10:00:00Z,2026-03-04T09:00:00Z\n"
+        "R2,C1,csat,4,2026-03-04T10:00:00Z,2026-03-04T11:00:00Z\n"
+        "R3,C2,csat,3,2026-03-04T10:00:00Z,\n",
+        encoding="utf-8",
+    )
+    staged = stage_drop(read_drop(path).to_pandas(), SURVEY_RESPONSES, str(path))
+    assert staged.rows["response_id"].tolist() == ["R1", "R3"]
+    reject = staged.rejects.iloc[0]
+    assert (reject["row_number"], reject["columns"]) == (2, "sent_at")
+    assert reject["rules"] == "sent after it was answered"
+
+
 def test_duplicates_in_a_drop_keep_the_last_version(tmp_path: Path) -> None:
     staged = stage_tickets(
         tmp_path,

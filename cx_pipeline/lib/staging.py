@@ -194,6 +194,7 @@ ROW_CHECK_COLUMNS = {
     "score_in_range": "score",
     "known_scale": "scale_max",
     "churn_after_signup": "churned_at",
+    "answered_after_sent": "sent_at",
 }
 
 
@@ -210,6 +211,8 @@ def _readable_rule(source: Source, column: str, check: str) -> str:
         return "scale_max not the survey type's scale (nps 10, csat 5, ces 5, 7 or 10)"
     if check == "churn_after_signup":
         return "churned before signing up"
+    if check == "answered_after_sent":
+        return "sent after it was answered"
     return check
 
 

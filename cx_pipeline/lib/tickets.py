@@ -137,9 +137,11 @@ def ticket_facts(
     rows["resolution_sla_met"] = _sla_met(
         rows["first_resolution_minutes"], rows["age_minutes"], resolution_target
     )
-    created_day = rows["created_at"].dt.tz_convert(day.timezone).dt.date
-    resolved_day = rows["first_resolved_at"].dt.tz_convert(day.timezone).dt.date
-    rows["solved_same_day"] = (created_day == resolved_day).astype("bool")
+    # Local calendar days as naive midnights (not date objects, and not normalize(), which
+    # fails in zones that skip midnight).
+    created_day = rows["created_at"].dt.tz_convert(day.timezone).dt.tz_localize(None).dt.floor("D")
+    resolved = rows["first_resolved_at"].dt.tz_convert(day.timezone).dt.tz_localize(None)
+    rows["solved_same_day"] = (created_day == resolved.dt.floor("D")).astype("bool")
     rows["customer_key"] = hash_ids(rows["customer_id"], salt)
     rows["customer_segment"] = rows["customer_segment"].fillna(UNKNOWN_SEGMENT)
     return rows[FACT_COLUMNS].reset_index(drop=True)
