@@ -6,13 +6,14 @@ import dagster as dg
 
 from cx_pipeline.defs.checks import ASSET_CHECKS, REFERENCE_CHECKS
 from cx_pipeline.defs.marts import MART_ASSETS
+from cx_pipeline.defs.pulls import PULL_ASSETS
 from cx_pipeline.defs.raw import RAW_ASSETS
 from cx_pipeline.defs.resources import default_resources
 from cx_pipeline.defs.schedules import DAILY_JOB, cx_daily_schedule
 from cx_pipeline.defs.sensors import late_drops_sensor
 from cx_pipeline.defs.staging import STAGING_ASSETS
 
-ASSETS = [*RAW_ASSETS, *STAGING_ASSETS, *MART_ASSETS]
+ASSETS = [*PULL_ASSETS, *RAW_ASSETS, *STAGING_ASSETS, *MART_ASSETS]
 # What one partitioned run materialises and checks.
 RUNNABLE = [*ASSETS, *REFERENCE_CHECKS]
 

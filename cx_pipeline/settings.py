@@ -27,6 +27,8 @@ class PipelineSettings:
     schedule_timezone: str
     survey_min_responses: int
     repeat_contact_days: int
+    # Source mappings with a SQL query, pulled by the pipeline itself each day.
+    sql_sources: tuple[Path, ...] = ()
 
     @classmethod
     def from_env(cls, env: os._Environ[str] | dict[str, str] = os.environ) -> PipelineSettings:
@@ -40,6 +42,9 @@ class PipelineSettings:
             ),
             survey_min_responses=int(env.get("CX_SURVEY_MIN_RESPONSES", "30")),
             repeat_contact_days=int(env.get("CX_REPEAT_CONTACT_DAYS", "7")),
+            sql_sources=tuple(
+                Path(name.strip()) for name in env.get("CX_SQL_SOURCES", "").split(",") if name
+            ),
         )
         settings.validate()
         return settings

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -281,3 +284,48 @@ def test_shipped_generic_event_log_mapping(tmp_path: Path) -> None:
         "closed",
     ]  # fmt: skip
     assert events[events["ticket_id"] == "C-2"]["event_type"].tolist() == ["escalated"]
+
+
+def test_the_pipeline_pulls_a_sql_source_itself(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CX_SQL_SOURCES adds a pull asset upstream of raw_tickets: one `dagster asset
+    materialize` over two days pulls, reads and stages each day from the real server."""
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE SCHEMA helpdesk")
+        connection.exec_driver_sql(
+            "CREATE TABLE helpdesk.tickets (id text, requester text, opened timestamptz, via text)"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO helpdesk.tickets VALUES ('T1', 'ann', '2026-11-20 10:00+00', 'Phone'),"
+            "('T2', 'bob', '2026-11-21 11:00+00', 'Mail'),"
+            "('T3', 'cy', '2026-11-21 12:00+00', 'Fax')"
+        )
+    engine.dispose()
+    mapping = tmp_path / "replica.yaml"
+    mapping.write_text(SQL_MAPPING, encoding="utf-8")
+    env = {
+        **os.environ,
+        "CX_SQL_SOURCES": str(mapping),
+        "CX_TEST_HELPDESK_REPLICA_URL": postgres_url,
+        "CX_START_DATE": "2026-11-20",
+        "CX_DATA_DIR": str(tmp_path / "data"),
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "CX_REJECT_THRESHOLD": "0.6",  # 1 of the 21st's 2 rows is quarantined on purpose
+    }
+    (tmp_path / "home").mkdir()
+    run = subprocess.run(
+        [Path(sys.executable).parent / "dagster", "asset", "materialize", "-m",
+         "cx_pipeline.definitions", "--select", "pull_replica,raw_tickets,stg_tickets",
+         "--partition-range", "2026-11-20...2026-11-21"],
+        env=env, capture_output=True, text=True, timeout=300, cwd=PROJECT_ROOT,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert postgres_url.split("@")[0] not in run.stdout + run.stderr  # no credentials logged
+    out = tmp_path / "data" / "output"
+    staged = pd.read_parquet(out / "stg_tickets").sort_values("ticket_id")
+    assert staged["ticket_id"].tolist() == ["T1", "T2"]
+    assert staged["channel"].tolist() == ["phone", "email"]
+    rejects = pd.read_parquet(out / "stg_rejects")
+    assert rejects["message"].str.contains("channel: not one of").tolist() == [True]  # T3's Fax

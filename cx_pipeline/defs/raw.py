@@ -10,6 +10,7 @@ import dagster as dg
 
 from cx_pipeline.defs.metadata import run_summary
 from cx_pipeline.defs.partitions import DAILY, ONE_RUN, partition_days
+from cx_pipeline.defs.pulls import PULLED_SOURCES
 from cx_pipeline.defs.resources import CxPaths, StagingPolicy
 from cx_pipeline.lib.drops import DROP_SUFFIXES, find_drop, read_drop
 from cx_pipeline.lib.sources import SOURCES, Source
@@ -26,6 +27,8 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
     @dg.asset(
         name=source.raw_table,
         group_name="raw",
+        # A SQL source pulled by the pipeline lands its drop first (defs/pulls.py).
+        deps=PULLED_SOURCES.get(source.name, []),
         partitions_def=DAILY,
         backfill_policy=ONE_RUN,
         kinds={"parquet"},

@@ -51,6 +51,7 @@ class MappingError(ValueError):
 class SourceMapping:
     path: Path  # the mapping file
     spec: dict[str, Any]
+    ask_database: bool = True  # check a SQL source's query against the database on load
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -61,13 +62,15 @@ class SourceMapping:
         return MappingError(f"{self.path}: {key}: {message}")
 
 
-def load_mapping(path: Path) -> SourceMapping:
-    """Read and check a mapping file; nothing of the data is read except a file's header."""
+def load_mapping(path: Path, ask_database: bool = True) -> SourceMapping:
+    """Read and check a mapping file; nothing of the data is read except a file's header
+    (or, for a SQL source, the query's columns: ``ask_database=False`` leaves that to the
+    first pull, so loading never depends on the database being up)."""
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise MappingError(f"{path}: not valid YAML: {error}") from None
-    mapping = SourceMapping(path, spec if isinstance(spec, dict) else {})
+    except (OSError, yaml.YAMLError) as error:
+        raise MappingError(f"{path}: cannot read the mapping: {error}") from None
+    mapping = SourceMapping(path, spec if isinstance(spec, dict) else {}, ask_database)
     _check(mapping)
     return mapping
 
@@ -188,7 +191,7 @@ def source_columns(mapping: SourceMapping) -> list[str] | None:
     query's result columns, or the one file's header; None for SQL or JSON sources."""
     read = mapping.spec["read"]
     if "sql" in read:
-        return _query_columns(mapping, read["sql"])
+        return _query_columns(mapping, read["sql"]) if mapping.ask_database else None
     headers = {name: _header(files[0], read) for name, files in input_tables(mapping).items()}
     if any(header is None for header in headers.values()):
         return None
