@@ -133,23 +133,28 @@ constants: {priority: normal}
 """
 
 
-def test_a_sql_source_is_pulled_day_by_day_from_a_real_postgresql(
-    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engine = sa.create_engine(postgres_url)
+def helpdesk_replica(url: str, rows: str) -> None:
+    """A helpdesk's tickets table on the real server: (id, requester, opened, via) rows."""
+    engine = sa.create_engine(url)
     with engine.begin() as connection:
         connection.exec_driver_sql("CREATE SCHEMA helpdesk")
         connection.exec_driver_sql(
             "CREATE TABLE helpdesk.tickets (id text, requester text, opened timestamptz, via text)"
         )
-        connection.exec_driver_sql(
-            "INSERT INTO helpdesk.tickets VALUES "
-            "('T1', 'ann', '2026-11-22 22:30+00', 'Phone'),"  # 23:30 in Rome: the 22nd
-            "('T2', 'bob', '2026-11-22 23:30+00', 'Mail'),"  # 00:30 in Rome: the 23rd
-            "('T3', 'cy',  '2026-11-23 22:59+00', 'Phone'),"  # 23:59 in Rome: the 23rd
-            "('T4', 'di',  '2026-11-24 12:00+00', 'Mail')"  # the 24th: outside the range
-        )
+        connection.exec_driver_sql(f"INSERT INTO helpdesk.tickets VALUES {rows}")
     engine.dispose()
+
+
+def test_a_sql_source_is_pulled_day_by_day_from_a_real_postgresql(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    helpdesk_replica(
+        postgres_url,
+        "('T1', 'ann', '2026-11-22 22:30+00', 'Phone'),"  # 23:30 in Rome: the 22nd
+        "('T2', 'bob', '2026-11-22 23:30+00', 'Mail'),"  # 00:30 in Rome: the 23rd
+        "('T3', 'cy',  '2026-11-23 22:59+00', 'Phone'),"  # 23:59 in Rome: the 23rd
+        "('T4', 'di',  '2026-11-24 12:00+00', 'Mail')",  # the 24th: outside the range
+    )
     monkeypatch.setenv("CX_TEST_HELPDESK_REPLICA_URL", postgres_url)
     path = tmp_path / "replica.yaml"
     path.write_text(SQL_MAPPING, encoding="utf-8")
@@ -286,23 +291,14 @@ def test_shipped_generic_event_log_mapping(tmp_path: Path) -> None:
     assert events[events["ticket_id"] == "C-2"]["event_type"].tolist() == ["escalated"]
 
 
-def test_the_pipeline_pulls_a_sql_source_itself(
-    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_pipeline_pulls_a_sql_source_itself(tmp_path: Path, postgres_url: str) -> None:
     """CX_SQL_SOURCES adds a pull asset upstream of raw_tickets: one `dagster asset
     materialize` over two days pulls, reads and stages each day from the real server."""
-    engine = sa.create_engine(postgres_url)
-    with engine.begin() as connection:
-        connection.exec_driver_sql("CREATE SCHEMA helpdesk")
-        connection.exec_driver_sql(
-            "CREATE TABLE helpdesk.tickets (id text, requester text, opened timestamptz, via text)"
-        )
-        connection.exec_driver_sql(
-            "INSERT INTO helpdesk.tickets VALUES ('T1', 'ann', '2026-11-20 10:00+00', 'Phone'),"
-            "('T2', 'bob', '2026-11-21 11:00+00', 'Mail'),"
-            "('T3', 'cy', '2026-11-21 12:00+00', 'Fax')"
-        )
-    engine.dispose()
+    helpdesk_replica(
+        postgres_url,
+        "('T1', 'ann', '2026-11-20 10:00+00', 'Phone'), ('T2', 'bob', '2026-11-21 11:00+00', "
+        "'Mail'), ('T3', 'cy', '2026-11-21 12:00+00', 'Fax')",
+    )
     mapping = tmp_path / "replica.yaml"
     mapping.write_text(SQL_MAPPING, encoding="utf-8")
     env = {
