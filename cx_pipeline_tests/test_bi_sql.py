@@ -9,7 +9,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from cx_pipeline.lib.tables import AGG_DAILY_CHURN, AGG_DAILY_RESOLUTION_TIME
+from cx_pipeline.lib.tables import (
+    AGG_DAILY_CHURN,
+    AGG_DAILY_CHURN_BY_SEGMENT,
+    AGG_DAILY_RESOLUTION_TIME,
+)
 from cx_pipeline.lib.views import VIEWS, views_of
 from cx_pipeline.lib.warehouse import Warehouse
 from cx_pipeline.settings import PROJECT_ROOT
@@ -159,3 +163,30 @@ def test_weekly_workload_divides_solved_tickets_by_working_days(warehouse_url: s
     # 52 solved over 5 working days (weekend solves count, weekend days do not).
     assert (week["tickets_solved"], week["working_days"]) == (52, 5)
     assert week["tickets_solved_per_working_day"] == pytest.approx(10.4)
+
+
+def test_weekly_churn_by_segment_rolls_up_each_plan(warehouse_url: str) -> None:
+    warehouse = Warehouse(warehouse_url)
+    # Plan pro: 10 at the start of the week, -1 on Monday, +2 -1 on Tuesday (8 + 2 = 10 at
+    # the end); plan free: 4, nothing happens.
+    days = [{"pro": (10, 0, 1), "free": (4, 0, 0)}, {"pro": (9, 2, 1), "free": (4, 0, 0)}]
+    for offset, plans in enumerate(days):
+        rows = pd.concat(
+            [
+                churn_day(*counts).assign(breakdown="plan", breakdown_value=plan)
+                for plan, counts in plans.items()
+            ],
+            ignore_index=True,
+        )
+        spec = AGG_DAILY_CHURN_BY_SEGMENT
+        warehouse.replace_partition(spec, MONDAY + dt.timedelta(days=offset), spec.to_arrow(rows))
+    warehouse.replace_views(views_of("agg_daily_churn_by_segment"))
+    week = warehouse.read_frame(
+        "SELECT * FROM agg_weekly_churn_by_segment ORDER BY breakdown_value"
+    ).set_index("breakdown_value")
+    pro = week.loc["pro"]
+    assert (pro["customers_at_start"], pro["customers_at_end"]) == (10, 10)
+    assert (pro["customers_new"], pro["customers_churned"]) == (2, 2)
+    assert pro["churn_rate"] == pytest.approx(0.2)
+    assert pro["retention_rate"] == pytest.approx(0.8)  # (10 - 2) / 10
+    assert week.loc["free", "churn_rate"] == 0

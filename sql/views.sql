@@ -151,6 +151,75 @@ FROM (
     GROUP BY period_start
 ) AS per_period;
 
+-- Customers at the start and end of each week, new, churned, churn rate (churned / at start) and retention rate ((at end - new) / at start), per plan, segment and tenure band.
+CREATE OR REPLACE VIEW agg_weekly_churn_by_segment AS
+SELECT period_start, breakdown, breakdown_value, days_covered, customers_at_start, customers_new,
+    customers_churned, customers_at_end,
+    customers_churned / CAST(NULLIF(customers_at_start, 0) AS FLOAT8) AS churn_rate,
+    (customers_at_end - customers_new) / CAST(NULLIF(customers_at_start, 0) AS FLOAT8)
+        AS retention_rate
+FROM (
+    SELECT period_start, breakdown, breakdown_value, COUNT(*) AS days_covered,
+        MAX(CASE WHEN first_day = 1 THEN customers_at_start END) AS customers_at_start,
+        SUM(customers_new) AS customers_new,
+        SUM(customers_churned) AS customers_churned,
+        MAX(CASE WHEN last_day = 1 THEN customers_at_end END) AS customers_at_end
+    FROM (
+        SELECT CAST(date_trunc('week', date) AS DATE) AS period_start, breakdown, breakdown_value, customers_at_start, customers_new,
+            customers_churned, customers_at_end,
+            ROW_NUMBER() OVER (PARTITION BY CAST(date_trunc('week', date) AS DATE), breakdown, breakdown_value ORDER BY date) AS first_day,
+            ROW_NUMBER() OVER (PARTITION BY CAST(date_trunc('week', date) AS DATE), breakdown, breakdown_value ORDER BY date DESC) AS last_day
+        FROM agg_daily_churn_by_segment
+    ) AS days
+    GROUP BY period_start, breakdown, breakdown_value
+) AS per_period;
+
+-- Customers at the start and end of each month, new, churned, churn rate (churned / at start) and retention rate ((at end - new) / at start), per plan, segment and tenure band.
+CREATE OR REPLACE VIEW agg_monthly_churn_by_segment AS
+SELECT period_start, breakdown, breakdown_value, days_covered, customers_at_start, customers_new,
+    customers_churned, customers_at_end,
+    customers_churned / CAST(NULLIF(customers_at_start, 0) AS FLOAT8) AS churn_rate,
+    (customers_at_end - customers_new) / CAST(NULLIF(customers_at_start, 0) AS FLOAT8)
+        AS retention_rate
+FROM (
+    SELECT period_start, breakdown, breakdown_value, COUNT(*) AS days_covered,
+        MAX(CASE WHEN first_day = 1 THEN customers_at_start END) AS customers_at_start,
+        SUM(customers_new) AS customers_new,
+        SUM(customers_churned) AS customers_churned,
+        MAX(CASE WHEN last_day = 1 THEN customers_at_end END) AS customers_at_end
+    FROM (
+        SELECT CAST(date_trunc('month', date) AS DATE) AS period_start, breakdown, breakdown_value, customers_at_start, customers_new,
+            customers_churned, customers_at_end,
+            ROW_NUMBER() OVER (PARTITION BY CAST(date_trunc('month', date) AS DATE), breakdown, breakdown_value ORDER BY date) AS first_day,
+            ROW_NUMBER() OVER (PARTITION BY CAST(date_trunc('month', date) AS DATE), breakdown, breakdown_value ORDER BY date DESC) AS last_day
+        FROM agg_daily_churn_by_segment
+    ) AS days
+    GROUP BY period_start, breakdown, breakdown_value
+) AS per_period;
+
+-- Customers at the start and end of each quarter, new, churned, churn rate (churned / at start) and retention rate ((at end - new) / at start), per plan, segment and tenure band.
+CREATE OR REPLACE VIEW agg_quarterly_churn_by_segment AS
+SELECT period_start, breakdown, breakdown_value, days_covered, customers_at_start, customers_new,
+    customers_churned, customers_at_end,
+    customers_churned / CAST(NULLIF(customers_at_start, 0) AS FLOAT8) AS churn_rate,
+    (customers_at_end - customers_new) / CAST(NULLIF(customers_at_start, 0) AS FLOAT8)
+        AS retention_rate
+FROM (
+    SELECT period_start, breakdown, breakdown_value, COUNT(*) AS days_covered,
+        MAX(CASE WHEN first_day = 1 THEN customers_at_start END) AS customers_at_start,
+        SUM(customers_new) AS customers_new,
+        SUM(customers_churned) AS customers_churned,
+        MAX(CASE WHEN last_day = 1 THEN customers_at_end END) AS customers_at_end
+    FROM (
+        SELECT CAST(date_trunc('quarter', date) AS DATE) AS period_start, breakdown, breakdown_value, customers_at_start, customers_new,
+            customers_churned, customers_at_end,
+            ROW_NUMBER() OVER (PARTITION BY CAST(date_trunc('quarter', date) AS DATE), breakdown, breakdown_value ORDER BY date) AS first_day,
+            ROW_NUMBER() OVER (PARTITION BY CAST(date_trunc('quarter', date) AS DATE), breakdown, breakdown_value ORDER BY date DESC) AS last_day
+        FROM agg_daily_churn_by_segment
+    ) AS days
+    GROUP BY period_start, breakdown, breakdown_value
+) AS per_period;
+
 -- Ticket volumes, reopen, escalation, first-contact resolution, SLA, AHT and response times per week x channel x priority x journey stage x segment, from summed counts.
 CREATE OR REPLACE VIEW agg_weekly_ticket_activity AS
 SELECT CAST(date_trunc('week', date) AS DATE) AS period_start, channel, priority, journey_stage, customer_segment,

@@ -80,33 +80,43 @@ FROM (
     )
 
 
-def _churn(period: str) -> View:
+def _churn(period: str, by_segment: bool = False) -> View:
+    """Churn and retention per period; ``by_segment``: per plan, segment and tenure band too
+    (from agg_daily_churn_by_segment). At start = the period's first day's start, at end =
+    its last day's end."""
+    keys = "breakdown, breakdown_value, " if by_segment else ""
+    over = f"PARTITION BY {_period(period)}{', breakdown, breakdown_value' if by_segment else ''}"
     return View(
-        name=f"agg_{period}ly_churn",
-        table="agg_daily_churn",
+        name=f"agg_{period}ly_churn{'_by_segment' if by_segment else ''}",
+        table=f"agg_daily_churn{'_by_segment' if by_segment else ''}",
         description=f"Customers at the start and end of each {period}, new, churned, churn "
-        "rate (churned / at start) and retention rate ((at end - new) / at start).",
-        select=f"""SELECT period_start, days_covered, customers_at_start, customers_new,
+        "rate (churned / at start) and retention rate ((at end - new) / at start)"
+        + (", per plan, segment and tenure band." if by_segment else "."),
+        select=f"""SELECT period_start, {keys}days_covered, customers_at_start, customers_new,
     customers_churned, customers_at_end,
     customers_churned / CAST(NULLIF(customers_at_start, 0) AS FLOAT8) AS churn_rate,
     (customers_at_end - customers_new) / CAST(NULLIF(customers_at_start, 0) AS FLOAT8)
         AS retention_rate
 FROM (
-    SELECT period_start, COUNT(*) AS days_covered,
+    SELECT period_start, {keys}COUNT(*) AS days_covered,
         MAX(CASE WHEN first_day = 1 THEN customers_at_start END) AS customers_at_start,
         SUM(customers_new) AS customers_new,
         SUM(customers_churned) AS customers_churned,
         MAX(CASE WHEN last_day = 1 THEN customers_at_end END) AS customers_at_end
     FROM (
-        SELECT {_period(period)} AS period_start, customers_at_start, customers_new,
+        SELECT {_period(period)} AS period_start, {keys}customers_at_start, customers_new,
             customers_churned, customers_at_end,
-            ROW_NUMBER() OVER (PARTITION BY {_period(period)} ORDER BY date) AS first_day,
-            ROW_NUMBER() OVER (PARTITION BY {_period(period)} ORDER BY date DESC) AS last_day
+            ROW_NUMBER() OVER ({over} ORDER BY date) AS first_day,
+            ROW_NUMBER() OVER ({over} ORDER BY date DESC) AS last_day
         FROM {{table}}
     ) AS days
-    GROUP BY period_start
+    GROUP BY period_start{", breakdown, breakdown_value" if by_segment else ""}
 ) AS per_period""",
     )
+
+
+def _churn_by_segment(period: str) -> View:
+    return _churn(period, by_segment=True)
 
 
 def _ratio(numerator: str, denominator: str, name: str) -> str:
@@ -185,7 +195,7 @@ LATEST_SNAPSHOTS = (
 VIEWS: tuple[View, ...] = (
     *(
         build(period)
-        for build in (_resolution, _topics, _churn, _activity, _workload)
+        for build in (_resolution, _topics, _churn, _churn_by_segment, _activity, _workload)
         for period in PERIODS
     ),
     *LATEST_SNAPSHOTS,
