@@ -26,6 +26,12 @@ needs_shared = pytest.mark.skipif(
     not HELPDESK.exists(), reason="../shared/data is not beside the project"
 )
 
+HELPDESK_ASSETS = (
+    "raw_tickets,raw_ticket_events,stg_tickets,stg_ticket_events,fct_tickets,"
+    "agg_daily_ticket_activity,agg_daily_workload,agg_daily_resolution_time,"
+    "fct_open_tickets,agg_daily_backlog"
+)
+
 # Per ticket (case): created at its first event, first taken in charge, first resolved.
 HELPDESK_SQL = """
 SET TimeZone = 'UTC';
@@ -38,6 +44,27 @@ SELECT ticket, MIN(event_at) AS created,
        MIN(event_at) FILTER (WHERE activity = 'Take in charge ticket') AS first_taken,
        MIN(event_at) FILTER (WHERE activity IN ('Resolve ticket', 'Closed')) AS first_resolved
 FROM raw GROUP BY ticket;
+-- Reopened: the first "Take in charge" after each "Resolve ticket" (duplicate rows once).
+CREATE TEMP TABLE events AS SELECT DISTINCT ticket, activity, event_at FROM raw;
+CREATE TEMP TABLE numbered AS
+SELECT *, SUM(CASE WHEN activity = 'Resolve ticket' THEN 1 ELSE 0 END)
+          OVER (PARTITION BY ticket ORDER BY event_at ROWS UNBOUNDED PRECEDING) AS solves
+FROM events;
+CREATE TEMP TABLE reopens AS
+SELECT ticket, solves, MIN(event_at) AS reopened FROM numbered
+WHERE activity = 'Take in charge ticket' AND solves > 0 GROUP BY ticket, solves;
+"""
+# Open at an instant: created before it, and neither resolved nor closed since the last
+# reopening before it.
+HELPDESK_BACKLOG = """
+SELECT COUNT(*) FROM (
+  SELECT
+    (SELECT MAX(event_at) FROM events e WHERE e.ticket = t.ticket
+       AND activity IN ('Resolve ticket', 'Closed') AND event_at < {end}) AS done,
+    (SELECT MAX(reopened) FROM reopens r WHERE r.ticket = t.ticket AND reopened < {end})
+       AS reopened
+  FROM tickets t WHERE created < {end}
+) WHERE done IS NULL OR reopened > done
 """
 
 
@@ -75,12 +102,11 @@ def import_and_materialize(
 
 @needs_shared
 def test_helpdesk_event_log_backfills_from_the_cli(tmp_path: Path) -> None:
-    assets = "raw_tickets,raw_ticket_events,stg_tickets,stg_ticket_events,fct_tickets,"
-    assets += "agg_daily_ticket_activity,agg_daily_workload,agg_daily_resolution_time"
     # 2010-01-13 is the log's first day.
     out = import_and_materialize(
-        tmp_path, ["helpdesk_eventlog/ticket_events.yaml"], ("2010-01-13", "2010-01-31"), assets
-    )
+        tmp_path, ["helpdesk_eventlog/ticket_events.yaml"], ("2010-01-13", "2010-01-31"),
+        HELPDESK_ASSETS,
+    )  # fmt: skip
 
     db = duckdb.connect()
     db.execute(HELPDESK_SQL.format(path=HELPDESK))
@@ -118,6 +144,26 @@ def test_helpdesk_event_log_backfills_from_the_cli(tmp_path: Path) -> None:
     assert (mine[0], mine[2]) == (theirs[0], theirs[2])
     assert mine[1] == pytest.approx(theirs[1]) and mine[3] == pytest.approx(theirs[3])
     assert theirs[0] >= 10  # not a vacuous comparison (14 in this range)
+    # Reopens (tickets reopened, per day) and the backlog at the end of 2010-01-31.
+    assert (
+        pipeline(
+            "SELECT SUM(tickets_reopened) FROM "
+            "read_parquet('{out}/agg_daily_ticket_activity/*/*.parquet')"
+        )
+        == independent(
+            "SELECT COUNT(DISTINCT (ticket, CAST(reopened AS DATE))) FROM reopens "
+            "WHERE CAST(reopened AS DATE) BETWEEN '2010-01-13' AND '2010-01-31'"
+        )
+        == (2,)
+    )
+    assert (
+        pipeline(
+            "SELECT SUM(open_tickets) FROM read_parquet('{out}/agg_daily_backlog/*/*.parquet') "
+            "WHERE date = '2010-01-31'"
+        )
+        == independent(HELPDESK_BACKLOG.format(end="TIMESTAMPTZ '2010-02-01 00:00:00+00'"))
+        == (10,)
+    )
 
 
 TELCO = SHARED / "telco_churn" / "WA_Fn-UseC_-Telco-Customer-Churn.csv"
@@ -280,11 +326,6 @@ LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) {
     __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
 BACKFILL_STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
   ... on PartitionBackfill { status } } }"""
-HELPDESK_ASSETS = (
-    "raw_tickets,raw_ticket_events,stg_tickets,stg_ticket_events,fct_tickets,"
-    "agg_daily_ticket_activity,agg_daily_workload,agg_daily_resolution_time,"
-    "fct_open_tickets,agg_daily_backlog"
-)
 
 
 @needs_shared
