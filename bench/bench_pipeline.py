@@ -30,7 +30,8 @@ WITH tickets AS (
     SELECT * FROM read_csv('{landing}/tickets/*.csv', header = true, filename = true,
         columns = {{'ticket_id': 'VARCHAR', 'customer_id': 'VARCHAR',
                    'created_at': 'TIMESTAMPTZ', 'channel': 'VARCHAR', 'topic': 'VARCHAR',
-                   'priority': 'VARCHAR', 'agent_group': 'VARCHAR'}})
+                   'priority': 'VARCHAR', 'agent_group': 'VARCHAR',
+                   'journey_stage': 'VARCHAR'}})
     QUALIFY row_number() OVER (PARTITION BY ticket_id ORDER BY filename DESC) = 1
 ),
 events AS (
@@ -68,12 +69,10 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     """Run a command; return (seconds, its own peak RSS in MiB)."""
     started = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-c", _MEASURE, *command],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
+        [sys.executable, "-c", _MEASURE, *command], env=env, capture_output=True, text=True
     )
+    if result.returncode:  # say why, not only that it failed
+        raise SystemExit(f"failed: {' '.join(command)[:200]}\n{result.stderr[-3000:]}")
     seconds = time.perf_counter() - started
     return seconds, int(result.stdout.split()[-1]) / 1024
 
