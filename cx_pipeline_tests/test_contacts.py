@@ -54,6 +54,20 @@ def test_a_longer_window_catches_older_tickets() -> None:
     assert result.loc["billing", "customers_with_repeat"] == 2  # now C2's 03-01 ticket too
 
 
+def test_repeat_edges_exactly_the_window_and_the_same_instant() -> None:
+    tickets = pd.DataFrame(
+        [
+            ("A1", "CA", "2026-03-03 10:00", "email", "billing"),
+            ("A2", "CA", "2026-03-10 10:00", "email", "billing"),  # exactly 7 days: repeats
+            ("B1", "CB", "2026-03-10 10:00", "email", "billing"),
+            ("B2", "CB", "2026-03-10 10:00", "chat", "billing"),  # the same instant: no
+        ],
+        columns=["ticket_id", "customer_id", "created_at", "channel", "topic"],
+    ).assign(created_at=lambda f: pd.to_datetime(f["created_at"], utc=True).dt.as_unit("us"))
+    billing = repeat_contacts(tickets, DAY, window_days=7).set_index("topic").loc["billing"]
+    assert (billing["customers_with_ticket"], billing["customers_with_repeat"]) == (2, 1)
+
+
 def test_no_tickets_give_no_rows() -> None:
     assert repeat_contacts(TICKETS, Day(dt.date(2026, 4, 1), "UTC"), 7).empty
 

@@ -18,16 +18,23 @@ def repeat_contacts(tickets: pd.DataFrame, day: Day, window_days: int) -> pd.Dat
     """Per topic (and all topics): customers with a ticket created on ``day``, and those of
     them whose ticket repeats one on the same topic they opened in the ``window_days``
     before it. Looking back (not forward) makes a day final once it has ended."""
-    today = tickets[day.contains(tickets["created_at"])]
-    pairs = today.merge(
-        tickets[["customer_id", "topic", "created_at"]],
-        on=["customer_id", "topic"],
-        suffixes=("", "_earlier"),
+    today = tickets[day.contains(tickets["created_at"])].sort_values("created_at")
+    earlier = tickets[["customer_id", "topic", "created_at"]].rename(
+        columns={"created_at": "earlier_at"}
     )
-    since = pairs["created_at"] - pairs["created_at_earlier"]
-    repeated = pairs[(since > pd.Timedelta(0)) & (since <= pd.Timedelta(days=window_days))]
-    repeat_ids = set(repeated["ticket_id"])
-    today = today.assign(repeat=today["ticket_id"].isin(repeat_ids))
+    # Each of today's tickets against the customer's latest same-topic ticket strictly
+    # before it, if one lies within the window: a sorted as-of join, not a self-join whose
+    # size grows with the square of a busy customer's tickets.
+    nearest = pd.merge_asof(
+        today,
+        earlier.sort_values("earlier_at"),
+        left_on="created_at",
+        right_on="earlier_at",
+        by=["customer_id", "topic"],
+        allow_exact_matches=False,
+        tolerance=pd.Timedelta(days=window_days),
+    )
+    today = nearest.assign(repeat=nearest["earlier_at"].notna()).drop(columns="earlier_at")
     rows = pd.concat([today, today.assign(topic=ALL_TOPICS)], ignore_index=True)
     per_customer = rows.groupby(["topic", "customer_id"])["repeat"].any().reset_index()
     result = per_customer.groupby("topic").agg(
