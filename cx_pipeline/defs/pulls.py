@@ -55,10 +55,14 @@ def build_pull_asset(mapping: SourceMapping) -> dg.AssetsDefinition:
     return pull
 
 
+def pulls_by_source(mappings: list[SourceMapping]) -> dict[str, list[str]]:
+    """Source name -> the pull assets that fill its landing folder."""
+    return {
+        source: [pull_asset_name(m) for m in mappings if source in m.targets]
+        for source in {target for m in mappings for target in m.targets}
+    }
+
+
 SQL_SOURCES = load_sql_sources()
 PULL_ASSETS = [build_pull_asset(mapping) for mapping in SQL_SOURCES]
-# Source name -> the pull assets that fill its landing folder.
-PULLED_SOURCES: dict[str, list[str]] = {}
-for _mapping in SQL_SOURCES:
-    for _target in _mapping.targets:
-        PULLED_SOURCES.setdefault(_target, []).append(pull_asset_name(_mapping))
+PULLED_SOURCES = pulls_by_source(SQL_SOURCES)

@@ -208,17 +208,12 @@ def _churn_flags(customers: pd.DataFrame, day: Day) -> pd.DataFrame:
 
 
 def _with_churn_rates(counts: pd.DataFrame) -> pd.DataFrame:
-    rate = counts["customers_churned"] / counts["customers_at_start"].where(
-        counts["customers_at_start"] > 0
+    """The counts with churn_rate and churn_rate_30d (empty where nobody was active at the
+    start); the table's column order is the model's, applied when it is written."""
+    return counts.assign(
+        churn_rate=ratio(counts["customers_churned"], counts["customers_at_start"]),
+        churn_rate_30d=ratio(counts["customers_churned_30d"], counts["customers_at_start_30d"]),
     )
-    rate_30d = counts["customers_churned_30d"] / counts["customers_at_start_30d"].where(
-        counts["customers_at_start_30d"] > 0
-    )
-    columns = list(counts.columns)
-    counts = counts.assign(churn_rate=rate.astype("float64"), churn_rate_30d=rate_30d)
-    order = [*columns[: columns.index("customers_at_end") + 1], "churn_rate"]
-    order += [*columns[columns.index("customers_at_start_30d") :], "churn_rate_30d"]
-    return counts[order]
 
 
 def churn(customers: pd.DataFrame, day: Day) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cx_pipeline.lib.metrics import Day
+from cx_pipeline.lib.metrics import Day, ratio
 
 WINDOWS = (1, 7, 30)
 ALL = "(all)"
@@ -80,9 +80,7 @@ def _counts(rows: pd.DataFrame, min_responses: int, **flags: pd.Series) -> pd.Da
             "answer_minutes_median": answer_minutes.median(),
         }
     )
-    result["answer_minutes_mean"] = result["answer_minutes_sum"] / result["timed_responses"].where(
-        result["timed_responses"] > 0
-    )
+    result["answer_minutes_mean"] = ratio(result["answer_minutes_sum"], result["timed_responses"])
     result["low_sample"] = result["responses"] < min_responses
     return result
 
@@ -133,7 +131,7 @@ ANSWER_TIME = ["timed_responses", "answer_minutes_sum", "answer_minutes_mean",
 
 
 def _finish(result: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    table = result.reset_index()[[*KEYS, columns[0], *ANSWER_TIME, *columns[1:]]]
+    table = result.reset_index()[[*KEYS, *columns, *ANSWER_TIME]]
     counts = [
         c
         for c in (
