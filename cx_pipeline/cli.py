@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 
 from cx_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
-from cx_pipeline.defs.resources import data_dir
+from cx_pipeline.defs.resources import data_dir, landing_dir
 from cx_pipeline.settings import PROJECT_ROOT
 
 # The progress bar says how far a backfill is; Dagster's console shows warnings up.
@@ -74,7 +74,7 @@ def run_import(args: argparse.Namespace) -> int:
     from cx_pipeline.lib.mappings import MappingError, load_mapping, write_drops
     from cx_pipeline.settings import SETTINGS
 
-    landing = args.landing or Path(os.environ.get("CX_LANDING_DIR", data_dir() / "landing"))
+    landing = args.landing or landing_dir()
     try:
         mapping = load_mapping(args.mapping)
         count = write_drops(mapping, landing, SETTINGS.reporting_timezone, args.start, args.end)
@@ -98,7 +98,7 @@ def prepare_dagster_home() -> Path:
 def run_generate(args: argparse.Namespace) -> int:
     from cx_pipeline.lib.sample_data import SampleConfig, generate, write_drops
 
-    landing = args.landing or data_dir() / "landing"
+    landing = args.landing or landing_dir()
     config = SampleConfig(
         start=args.start, days=args.days, tickets_per_day=args.tickets_per_day, seed=args.seed
     )

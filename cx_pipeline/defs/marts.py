@@ -7,12 +7,13 @@ give the same rows. A mart may write several tables from one read of history
 """
 
 import datetime as dt
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 
 from cx_pipeline.defs.metadata import run_summary, table_definition_metadata
 from cx_pipeline.defs.partitions import (
@@ -30,12 +31,21 @@ from cx_pipeline.defs.staging import (
     volume_check_result,
     volume_check_spec,
 )
-from cx_pipeline.lib import contacts, customers, history, metrics, surveys, tables, tickets
+from cx_pipeline.lib import (
+    contacts,
+    customers,
+    history,
+    metrics,
+    surveys,
+    tables,
+    ticket_state,
+    tickets,
+)
 from cx_pipeline.lib.metrics import Day
 from cx_pipeline.lib.publish import publish
 from cx_pipeline.lib.quality import VolumeCheck, partition_rows, volume_check
+from cx_pipeline.lib.storage import write_frame
 from cx_pipeline.lib.tables import TableSpec
-from cx_pipeline.lib.views import views_of
 from cx_pipeline.settings import SETTINGS
 
 # Tickets by topic compares a day with the 7 before it; one more day of
@@ -59,6 +69,9 @@ class Mart:
     # Inputs that only enrich (e.g. a ticket's customer segment): a day without their
     # drop is still computed (an event-log source has no customer records).
     optional: tuple[str, ...] = ()
+    # Carried state this mart writes to Parquet only (table name -> Arrow schema): rows
+    # already validated upstream, read back by the mart's next day.
+    state: Mapping[str, pa.Schema] = field(default_factory=dict)
 
     def missing_inputs(self, output: Path, day: dt.date) -> list[str]:
         """Staged tables whose own day is missing (a missing drop): the day is not computed,
@@ -69,12 +82,6 @@ class Mart:
 
 def single(spec: TableSpec, compute: Callable[[Path, Day], pd.DataFrame]) -> Compute:
     return lambda output, day, _settings: {spec.name: compute(output, day)}
-
-
-def _resolution_time(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd.DataFrame]:
-    ticket_rows, events = history.milestone_history(output, day, SETTINGS.lookback_days)
-    frame = metrics.resolution_time(ticket_rows, events, day, settings.schedule())
-    return {tables.AGG_DAILY_RESOLUTION_TIME.name: frame}
 
 
 def _tickets_by_topic(output: Path, day: Day) -> pd.DataFrame:
@@ -103,7 +110,8 @@ def _surveys(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.
 
 
 def _tickets(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd.DataFrame]:
-    ticket_rows, events = history.touched_tickets(output, day, SETTINGS.lookback_days)
+    live = ticket_state.load_live_tickets(output, day.date, history.EVENT_ARRIVAL_SLACK_DAYS)
+    ticket_rows, events = live.touched_on(day)
     segments = history.current_customers(output, day, SETTINGS.start_date, ("segment",))
     ticket_rows = ticket_rows.merge(
         segments[["customer_id", "segment"]].rename(columns={"segment": "customer_segment"}),
@@ -119,6 +127,10 @@ def _tickets(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd.D
         tables.FCT_TICKETS.name: facts,
         tables.AGG_DAILY_TICKET_ACTIVITY.name: activity,
         tables.AGG_DAILY_WORKLOAD.name: tickets.workload(activity, day, schedule),
+        tables.AGG_DAILY_RESOLUTION_TIME.name: metrics.resolution_time(
+            ticket_rows, events, day, schedule
+        ),
+        **live.advance(facts, day, SETTINGS.lookback_days).frames(),
     }
 
 
@@ -176,16 +188,23 @@ LOOKBACK = SETTINGS.lookback_days
 MARTS = (
     Mart(
         "tickets",
-        (tables.FCT_TICKETS, tables.AGG_DAILY_TICKET_ACTIVITY, tables.AGG_DAILY_WORKLOAD),
-        {"stg_tickets": LOOKBACK, "stg_ticket_events": LOOKBACK, "stg_customers": ALL_EARLIER_DAYS},
+        (
+            tables.FCT_TICKETS,
+            tables.AGG_DAILY_TICKET_ACTIVITY,
+            tables.AGG_DAILY_WORKLOAD,
+            tables.AGG_DAILY_RESOLUTION_TIME,
+        ),
+        {
+            "stg_tickets": history.EVENT_ARRIVAL_SLACK_DAYS,
+            "stg_ticket_events": history.EVENT_ARRIVAL_SLACK_DAYS,
+            "stg_customers": ALL_EARLIER_DAYS,
+        },
         _tickets,
+        # The live tickets (open or recently solved) with their events: the history a
+        # day needs, carried forward instead of reread (lib/ticket_state.py).
+        carries=tables.FCT_TICKETS.name,
+        state=ticket_state.STATE_SCHEMAS,
         optional=("stg_customers",),
-    ),
-    Mart(
-        "resolution_time",
-        (tables.AGG_DAILY_RESOLUTION_TIME,),
-        {"stg_tickets": LOOKBACK, "stg_ticket_events": LOOKBACK},
-        _resolution_time,
     ),
     Mart(
         "tickets_by_topic",
@@ -285,10 +304,6 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
         metric_settings: MetricSettings,
     ) -> Iterator[dg.MaterializeResult]:
         target = warehouse.connect()
-        with target.session():
-            for spec in mart.specs:
-                target.ensure_table(spec)
-                target.replace_views(views_of(spec.name))
         rows: dict[str, dict[dt.date, int]] = {spec.name: {} for spec in mart.specs}
         volumes: dict[str, list[VolumeCheck]] = {spec.name: [] for spec in mart.specs}
         skipped = []
@@ -304,6 +319,10 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
             with target.session():
                 for spec in mart.specs:
                     publish(spec, date, frames[spec.name], paths.output, target)
+            # The state last: a crash before it leaves the previous state, and a rerun
+            # of the day recomputes the same tables from it.
+            for name, schema in mart.state.items():
+                write_frame(paths.output, name, date, frames[name], schema)
             for spec in mart.specs:
                 count = len(frames[spec.name])
                 volumes[spec.name].append(volume_check(paths.output, spec.name, date, count))

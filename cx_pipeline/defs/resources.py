@@ -29,6 +29,17 @@ def data_dir() -> Path:
     return Path(os.environ.get("CX_DATA_DIR", DEFAULT_DATA_DIR)).resolve()
 
 
+def landing_dir() -> Path:
+    """Where drops land: ``$CX_LANDING_DIR``, default ``<data dir>/landing`` (the one rule the
+    pipeline, ``generate``, ``import`` and the demo all follow)."""
+    return Path(os.environ.get("CX_LANDING_DIR", data_dir() / "landing"))
+
+
+def output_dir() -> Path:
+    """The Parquet root: ``$CX_OUTPUT_DIR``, default ``<data dir>/output``."""
+    return Path(os.environ.get("CX_OUTPUT_DIR", data_dir() / "output"))
+
+
 def default_duckdb_url() -> str:
     return f"duckdb:///{data_dir() / 'warehouse.duckdb'}"
 
@@ -184,15 +195,11 @@ def staging_policy_from_env(env: Mapping[str, str] = os.environ) -> StagingPolic
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
-    root = data_dir()
     url: str | dg.EnvVar = (
         dg.EnvVar(WAREHOUSE_URL_ENV) if WAREHOUSE_URL_ENV in os.environ else default_duckdb_url()
     )
     return {
-        "paths": CxPaths(
-            landing_dir=os.environ.get("CX_LANDING_DIR", str(root / "landing")),
-            output_dir=os.environ.get("CX_OUTPUT_DIR", str(root / "output")),
-        ),
+        "paths": CxPaths(landing_dir=str(landing_dir()), output_dir=str(output_dir())),
         "warehouse": WarehouseResource(
             url=url,  # type: ignore[arg-type]
             db_schema=os.environ.get("CX_WAREHOUSE_SCHEMA") or None,

@@ -23,7 +23,6 @@ from cx_pipeline.lib.tables import STAGED_TABLES
 TICKETS = STAGED_TABLES["tickets"]
 EVENTS = STAGED_TABLES["ticket_events"]
 CUSTOMERS = STAGED_TABLES["customers"]
-MILESTONE_EVENTS = (*metrics.RESOLUTION_EVENTS, *metrics.RESPONSE_EVENTS)
 # Events are read from the drop of their own day and of the day before, so a
 # drop cut in a different time zone than the reporting one still counts.
 EVENT_ARRIVAL_SLACK_DAYS = 1
@@ -52,67 +51,6 @@ def tickets_by_id(
         row_filter=ds.field("ticket_id").isin(pa.array(ids, pa.string())),
     )
     return metrics.latest_versions(tickets, ["ticket_id"]).drop(columns="date")
-
-
-def milestone_history(
-    output: Path, day: Day, lookback_days: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(tickets, events) for the tickets with a reply, solve or close on ``day``.
-
-    Events: every milestone event of those tickets that arrived within the
-    lookback, so the first one is known. Tickets: their newest version within
-    the lookback (a ticket created earlier than that is not counted).
-    """
-    milestone = ds.field("event_type").isin(pa.array(MILESTONE_EVENTS))
-    today = _read(
-        output,
-        "ticket_events",
-        day.date - dt.timedelta(days=EVENT_ARRIVAL_SLACK_DAYS),
-        day.date,
-        columns=["ticket_id"],
-        row_filter=milestone & _on_day("event_at", day),
-    )
-    ids = pa.array(today["ticket_id"].unique(), pa.string())
-    first_day = day.date - dt.timedelta(days=lookback_days)
-    of_those = ds.field("ticket_id").isin(ids)
-    events = _read(
-        output,
-        "ticket_events",
-        first_day,
-        day.date,
-        columns=["ticket_id", "event_at", "event_type"],
-        row_filter=of_those & milestone & (ds.field("event_at") < day.end),
-    )
-    columns = ["ticket_id", "created_at", "channel", "priority"]
-    return tickets_by_id(output, ids, day, lookback_days, columns), events
-
-
-def touched_tickets(
-    output: Path, day: Day, lookback_days: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(tickets, events) of every ticket created or with an event on ``day``: the newest
-    version of each ticket and all its events up to the day's end, within the lookback."""
-    arrived = day.date - dt.timedelta(days=EVENT_ARRIVAL_SLACK_DAYS)
-    on_day, created = _on_day("event_at", day), _on_day("created_at", day)
-    ids = pd.concat(
-        [
-            _read(
-                output, "ticket_events", arrived, day.date, columns=["ticket_id"], row_filter=on_day
-            ),
-            _read(output, "tickets", arrived, day.date, columns=["ticket_id"], row_filter=created),
-        ]
-    )["ticket_id"].unique()
-    of_those = ds.field("ticket_id").isin(pa.array(ids, pa.string()))
-    first_day = day.date - dt.timedelta(days=lookback_days)
-    events = _read(
-        output,
-        "ticket_events",
-        first_day,
-        day.date,
-        row_filter=of_those & (ds.field("event_at") < day.end),
-    ).drop(columns="date")
-    events = events.drop_duplicates(list(TICKET_EVENTS_SOURCE.key))  # the same event from two drops
-    return tickets_by_id(output, ids, day, lookback_days), events
 
 
 def tickets_created_recently(

@@ -34,6 +34,11 @@ FIRST_REPLY_MEDIAN_MIN = np.array([180.0, 4.0, 2.0, 60.0, 240.0])
 PRIORITIES = np.array(["low", "normal", "high", "urgent"])
 PRIORITY_WEIGHTS = np.array([0.2, 0.55, 0.2, 0.05])
 PRIORITY_SPEED = np.array([1.4, 1.0, 0.6, 0.3])
+# The solve curve: most tickets are solved within hours, SLOW_SOLVE_SHARE of them after
+# days; unanswered tickets are closed by the system after about ABANDONED_CLOSE_MEDIAN_MIN.
+SLOW_SOLVE_SHARE = 0.07
+SLOW_SOLVE_MEDIAN_MIN = 5 * 1440.0
+ABANDONED_CLOSE_MEDIAN_MIN = 3 * 1440.0
 TOPICS = np.array(
     [
         "billing",
@@ -246,9 +251,16 @@ def _ticket_events(
     customer_reply = first_reply + _lognormal_minutes(rng, np.full(n, 120.0), 1.0)
     second_reply = customer_reply + _lognormal_minutes(rng, np.full(n, 60.0) / q, 1.0)
     last_reply = second_reply.where(customer_replies, first_reply)
-    solved_flag = answered & (rng.random(n) < 0.93)
-    solved = last_reply + _lognormal_minutes(rng, 360.0 * speed / q, 1.3)
-    reopened_flag = solved_flag & (rng.random(n) < 0.06 + 0.1 * (1 - q))
+    # Every answered ticket is solved in the end; a few wait for days (a bug fix, a
+    # refund from a third party), so the backlog has a tail but no ticket open for ever.
+    slow = rng.random(n) < SLOW_SOLVE_SHARE
+    solved = last_reply + _lognormal_minutes(rng, 360.0 * speed / q, 1.3).where(
+        ~slow, _lognormal_minutes(rng, np.full(n, SLOW_SOLVE_MEDIAN_MIN), 0.8)
+    )
+    # Tickets nobody answered (spam, duplicates, the customer gave up) are closed by
+    # the system after a few days without a solve.
+    abandoned_close = created + _lognormal_minutes(rng, np.full(n, ABANDONED_CLOSE_MEDIAN_MIN), 0.5)
+    reopened_flag = answered & (rng.random(n) < 0.06 + 0.1 * (1 - q))
     reopened = solved + _lognormal_minutes(rng, np.full(n, 2 * 1440.0), 0.8)
     reopen_reply = reopened + _lognormal_minutes(rng, np.full(n, 90.0) / q, 1.0)
     solved_again = reopen_reply + _lognormal_minutes(rng, np.full(n, 600.0) / q, 1.0)
@@ -258,7 +270,7 @@ def _ticket_events(
     # where that ends before its first solve).
     hold_at = first_reply + pd.Timedelta(hours=1, seconds=1)
     hold_end = hold_at + _lognormal_minutes(rng, np.full(n, 120.0), 0.8)
-    held = escalated_flag & (~solved_flag | (hold_end < solved).to_numpy())
+    held = escalated_flag & (hold_end < solved).to_numpy()
     handled = np.isin(tickets["channel"].to_numpy(), ["phone", "chat"])
     agents = np.array([f"agent-{i:02d}" for i in range(1, 25)])
     agent = rng.choice(agents, size=n)
@@ -289,11 +301,12 @@ def _ticket_events(
             event(escalated_flag, first_reply + pd.Timedelta(hours=1), "escalated", agent),
             event(held, hold_at, "on_hold", agent),
             event(held, hold_end, "open", agent),
-            event(solved_flag, solved, "solved", agent),
+            event(answered, solved, "solved", agent),
             event(reopened_flag, reopened, "reopened", customer),
             event(reopened_flag, reopen_reply, "agent_reply", agent),
             event(reopened_flag, solved_again, "solved", agent),
-            event(solved_flag, final_solve + pd.Timedelta(days=4), "closed", system),
+            event(answered, final_solve + pd.Timedelta(days=4), "closed", system),
+            event(~answered, abandoned_close, "closed", system),
         ],
         ignore_index=True,
     )
@@ -308,7 +321,7 @@ def _ticket_events(
             "hours_to_solve": (solved - created).dt.total_seconds() / 3600,
             "quality": q,
         }
-    )[solved_flag]
+    )[answered]
     return events.sort_values(["event_at", "ticket_id"], ignore_index=True), solved_info
 
 

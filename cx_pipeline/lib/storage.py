@@ -45,6 +45,14 @@ def write_partition(
     return target
 
 
+def write_frame(
+    root: Path, table: str, day: dt.date, frame: pd.DataFrame, schema: pa.Schema
+) -> Path:
+    """Atomically replace one day of a table from a frame, with the table's exact types."""
+    data = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+    return write_partition(root, table, day, data)
+
+
 def read_partition_table(root: Path, table: str, day: dt.date) -> pa.Table | None:
     path = partition_path(root, table, day)
     return pq.read_table(path) if path.exists() else None
@@ -63,6 +71,19 @@ def window_files(folder: Path, start: dt.date, end: dt.date) -> list[str]:
         for entry in sorted(os.scandir(partition), key=lambda e: e.name)
         if entry.name.endswith(".parquet") and not entry.name.startswith(".")
     ]
+
+
+def latest_partition_before(root: Path, table: str, day: dt.date) -> dt.date | None:
+    """The newest day before ``day`` that has a partition of ``table`` (a carried state's
+    previous day: normally the day before; after skipped days, the last one written)."""
+    folder = root / table
+    if not folder.is_dir():
+        return None
+    prefix, before = f"{PARTITION_COLUMN}=", f"{PARTITION_COLUMN}={day.isoformat()}"
+    names = [e.name for e in os.scandir(folder) if e.name.startswith(prefix) and e.name < before]
+    written = (name for name in sorted(names, reverse=True) if (folder / name / PART_FILE).exists())
+    newest = next(written, None)
+    return dt.date.fromisoformat(newest.removeprefix(prefix)) if newest else None
 
 
 def read_window(

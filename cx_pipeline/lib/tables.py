@@ -69,7 +69,9 @@ class TableSpec:
     name: str
     model: type[pa.DataFrameModel]
     date_description: str
-    # Marts have one row per day and grain: a primary key even when the grain is empty.
+    # Marts have one row per day and grain, even when the grain is empty (one row a day).
+    # The pandera model enforces it before a write; the warehouse tables carry no primary
+    # key, since keys made replacing a day 10-35x slower on DuckDB (docs/design.md).
     keyed: bool = False
 
     @property
@@ -105,6 +107,8 @@ class TableSpec:
     def to_arrow(self, frame: pd.DataFrame) -> pa_arrow.Table:
         """Validate a frame against the model and convert it with the table's exact types."""
         validated = self.model.validate(frame)
+        if self.keyed and not self.grain and len(validated) > 1:
+            raise ValueError(f"{self.name} holds one row a day, got {len(validated)}")
         ordered = validated[[c.name for c in self.columns]]
         return pa_arrow.Table.from_pandas(ordered, schema=self.arrow_schema, preserve_index=False)
 
@@ -115,12 +119,11 @@ class TableSpec:
             f"    {c.name} {types[c.dtype]}{'' if c.nullable else ' NOT NULL'}"
             for c in self.all_columns
         ]
-        if self.keyed or self.grain:
-            lines.append(f"    PRIMARY KEY ({', '.join([PARTITION_COLUMN, *self.grain])})")
         body = ",\n".join(lines)
         statements = [f"CREATE TABLE IF NOT EXISTS {qualified_name} (\n{body}\n)"]
-        if dialect == "postgresql" and not (self.keyed or self.grain):
-            # BI tools filter on date; keyed tables have it first in their primary key.
+        if dialect == "postgresql":
+            # A day is replaced by DELETE ... WHERE date = ..., and BI tools filter on date.
+            # (DuckDB's zone maps on the insertion-ordered date serve the same purpose.)
             statements.append(
                 f"CREATE INDEX IF NOT EXISTS {self.name}_date_idx ON {qualified_name} (date)"
             )

@@ -27,7 +27,7 @@ from sqlalchemy.pool import NullPool
 
 from cx_pipeline.lib.storage import PARTITION_COLUMN
 from cx_pipeline.lib.tables import TableSpec, sql_text
-from cx_pipeline.lib.views import View
+from cx_pipeline.lib.views import View, views_of
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _COPY_BATCH_ROWS = 200_000
@@ -36,6 +36,10 @@ T = TypeVar("T")
 
 _PROCESS_LOCKS: dict[str, threading.Lock] = {}
 _PROCESS_LOCKS_GUARD = threading.Lock()
+# (warehouse URL, schema, table) whose DDL and views this process has ensured: a run's
+# days and assets check each table once, not once per day (tables are never dropped
+# behind a running pipeline's back).
+_PREPARED: set[tuple[str, str | None, str]] = set()
 
 
 @contextmanager
@@ -71,7 +75,6 @@ class Warehouse:
         # No pool: a DuckDB file is locked by the process holding it open, and
         # Dagster runs steps in separate processes.
         self.engine = sa.create_engine(parsed, poolclass=NullPool)
-        self._ready: set[str] = set()
         self._session: Connection | None = None
 
     def qualified(self, table: str) -> str:
@@ -118,8 +121,10 @@ class Warehouse:
                 time.sleep(0.2)
 
     def ensure_table(self, spec: TableSpec) -> None:
-        """Create the table on first use; add columns a newer version introduced."""
-        if spec.name in self._ready:
+        """Create the table and its roll-up views on first use in this process; add columns
+        a newer version introduced."""
+        key = (self.engine.url.render_as_string(hide_password=False), self.schema, spec.name)
+        if key in _PREPARED:
             return
         with self.transaction() as conn:
             if self.schema:
@@ -136,7 +141,8 @@ class Warehouse:
                             f"ALTER TABLE {self.qualified(spec.name)} "
                             f"ADD COLUMN {column.name} {spec.sql_type(self.dialect, column)}",
                         )
-        self._ready.add(spec.name)
+        self.replace_views(views_of(spec.name))
+        _PREPARED.add(key)
 
     def _run_ddl(self, conn: Connection, statement: str) -> None:
         # psycopg reads % as a placeholder even without parameters (comments say "95 %").
