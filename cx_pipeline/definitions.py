@@ -12,8 +12,9 @@ from cx_pipeline.defs.resources import default_resources
 from cx_pipeline.defs.schedules import DAILY_JOB, cx_daily_schedule
 from cx_pipeline.defs.sensors import late_drops_sensor
 from cx_pipeline.defs.staging import STAGING_ASSETS
+from cx_pipeline.defs.state import STATE_ASSETS
 
-ASSETS = [*PULL_ASSETS, *RAW_ASSETS, *STAGING_ASSETS, *MART_ASSETS]
+ASSETS = [*PULL_ASSETS, *RAW_ASSETS, *STAGING_ASSETS, *STATE_ASSETS, *MART_ASSETS]
 # What one partitioned run materialises and checks.
 RUNNABLE = [*ASSETS, *REFERENCE_CHECKS]
 

@@ -17,7 +17,6 @@ import pyarrow as pa
 
 from cx_pipeline.defs.metadata import run_summary, table_definition_metadata
 from cx_pipeline.defs.partitions import (
-    ALL_EARLIER_DAYS,
     DAILY,
     ONE_RUN,
     days_back,
@@ -91,7 +90,7 @@ def _tickets_by_topic(output: Path, day: Day) -> pd.DataFrame:
 
 def _churn(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.DataFrame]:
     columns = ("signed_up_at", "churned_at", "plan", "segment")
-    customers = history.current_customers(output, day, SETTINGS.start_date, columns)
+    customers = history.current_customers(output, day, columns)
     return {
         tables.AGG_DAILY_CHURN.name: metrics.churn(customers, day),
         tables.AGG_DAILY_CHURN_BY_SEGMENT.name: metrics.churn_by_segment(customers, day),
@@ -99,12 +98,12 @@ def _churn(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.Da
 
 
 def _retention_cohorts(output: Path, day: Day) -> pd.DataFrame:
-    customers = history.current_customers(output, day, SETTINGS.start_date)
+    customers = history.current_customers(output, day)
     return metrics.retention_cohorts(customers, day)
 
 
 def _surveys(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.DataFrame]:
-    responses = history.survey_responses(output, day, SETTINGS.start_date, SETTINGS.lookback_days)
+    responses = history.survey_responses(output, day, SETTINGS.lookback_days)
     kinds = surveys.survey_tables(responses, day, SETTINGS.survey_min_responses)
     return {f"agg_daily_{kind}": frame for kind, frame in kinds.items()}
 
@@ -112,7 +111,7 @@ def _surveys(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.
 def _tickets(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd.DataFrame]:
     live = ticket_state.load_live_tickets(output, day.date, history.EVENT_ARRIVAL_SLACK_DAYS)
     ticket_rows, events = live.touched_on(day)
-    segments = history.current_customers(output, day, SETTINGS.start_date, ("segment",))
+    segments = history.current_customers(output, day, ("segment",))
     ticket_rows = ticket_rows.merge(
         segments[["customer_id", "segment"]].rename(columns={"segment": "customer_segment"}),
         on="customer_id",
@@ -170,7 +169,7 @@ def _customers(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd
     previous = history.previous_snapshot(
         output, day, SETTINGS.start_date, SETTINGS.lookback_days, tables.DIM_CUSTOMERS
     )
-    profiles = history.current_customers(output, day, SETTINGS.start_date, customers.PROFILE)
+    profiles = history.current_customers(output, day, customers.PROFILE)
     snapshot = customers.update_snapshot(previous, activity, profiles, day, settings.id_salt)
     window = customers.VOLUME_WINDOW_DAYS
     recent = history.tickets_created_recently(
@@ -197,14 +196,14 @@ MARTS = (
         {
             "stg_tickets": history.EVENT_ARRIVAL_SLACK_DAYS,
             "stg_ticket_events": history.EVENT_ARRIVAL_SLACK_DAYS,
-            "stg_customers": ALL_EARLIER_DAYS,
+            history.CURRENT_CUSTOMERS: 0,
         },
         _tickets,
         # The live tickets (open or recently solved) with their events: the history a
         # day needs, carried forward instead of reread (lib/ticket_state.py).
         carries=tables.FCT_TICKETS.name,
         state=ticket_state.STATE_SCHEMAS,
-        optional=("stg_customers",),
+        optional=(history.CURRENT_CUSTOMERS,),
     ),
     Mart(
         "tickets_by_topic",
@@ -221,7 +220,7 @@ MARTS = (
     Mart(
         "churn",
         (tables.AGG_DAILY_CHURN, tables.AGG_DAILY_CHURN_BY_SEGMENT),
-        {"stg_customers": ALL_EARLIER_DAYS},
+        {history.CURRENT_CUSTOMERS: 0},
         _churn,
     ),
     Mart(
@@ -231,7 +230,7 @@ MARTS = (
             "fct_tickets": 0,
             "stg_ticket_events": history.EVENT_ARRIVAL_SLACK_DAYS,
             "stg_survey_responses": history.EVENT_ARRIVAL_SLACK_DAYS,
-            "stg_customers": ALL_EARLIER_DAYS,
+            history.CURRENT_CUSTOMERS: 0,
             "stg_tickets": customers.VOLUME_WINDOW_DAYS + 1,
         },
         _customers,
@@ -240,7 +239,7 @@ MARTS = (
     Mart(
         "retention_cohorts",
         (tables.AGG_RETENTION_COHORTS,),
-        {"stg_customers": ALL_EARLIER_DAYS},
+        {history.CURRENT_CUSTOMERS: 0},
         single(tables.AGG_RETENTION_COHORTS, _retention_cohorts),
     ),
     Mart(
@@ -248,12 +247,12 @@ MARTS = (
         (tables.AGG_DAILY_NPS, tables.AGG_DAILY_CSAT, tables.AGG_DAILY_CES),
         {
             "stg_survey_responses": history.SURVEY_WINDOW_DAYS,
-            "stg_customers": ALL_EARLIER_DAYS,
+            history.CURRENT_CUSTOMERS: 0,
             "stg_tickets": LOOKBACK,
         },
         _surveys,
         # A survey tool's export alone is enough: customers and tickets only add breakdowns.
-        optional=("stg_customers", "stg_tickets"),
+        optional=(history.CURRENT_CUSTOMERS, "stg_tickets"),
     ),
     Mart(
         "backlog",

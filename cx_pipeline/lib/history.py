@@ -17,7 +17,7 @@ import pyarrow.dataset as ds
 from cx_pipeline.lib import metrics, tables
 from cx_pipeline.lib.metrics import Day
 from cx_pipeline.lib.sources import TICKET_EVENTS as TICKET_EVENTS_SOURCE
-from cx_pipeline.lib.storage import partition_path, read_window
+from cx_pipeline.lib.storage import latest_partition_before, partition_path, read_window
 from cx_pipeline.lib.tables import STAGED_TABLES
 
 TICKETS = STAGED_TABLES["tickets"]
@@ -67,23 +67,41 @@ def tickets_created_recently(
     return metrics.latest_versions(tickets, ["ticket_id"])
 
 
+CURRENT_CUSTOMERS = "int_current_customers"
+
+
+def updated_customers(output: Path, day: dt.date, first_day: dt.date) -> pd.DataFrame:
+    """Newest version of every customer known by the end of ``day``: the last snapshot
+    before it plus the customer drops after that (all drops since ``first_day`` when there
+    is no earlier snapshot, so a first or lone day is right too)."""
+    previous = latest_partition_before(output, CURRENT_CUSTOMERS, day)
+    since = previous + dt.timedelta(days=1) if previous else first_day
+    carried = [] if previous is None else [_read_snapshot(output, previous)]
+    drops = _read(output, "customers", since, day)
+    return metrics.latest_versions(pd.concat([*carried, drops]), ["customer_id"]).drop(
+        columns="date"
+    )
+
+
 def current_customers(
-    output: Path,
-    day: Day,
-    first_day: dt.date,
-    columns: tuple[str, ...] = ("signed_up_at", "churned_at"),
+    output: Path, day: Day, columns: tuple[str, ...] = ("signed_up_at", "churned_at")
 ) -> pd.DataFrame:
-    """Newest version of every customer known by the end of ``day`` (all drops since the start)."""
-    customers = _read(output, "customers", first_day, day.date, columns=["customer_id", *columns])
-    return metrics.latest_versions(customers, ["customer_id"])
+    """The customer snapshot of ``day`` (or of the last day before it with one): the newest
+    version of each customer, with ``columns``."""
+    latest = latest_partition_before(output, CURRENT_CUSTOMERS, day.date + dt.timedelta(days=1))
+    if latest is None:
+        return CUSTOMERS.arrow_schema.empty_table().select(["customer_id", *columns]).to_pandas()
+    return _read_snapshot(output, latest, ["customer_id", *columns]).drop(columns="date")
+
+
+def _read_snapshot(output: Path, day: dt.date, columns: list[str] | None = None) -> pd.DataFrame:
+    return read_window(output, CURRENT_CUSTOMERS, CUSTOMERS.arrow_schema, day, day, columns)
 
 
 SURVEY_WINDOW_DAYS = 30
 
 
-def survey_responses(
-    output: Path, day: Day, first_day: dt.date, lookback_days: int
-) -> pd.DataFrame:
+def survey_responses(output: Path, day: Day, lookback_days: int) -> pd.DataFrame:
     """Responses submitted in the 30 days ending on ``day``, with their customer's segment and
     plan (newest version) and their ticket's topic and agent group."""
     window_start = day.date - dt.timedelta(days=SURVEY_WINDOW_DAYS)
@@ -96,7 +114,7 @@ def survey_responses(
         & (ds.field("submitted_at") < day.end),
     )
     responses = metrics.latest_versions(responses, ["response_id"]).drop(columns=["date"])
-    customers = current_customers(output, day, first_day, ("segment", "plan")).drop(columns="date")
+    customers = current_customers(output, day, ("segment", "plan"))
     ids = responses["ticket_id"].dropna().unique()
     tickets = tickets_by_id(output, ids, day, lookback_days, ["ticket_id", "topic", "agent_group"])
     return responses.merge(customers, on="customer_id", how="left").merge(

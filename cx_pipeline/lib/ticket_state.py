@@ -86,7 +86,8 @@ class LiveTickets:
         tickets.loc[touched, "status"] = today["status"].reindex(ids).to_numpy()
         past = self.events[self.events["event_at"] < day.end]
         last_event = past.groupby("ticket_id")["event_at"].max()
-        tickets["last_event_at"] = last_event.reindex(tickets["ticket_id"]).to_numpy()
+        # .array keeps the zone (to_numpy would drop it).
+        tickets["last_event_at"] = last_event.reindex(tickets["ticket_id"]).array
         stale = day.shifted(1 - reopen_days)
         status = tickets["status"]
         done = status.isin(CLOSED_STATUSES) | (

@@ -95,8 +95,7 @@ CREATE TABLE IF NOT EXISTS stg_rejects (
     columns VARCHAR NOT NULL,
     rules VARCHAR NOT NULL,
     message VARCHAR NOT NULL,
-    raw_row VARCHAR NOT NULL,
-    PRIMARY KEY (date, source, file, row_number)
+    raw_row VARCHAR NOT NULL
 );
 COMMENT ON TABLE stg_rejects IS 'Rows of a drop that failed validation, kept with the reason (quarantine).';
 COMMENT ON COLUMN stg_rejects.date IS 'Arrival day: the day of the drop this row came in (reporting time zone).';
@@ -145,8 +144,7 @@ CREATE TABLE IF NOT EXISTS fct_tickets (
     agent_work_minutes DOUBLE NOT NULL,
     first_response_sla_met BOOLEAN,
     resolution_sla_met BOOLEAN,
-    solved_same_day BOOLEAN NOT NULL,
-    PRIMARY KEY (date, ticket_id)
+    solved_same_day BOOLEAN NOT NULL
 );
 COMMENT ON TABLE fct_tickets IS 'Per-ticket facts, one row per ticket created or touched on the day, as of its end. The newest row of a ticket is its current state (view fct_tickets_latest). Ages and SLA states are measured at the end of the row''s day. customer_key is a salted hash of the customer id (CX_ID_SALT), not the id.';
 COMMENT ON COLUMN fct_tickets.date IS 'Day the facts are as of (its end).';
@@ -219,8 +217,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_ticket_activity (
     average_handle_seconds DOUBLE,
     agent_responses BIGINT NOT NULL,
     response_minutes_sum DOUBLE NOT NULL,
-    response_minutes_mean DOUBLE,
-    PRIMARY KEY (date, channel, priority, journey_stage, customer_segment)
+    response_minutes_mean DOUBLE
 );
 COMMENT ON TABLE agg_daily_ticket_activity IS 'Ticket volumes and quality per event day x channel x priority x journey stage x segment. Cohorts: created / solved / reopened count the day''s events; the resolved_* and *_sla_* figures are about tickets first resolved (or first answered) that day.';
 COMMENT ON COLUMN agg_daily_ticket_activity.date IS 'Event day the figures belong to (reporting time zone).';
@@ -262,8 +259,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_workload (
     tickets_solved BIGINT NOT NULL,
     working_day BIGINT NOT NULL,
     working_minutes DOUBLE NOT NULL,
-    tickets_solved_per_working_day DOUBLE,
-    PRIMARY KEY (date)
+    tickets_solved_per_working_day DOUBLE
 );
 COMMENT ON TABLE agg_daily_workload IS 'Tickets solved per working day: one row per day, working days from the business hours.';
 COMMENT ON COLUMN agg_daily_workload.date IS 'Event day the figures belong to (reporting time zone).';
@@ -279,8 +275,7 @@ CREATE TABLE IF NOT EXISTS fct_open_tickets (
     created_at TIMESTAMPTZ NOT NULL,
     channel VARCHAR NOT NULL,
     priority VARCHAR NOT NULL,
-    status VARCHAR NOT NULL,
-    PRIMARY KEY (date, ticket_id)
+    status VARCHAR NOT NULL
 );
 COMMENT ON TABLE fct_open_tickets IS 'Tickets open (new, open, pending, on hold) at the end of the day: a daily snapshot. Built from the previous day''s snapshot and the day''s fct_tickets rows, so it starts empty on the first day of the pipeline (tickets created earlier are not known).';
 COMMENT ON COLUMN fct_open_tickets.date IS 'Day whose end the snapshot is taken at.';
@@ -301,8 +296,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_backlog (
     status_new BIGINT NOT NULL,
     status_open BIGINT NOT NULL,
     status_pending BIGINT NOT NULL,
-    status_on_hold BIGINT NOT NULL,
-    PRIMARY KEY (date, channel, priority)
+    status_on_hold BIGINT NOT NULL
 );
 COMMENT ON TABLE agg_daily_backlog IS 'Backlog: tickets still open at the end of each day, by age band and status.';
 COMMENT ON COLUMN agg_daily_backlog.date IS 'Day whose end the backlog is counted at.';
@@ -338,8 +332,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_resolution_time (
     first_response_business_minutes_sum DOUBLE NOT NULL,
     first_response_business_minutes_mean DOUBLE,
     first_response_business_minutes_median DOUBLE,
-    first_response_business_minutes_p90 DOUBLE,
-    PRIMARY KEY (date, channel, priority)
+    first_response_business_minutes_p90 DOUBLE
 );
 COMMENT ON TABLE agg_daily_resolution_time IS 'First response and resolution times per event day x channel x priority. A ticket counts on the day of its first agent reply (first response) and on the day of its first solve or close (resolution), with the full time since creation in calendar minutes and in business minutes (working hours only).';
 COMMENT ON COLUMN agg_daily_resolution_time.date IS 'Event day the figures belong to (reporting time zone).';
@@ -373,8 +366,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_tickets_by_topic (
     prev_7d_days BIGINT NOT NULL,
     prev_7d_mean DOUBLE,
     change_vs_prev_7d DOUBLE,
-    change_pct_vs_prev_7d DOUBLE,
-    PRIMARY KEY (date, topic)
+    change_pct_vs_prev_7d DOUBLE
 );
 COMMENT ON TABLE agg_daily_tickets_by_topic IS 'Tickets created per event day x topic, their share and change vs. the last 7 days.';
 COMMENT ON COLUMN agg_daily_tickets_by_topic.date IS 'Event day the figures belong to (reporting time zone).';
@@ -394,8 +386,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_repeat_contacts (
     customers_with_repeat BIGINT NOT NULL,
     repeat_contact_rate DOUBLE,
     next_issue_avoidance_rate DOUBLE,
-    window_days BIGINT NOT NULL,
-    PRIMARY KEY (date, topic)
+    window_days BIGINT NOT NULL
 );
 COMMENT ON TABLE agg_daily_repeat_contacts IS 'Repeat contacts (next-issue avoidance) per creation day x topic. A customer repeats when a ticket they opened this day follows one of theirs on the same topic opened at most window_days before it.';
 COMMENT ON COLUMN agg_daily_repeat_contacts.date IS 'Creation day.';
@@ -415,8 +406,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_channel_mix (
     customers_preferring BIGINT NOT NULL,
     share_of_tickets DOUBLE,
     share_of_customers DOUBLE,
-    share_preferring DOUBLE,
-    PRIMARY KEY (date, window_days, channel)
+    share_preferring DOUBLE
 );
 COMMENT ON TABLE agg_daily_channel_mix IS 'Preferred channel: tickets and customers per channel, for the day and trailing 30 days.';
 COMMENT ON COLUMN agg_daily_channel_mix.date IS 'Creation day (the window''s last).';
@@ -439,8 +429,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_churn (
     customers_at_start_30d BIGINT NOT NULL,
     customers_new_30d BIGINT NOT NULL,
     customers_churned_30d BIGINT NOT NULL,
-    churn_rate_30d DOUBLE,
-    PRIMARY KEY (date)
+    churn_rate_30d DOUBLE
 );
 COMMENT ON TABLE agg_daily_churn IS 'Customer counts and churn rate per day, and over the trailing 30 days.';
 COMMENT ON COLUMN agg_daily_churn.date IS 'Event day the figures belong to (reporting time zone).';
@@ -466,8 +455,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_churn_by_segment (
     customers_churned_30d BIGINT NOT NULL,
     churn_rate_30d DOUBLE,
     breakdown VARCHAR NOT NULL,
-    breakdown_value VARCHAR NOT NULL,
-    PRIMARY KEY (date, breakdown, breakdown_value)
+    breakdown_value VARCHAR NOT NULL
 );
 COMMENT ON TABLE agg_daily_churn_by_segment IS 'agg_daily_churn''s counts and rates split by plan, by segment and by tenure band.';
 COMMENT ON COLUMN agg_daily_churn_by_segment.date IS 'Event day the figures belong to (reporting time zone).';
@@ -501,8 +489,7 @@ CREATE TABLE IF NOT EXISTS dim_customers (
     last_nps DOUBLE,
     last_nps_at TIMESTAMPTZ,
     last_csat DOUBLE,
-    last_csat_at TIMESTAMPTZ,
-    PRIMARY KEY (date, customer_key)
+    last_csat_at TIMESTAMPTZ
 );
 COMMENT ON TABLE dim_customers IS 'Every customer with lifetime figures as of the end of the day (a daily snapshot). Lifetime counters add up from the pipeline''s start date (CX_START_DATE); the profile columns are the customer''s newest record. View dim_customers_latest: the latest day.';
 COMMENT ON COLUMN dim_customers.date IS 'Day whose end the snapshot is taken at.';
@@ -537,8 +524,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_customer_health (
     satisfaction_score DOUBLE NOT NULL,
     reopens_score DOUBLE NOT NULL,
     contact_recency_score DOUBLE NOT NULL,
-    risk_band VARCHAR NOT NULL,
-    PRIMARY KEY (date, customer_key)
+    risk_band VARCHAR NOT NULL
 );
 COMMENT ON TABLE agg_daily_customer_health IS 'Customer health score per active customer per day: a weighted mean of six components (weights: MetricSettings.health_weights), each kept beside the score.';
 COMMENT ON COLUMN agg_daily_customer_health.date IS 'Day scored (as of its end).';
@@ -561,8 +547,7 @@ CREATE TABLE IF NOT EXISTS agg_retention_cohorts (
     months_since_signup BIGINT NOT NULL,
     cohort_customers BIGINT NOT NULL,
     customers_active BIGINT NOT NULL,
-    share_active DOUBLE,
-    PRIMARY KEY (date, cohort_month, months_since_signup)
+    share_active DOUBLE
 );
 COMMENT ON TABLE agg_retention_cohorts IS 'Signup-month cohorts: share still active N months after signup, as of the day.';
 COMMENT ON COLUMN agg_retention_cohorts.date IS 'As-of day: the cohort triangle as known at the end of this day.';
@@ -587,8 +572,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_nps (
     detractors BIGINT NOT NULL,
     nps DOUBLE NOT NULL,
     nps_margin_of_error DOUBLE NOT NULL,
-    low_sample BOOLEAN NOT NULL,
-    PRIMARY KEY (date, window_days, breakdown, breakdown_value)
+    low_sample BOOLEAN NOT NULL
 );
 COMMENT ON TABLE agg_daily_nps IS 'Net Promoter Score per submission day, trailing 7 and 30 days, by breakdown.';
 COMMENT ON COLUMN agg_daily_nps.date IS 'Submission day of the responses (the last day of the window).';
@@ -622,8 +606,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_csat (
     csat_margin_of_error DOUBLE NOT NULL,
     score_sum DOUBLE NOT NULL,
     score_mean DOUBLE NOT NULL,
-    low_sample BOOLEAN NOT NULL,
-    PRIMARY KEY (date, window_days, breakdown, breakdown_value)
+    low_sample BOOLEAN NOT NULL
 );
 COMMENT ON TABLE agg_daily_csat IS 'CSAT (top-two-box %) and mean score per submission day and window, by breakdown. Rows of the topic and agent_group breakdowns (and ticket_linked = yes) are CSS: satisfaction with a support interaction.';
 COMMENT ON COLUMN agg_daily_csat.date IS 'Submission day of the responses (the last day of the window).';
@@ -656,8 +639,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_ces (
     score_mean DOUBLE NOT NULL,
     score_sd DOUBLE,
     score_margin_of_error DOUBLE,
-    low_sample BOOLEAN NOT NULL,
-    PRIMARY KEY (date, window_days, breakdown, breakdown_value)
+    low_sample BOOLEAN NOT NULL
 );
 COMMENT ON TABLE agg_daily_ces IS 'Customer Effort Score per submission day and window, by breakdown. Each answer is first normalised from its own scale (1-5, 1-7, 1-10) and direction onto 1-7 where 7 = easiest: 1 + 6 x (score - 1) / (scale_max - 1), mirrored (8 - x) for lower_is_better questions.';
 COMMENT ON COLUMN agg_daily_ces.date IS 'Submission day of the responses (the last day of the window).';

@@ -99,9 +99,9 @@ CREATE TABLE IF NOT EXISTS stg_rejects (
     columns TEXT NOT NULL,
     rules TEXT NOT NULL,
     message TEXT NOT NULL,
-    raw_row TEXT NOT NULL,
-    PRIMARY KEY (date, source, file, row_number)
+    raw_row TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS stg_rejects_date_idx ON stg_rejects (date);
 COMMENT ON TABLE stg_rejects IS 'Rows of a drop that failed validation, kept with the reason (quarantine).';
 COMMENT ON COLUMN stg_rejects.date IS 'Arrival day: the day of the drop this row came in (reporting time zone).';
 COMMENT ON COLUMN stg_rejects.source IS 'Source the row came from (tickets, ...).';
@@ -149,9 +149,9 @@ CREATE TABLE IF NOT EXISTS fct_tickets (
     agent_work_minutes DOUBLE PRECISION NOT NULL,
     first_response_sla_met BOOLEAN,
     resolution_sla_met BOOLEAN,
-    solved_same_day BOOLEAN NOT NULL,
-    PRIMARY KEY (date, ticket_id)
+    solved_same_day BOOLEAN NOT NULL
 );
+CREATE INDEX IF NOT EXISTS fct_tickets_date_idx ON fct_tickets (date);
 COMMENT ON TABLE fct_tickets IS 'Per-ticket facts, one row per ticket created or touched on the day, as of its end. The newest row of a ticket is its current state (view fct_tickets_latest). Ages and SLA states are measured at the end of the row''s day. customer_key is a salted hash of the customer id (CX_ID_SALT), not the id.';
 COMMENT ON COLUMN fct_tickets.date IS 'Day the facts are as of (its end).';
 COMMENT ON COLUMN fct_tickets.ticket_id IS 'Ticket id.';
@@ -223,9 +223,9 @@ CREATE TABLE IF NOT EXISTS agg_daily_ticket_activity (
     average_handle_seconds DOUBLE PRECISION,
     agent_responses BIGINT NOT NULL,
     response_minutes_sum DOUBLE PRECISION NOT NULL,
-    response_minutes_mean DOUBLE PRECISION,
-    PRIMARY KEY (date, channel, priority, journey_stage, customer_segment)
+    response_minutes_mean DOUBLE PRECISION
 );
+CREATE INDEX IF NOT EXISTS agg_daily_ticket_activity_date_idx ON agg_daily_ticket_activity (date);
 COMMENT ON TABLE agg_daily_ticket_activity IS 'Ticket volumes and quality per event day x channel x priority x journey stage x segment. Cohorts: created / solved / reopened count the day''s events; the resolved_* and *_sla_* figures are about tickets first resolved (or first answered) that day.';
 COMMENT ON COLUMN agg_daily_ticket_activity.date IS 'Event day the figures belong to (reporting time zone).';
 COMMENT ON COLUMN agg_daily_ticket_activity.channel IS 'Ticket channel.';
@@ -266,9 +266,9 @@ CREATE TABLE IF NOT EXISTS agg_daily_workload (
     tickets_solved BIGINT NOT NULL,
     working_day BIGINT NOT NULL,
     working_minutes DOUBLE PRECISION NOT NULL,
-    tickets_solved_per_working_day DOUBLE PRECISION,
-    PRIMARY KEY (date)
+    tickets_solved_per_working_day DOUBLE PRECISION
 );
+CREATE INDEX IF NOT EXISTS agg_daily_workload_date_idx ON agg_daily_workload (date);
 COMMENT ON TABLE agg_daily_workload IS 'Tickets solved per working day: one row per day, working days from the business hours.';
 COMMENT ON COLUMN agg_daily_workload.date IS 'Event day the figures belong to (reporting time zone).';
 COMMENT ON COLUMN agg_daily_workload.tickets_created IS 'Tickets created this day.';
@@ -283,9 +283,9 @@ CREATE TABLE IF NOT EXISTS fct_open_tickets (
     created_at TIMESTAMPTZ NOT NULL,
     channel TEXT NOT NULL,
     priority TEXT NOT NULL,
-    status TEXT NOT NULL,
-    PRIMARY KEY (date, ticket_id)
+    status TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS fct_open_tickets_date_idx ON fct_open_tickets (date);
 COMMENT ON TABLE fct_open_tickets IS 'Tickets open (new, open, pending, on hold) at the end of the day: a daily snapshot. Built from the previous day''s snapshot and the day''s fct_tickets rows, so it starts empty on the first day of the pipeline (tickets created earlier are not known).';
 COMMENT ON COLUMN fct_open_tickets.date IS 'Day whose end the snapshot is taken at.';
 COMMENT ON COLUMN fct_open_tickets.ticket_id IS 'Ticket id.';
@@ -305,9 +305,9 @@ CREATE TABLE IF NOT EXISTS agg_daily_backlog (
     status_new BIGINT NOT NULL,
     status_open BIGINT NOT NULL,
     status_pending BIGINT NOT NULL,
-    status_on_hold BIGINT NOT NULL,
-    PRIMARY KEY (date, channel, priority)
+    status_on_hold BIGINT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS agg_daily_backlog_date_idx ON agg_daily_backlog (date);
 COMMENT ON TABLE agg_daily_backlog IS 'Backlog: tickets still open at the end of each day, by age band and status.';
 COMMENT ON COLUMN agg_daily_backlog.date IS 'Day whose end the backlog is counted at.';
 COMMENT ON COLUMN agg_daily_backlog.channel IS 'Ticket channel.';
@@ -342,9 +342,9 @@ CREATE TABLE IF NOT EXISTS agg_daily_resolution_time (
     first_response_business_minutes_sum DOUBLE PRECISION NOT NULL,
     first_response_business_minutes_mean DOUBLE PRECISION,
     first_response_business_minutes_median DOUBLE PRECISION,
-    first_response_business_minutes_p90 DOUBLE PRECISION,
-    PRIMARY KEY (date, channel, priority)
+    first_response_business_minutes_p90 DOUBLE PRECISION
 );
+CREATE INDEX IF NOT EXISTS agg_daily_resolution_time_date_idx ON agg_daily_resolution_time (date);
 COMMENT ON TABLE agg_daily_resolution_time IS 'First response and resolution times per event day x channel x priority. A ticket counts on the day of its first agent reply (first response) and on the day of its first solve or close (resolution), with the full time since creation in calendar minutes and in business minutes (working hours only).';
 COMMENT ON COLUMN agg_daily_resolution_time.date IS 'Event day the figures belong to (reporting time zone).';
 COMMENT ON COLUMN agg_daily_resolution_time.channel IS 'Ticket channel.';
@@ -377,9 +377,9 @@ CREATE TABLE IF NOT EXISTS agg_daily_tickets_by_topic (
     prev_7d_days BIGINT NOT NULL,
     prev_7d_mean DOUBLE PRECISION,
     change_vs_prev_7d DOUBLE PRECISION,
-    change_pct_vs_prev_7d DOUBLE PRECISION,
-    PRIMARY KEY (date, topic)
+    change_pct_vs_prev_7d DOUBLE PRECISION
 );
+CREATE INDEX IF NOT EXISTS agg_daily_tickets_by_topic_date_idx ON agg_daily_tickets_by_topic (date);
 COMMENT ON TABLE agg_daily_tickets_by_topic IS 'Tickets created per event day x topic, their share and change vs. the last 7 days.';
 COMMENT ON COLUMN agg_daily_tickets_by_topic.date IS 'Event day the figures belong to (reporting time zone).';
 COMMENT ON COLUMN agg_daily_tickets_by_topic.topic IS 'Ticket topic.';
@@ -398,9 +398,9 @@ CREATE TABLE IF NOT EXISTS agg_daily_repeat_contacts (
     customers_with_repeat BIGINT NOT NULL,
     repeat_contact_rate DOUBLE PRECISION,
     next_issue_avoidance_rate DOUBLE PRECISION,
-    window_days BIGINT NOT NULL,
-    PRIMARY KEY (date, topic)
+    window_days BIGINT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS agg_daily_repeat_contacts_date_idx ON agg_daily_repeat_contacts (date);
 COMMENT ON TABLE agg_daily_repeat_contacts IS 'Repeat contacts (next-issue avoidance) per creation day x topic. A customer repeats when a ticket they opened this day follows one of theirs on the same topic opened at most window_days before it.';
 COMMENT ON COLUMN agg_daily_repeat_contacts.date IS 'Creation day.';
 COMMENT ON COLUMN agg_daily_repeat_contacts.topic IS 'Ticket topic; ''(all)'' for every topic.';
@@ -419,9 +419,9 @@ CREATE TABLE IF NOT EXISTS agg_daily_channel_mix (
     customers_preferring BIGINT NOT NULL,
     share_of_tickets DOUBLE PRECISION,
     share_of_customers DOUBLE PRECISION,
-    share_preferring DOUBLE PRECISION,
-    PRIMARY KEY (date, window_days, channel)
+    share_preferring DOUBLE PRECISION
 );
+CREATE INDEX IF NOT EXISTS agg_daily_channel_mix_date_idx ON agg_daily_channel_mix (date);
 COMMENT ON TABLE agg_daily_channel_mix IS 'Preferred channel: tickets and customers per channel, for the day and trailing 30 days.';
 COMMENT ON COLUMN agg_daily_channel_mix.date IS 'Creation day (the window''s last).';
 COMMENT ON COLUMN agg_daily_channel_mix.window_days IS '1 = the day; 30 = trailing.';
@@ -443,9 +443,9 @@ CREATE TABLE IF NOT EXISTS agg_daily_churn (
     customers_at_start_30d BIGINT NOT NULL,
     customers_new_30d BIGINT NOT NULL,
     customers_churned_30d BIGINT NOT NULL,
-    churn_rate_30d DOUBLE PRECISION,
-    PRIMARY KEY (date)
+    churn_rate_30d DOUBLE PRECISION
 );
+CREATE INDEX IF NOT EXISTS agg_daily_churn_date_idx ON agg_daily_churn (date);
 COMMENT ON TABLE agg_daily_churn IS 'Customer counts and churn rate per day, and over the trailing 30 days.';
 COMMENT ON COLUMN agg_daily_churn.date IS 'Event day the figures belong to (reporting time zone).';
 COMMENT ON COLUMN agg_daily_churn.customers_at_start IS 'Active customers at the start of the day.';
@@ -470,9 +470,9 @@ CREATE TABLE IF NOT EXISTS agg_daily_churn_by_segment (
     customers_churned_30d BIGINT NOT NULL,
     churn_rate_30d DOUBLE PRECISION,
     breakdown TEXT NOT NULL,
-    breakdown_value TEXT NOT NULL,
-    PRIMARY KEY (date, breakdown, breakdown_value)
+    breakdown_value TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS agg_daily_churn_by_segment_date_idx ON agg_daily_churn_by_segment (date);
 COMMENT ON TABLE agg_daily_churn_by_segment IS 'agg_daily_churn''s counts and rates split by plan, by segment and by tenure band.';
 COMMENT ON COLUMN agg_daily_churn_by_segment.date IS 'Event day the figures belong to (reporting time zone).';
 COMMENT ON COLUMN agg_daily_churn_by_segment.customers_at_start IS 'Active customers at the start of the day.';
@@ -505,9 +505,9 @@ CREATE TABLE IF NOT EXISTS dim_customers (
     last_nps DOUBLE PRECISION,
     last_nps_at TIMESTAMPTZ,
     last_csat DOUBLE PRECISION,
-    last_csat_at TIMESTAMPTZ,
-    PRIMARY KEY (date, customer_key)
+    last_csat_at TIMESTAMPTZ
 );
+CREATE INDEX IF NOT EXISTS dim_customers_date_idx ON dim_customers (date);
 COMMENT ON TABLE dim_customers IS 'Every customer with lifetime figures as of the end of the day (a daily snapshot). Lifetime counters add up from the pipeline''s start date (CX_START_DATE); the profile columns are the customer''s newest record. View dim_customers_latest: the latest day.';
 COMMENT ON COLUMN dim_customers.date IS 'Day whose end the snapshot is taken at.';
 COMMENT ON COLUMN dim_customers.customer_key IS 'sha256(CX_ID_SALT + customer_id), 32 hex.';
@@ -541,9 +541,9 @@ CREATE TABLE IF NOT EXISTS agg_daily_customer_health (
     satisfaction_score DOUBLE PRECISION NOT NULL,
     reopens_score DOUBLE PRECISION NOT NULL,
     contact_recency_score DOUBLE PRECISION NOT NULL,
-    risk_band TEXT NOT NULL,
-    PRIMARY KEY (date, customer_key)
+    risk_band TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS agg_daily_customer_health_date_idx ON agg_daily_customer_health (date);
 COMMENT ON TABLE agg_daily_customer_health IS 'Customer health score per active customer per day: a weighted mean of six components (weights: MetricSettings.health_weights), each kept beside the score.';
 COMMENT ON COLUMN agg_daily_customer_health.date IS 'Day scored (as of its end).';
 COMMENT ON COLUMN agg_daily_customer_health.customer_key IS 'As in dim_customers.';
@@ -565,9 +565,9 @@ CREATE TABLE IF NOT EXISTS agg_retention_cohorts (
     months_since_signup BIGINT NOT NULL,
     cohort_customers BIGINT NOT NULL,
     customers_active BIGINT NOT NULL,
-    share_active DOUBLE PRECISION,
-    PRIMARY KEY (date, cohort_month, months_since_signup)
+    share_active DOUBLE PRECISION
 );
+CREATE INDEX IF NOT EXISTS agg_retention_cohorts_date_idx ON agg_retention_cohorts (date);
 COMMENT ON TABLE agg_retention_cohorts IS 'Signup-month cohorts: share still active N months after signup, as of the day.';
 COMMENT ON COLUMN agg_retention_cohorts.date IS 'As-of day: the cohort triangle as known at the end of this day.';
 COMMENT ON COLUMN agg_retention_cohorts.cohort_month IS 'First day of the signup month (in the reporting time zone).';
@@ -591,9 +591,9 @@ CREATE TABLE IF NOT EXISTS agg_daily_nps (
     detractors BIGINT NOT NULL,
     nps DOUBLE PRECISION NOT NULL,
     nps_margin_of_error DOUBLE PRECISION NOT NULL,
-    low_sample BOOLEAN NOT NULL,
-    PRIMARY KEY (date, window_days, breakdown, breakdown_value)
+    low_sample BOOLEAN NOT NULL
 );
+CREATE INDEX IF NOT EXISTS agg_daily_nps_date_idx ON agg_daily_nps (date);
 COMMENT ON TABLE agg_daily_nps IS 'Net Promoter Score per submission day, trailing 7 and 30 days, by breakdown.';
 COMMENT ON COLUMN agg_daily_nps.date IS 'Submission day of the responses (the last day of the window).';
 COMMENT ON COLUMN agg_daily_nps.window_days IS '1 = the day itself; 7 / 30 = the trailing days ending on it.';
@@ -626,9 +626,9 @@ CREATE TABLE IF NOT EXISTS agg_daily_csat (
     csat_margin_of_error DOUBLE PRECISION NOT NULL,
     score_sum DOUBLE PRECISION NOT NULL,
     score_mean DOUBLE PRECISION NOT NULL,
-    low_sample BOOLEAN NOT NULL,
-    PRIMARY KEY (date, window_days, breakdown, breakdown_value)
+    low_sample BOOLEAN NOT NULL
 );
+CREATE INDEX IF NOT EXISTS agg_daily_csat_date_idx ON agg_daily_csat (date);
 COMMENT ON TABLE agg_daily_csat IS 'CSAT (top-two-box %) and mean score per submission day and window, by breakdown. Rows of the topic and agent_group breakdowns (and ticket_linked = yes) are CSS: satisfaction with a support interaction.';
 COMMENT ON COLUMN agg_daily_csat.date IS 'Submission day of the responses (the last day of the window).';
 COMMENT ON COLUMN agg_daily_csat.window_days IS '1 = the day itself; 7 / 30 = the trailing days ending on it.';
@@ -660,9 +660,9 @@ CREATE TABLE IF NOT EXISTS agg_daily_ces (
     score_mean DOUBLE PRECISION NOT NULL,
     score_sd DOUBLE PRECISION,
     score_margin_of_error DOUBLE PRECISION,
-    low_sample BOOLEAN NOT NULL,
-    PRIMARY KEY (date, window_days, breakdown, breakdown_value)
+    low_sample BOOLEAN NOT NULL
 );
+CREATE INDEX IF NOT EXISTS agg_daily_ces_date_idx ON agg_daily_ces (date);
 COMMENT ON TABLE agg_daily_ces IS 'Customer Effort Score per submission day and window, by breakdown. Each answer is first normalised from its own scale (1-5, 1-7, 1-10) and direction onto 1-7 where 7 = easiest: 1 + 6 x (score - 1) / (scale_max - 1), mirrored (8 - x) for lower_is_better questions.';
 COMMENT ON COLUMN agg_daily_ces.date IS 'Submission day of the responses (the last day of the window).';
 COMMENT ON COLUMN agg_daily_ces.window_days IS '1 = the day itself; 7 / 30 = the trailing days ending on it.';
