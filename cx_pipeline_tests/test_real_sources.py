@@ -188,7 +188,7 @@ ORDER BY 1, 2
 def test_telco_churn_by_contract_and_tenure(tmp_path: Path) -> None:
     out = import_and_materialize(
         tmp_path, ["telco_churn/customers.yaml"], ("2020-01-31", "2020-01-31"),
-        "raw_customers,stg_customers,agg_daily_churn,agg_daily_churn_by_segment",
+        "raw_customers,stg_customers,int_current_customers,agg_daily_churn,agg_daily_churn_by_segment",
         import_range=True,
     )  # fmt: skip
     db = duckdb.connect()
@@ -283,7 +283,8 @@ FROM reviews WHERE answered >= TIMESTAMP '2018-08-02' AND answered < TIMESTAMP '
 
 @needs_shared
 def test_olist_reviews_as_csat_and_repeat_purchase_retention(tmp_path: Path) -> None:
-    assets = "raw_customers,stg_customers,raw_survey_responses,stg_survey_responses,"
+    assets = "raw_customers,stg_customers,int_current_customers,"
+    assets += "raw_survey_responses,stg_survey_responses,"
     assets += "agg_daily_churn,agg_daily_churn_by_segment,agg_retention_cohorts,"
     assets += "agg_daily_nps,agg_daily_csat,agg_daily_ces"
     out = import_and_materialize(

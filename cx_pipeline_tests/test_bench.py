@@ -1,0 +1,28 @@
+"""The benchmark's small mode, so bench/bench_pipeline.py keeps working (no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from cx_pipeline.settings import PROJECT_ROOT
+
+
+def test_bench_small_mode_runs_and_both_sides_agree(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "bench_pipeline.py"), "--small",
+         "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    (size,) = report["sizes"]
+    assert size["ratio"] > 0 and size["pipeline_peak_mib"] > 0
+    assert {"stg", "raw", "mart_tickets", "dagster"} <= set(size["stage_share_pct"])
+    for mart, found in size["agreement"].items():
+        assert found["only_pipeline"] == found["only_sql"] == 0, mart
+        for figure, difference in found.items():
+            assert abs(difference) < 1e-9, (mart, figure)
+    assert set(report["history"]) == {"tickets_per_day", "day_2", "day_4"}
