@@ -213,7 +213,7 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=1, help="alternating runs per size (best kept)"
     )
-    parser.add_argument("--history-days", type=int, default=60)
+    parser.add_argument("--history-days", type=int, default=60, help="0: skip the history check")
     parser.add_argument("--history-tickets-per-day", type=float, default=20_000)
     parser.add_argument("--small", action="store_true", help="a quick run: 2 days of 500 tickets")
     parser.add_argument("--workdir", type=Path, default=None)
@@ -230,7 +230,9 @@ def main() -> None:
         ],
         "history": measure_history(
             Workspace(root / "history"), args.history_days, args.history_tickets_per_day
-        ),
+        )
+        if args.history_days
+        else None,
         "workdir": str(root),
     }
     print(json.dumps(report, indent=2, default=str))

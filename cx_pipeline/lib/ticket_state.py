@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from cx_pipeline.lib.metrics import Day
+from cx_pipeline.lib.metrics import Day, among
 from cx_pipeline.lib.sources import TICKET_EVENTS
 from cx_pipeline.lib.storage import latest_partition_before, read_window
 from cx_pipeline.lib.tables import STAGED_TABLES
@@ -66,10 +66,10 @@ class LiveTickets:
                 self.tickets.loc[day.contains(self.tickets["created_at"]), "ticket_id"],
                 self.tickets.loc[self.tickets[ARRIVED] >= self.new_since, "ticket_id"],
             ]
-        ).unique()
-        tickets = self.tickets[self.tickets["ticket_id"].isin(ids)]
+        ).drop_duplicates()
+        tickets = self.tickets[among(self.tickets["ticket_id"], ids)]
         events = self.events[
-            self.events["ticket_id"].isin(ids) & (self.events["event_at"] < day.end)
+            among(self.events["ticket_id"], ids) & (self.events["event_at"] < day.end)
         ]
         return (
             tickets[TICKET_COLUMNS].reset_index(drop=True),
@@ -81,7 +81,7 @@ class LiveTickets:
         day's ``facts`` (fct_tickets rows); closed and long-solved tickets leave."""
         tickets = self.tickets.copy()
         today = facts.set_index("ticket_id")
-        touched = tickets["ticket_id"].isin(today.index)
+        touched = among(tickets["ticket_id"], today.index)
         ids = tickets.loc[touched, "ticket_id"]
         tickets.loc[touched, "status"] = today["status"].reindex(ids).to_numpy()
         past = self.events[self.events["event_at"] < day.end]
@@ -95,9 +95,9 @@ class LiveTickets:
         )
         kept = tickets[~done.fillna(False).astype(bool)]
         # Events of a ticket not arrived yet wait for it, as long as a solved ticket would.
-        orphan = ~self.events["ticket_id"].isin(tickets["ticket_id"])
+        orphan = ~among(self.events["ticket_id"], tickets["ticket_id"])
         events = self.events[
-            self.events["ticket_id"].isin(kept["ticket_id"])
+            among(self.events["ticket_id"], kept["ticket_id"])
             | (orphan & (self.events["event_at"] >= stale))
         ]
         return LiveTickets(

@@ -16,6 +16,7 @@ import pandera.pandas as pa
 from cx_pipeline.lib.business_hours import BusinessSchedule
 from cx_pipeline.lib.metrics import RESOLUTION_EVENTS, Day, ratio, side_by_side
 from cx_pipeline.lib.schemas import AggDailyTicketActivity, FctTickets
+from cx_pipeline.lib.sql import query
 
 STATUS_EVENTS = {
     "open": "open",
@@ -74,48 +75,15 @@ def ticket_facts(
     """
     if tickets.empty:  # a quiet day (pandas cannot merge empty Arrow-backed keys)
         return _empty(FctTickets)
-    created = pd.Series(
-        tickets.set_index("ticket_id")["created_at"].reindex(events["ticket_id"]).array,
-        index=events.index,
-    )
     # An event before its ticket's creation is bad input (flagged by a check): it is
     # left out of every figure rather than making a negative duration.
-    events = events[(events["event_at"] < day.end) & (events["event_at"] >= created)]
-    events = events.sort_values(["ticket_id", "event_at"])
-    kind = events["event_type"]
-    by_ticket = events.groupby("ticket_id")
-    at = events["event_at"]
-    facts = pd.DataFrame(
-        {
-            "first_response_at": at.where(kind == "agent_reply").groupby(events["ticket_id"]).min(),
-            "first_resolved_at": at.where(kind.isin(RESOLUTION_EVENTS))
-            .groupby(events["ticket_id"])
-            .min(),
-            "last_resolved_at": at.where(kind.isin(RESOLUTION_EVENTS))
-            .groupby(events["ticket_id"])
-            .max(),
-            "solves": (kind == "solved").groupby(events["ticket_id"]).sum(),
-            "reopens": (kind == "reopened").groupby(events["ticket_id"]).sum(),
-            "agent_replies": (kind == "agent_reply").groupby(events["ticket_id"]).sum(),
-            "customer_replies": (kind == "customer_reply").groupby(events["ticket_id"]).sum(),
-            "escalated": (kind == "escalated").groupby(events["ticket_id"]).any(),
-            "handle_seconds": by_ticket["handle_seconds"].sum(min_count=1),
-            "distinct_agents": events["actor"]
-            .where(~events["actor"].isin(NOT_AGENTS))
-            .groupby(events["ticket_id"])
-            .nunique(),
-        }
+    ticket_times = tickets[["ticket_id", "created_at"]]
+    events = query(
+        _EVENTS_IN_LIFE, {"day_end": day.end}, events=_numbered(events), tickets=ticket_times
     )
-    # reindex, not map: map fails on an empty datetime mapper (a day with no events).
-    first_resolved = pd.Series(
-        facts["first_resolved_at"].reindex(events["ticket_id"]).array, index=events.index
-    )
-    before_resolution = (kind == "agent_reply") & (at <= first_resolved)
-    facts["replies_before_resolution"] = before_resolution.groupby(events["ticket_id"]).sum()
-
+    facts = query(_PER_TICKET, events=events)
     # Aligned on the tickets' own ids (also when no ticket has an event yet).
-    facts = facts.reindex(pd.Index(tickets["ticket_id"]))
-    rows = tickets.merge(facts, left_on="ticket_id", right_index=True, how="left")
+    rows = tickets.merge(facts, on="ticket_id", how="left")
     rows = rows.merge(status_durations(tickets, events, day), on="ticket_id", how="left")
     counts = ["solves", "reopens", "agent_replies", "customer_replies", "distinct_agents"]
     rows[counts] = rows[counts].fillna(0).astype("int64")
@@ -146,6 +114,41 @@ def ticket_facts(
     rows["customer_segment"] = rows["customer_segment"].fillna(UNKNOWN_SEGMENT)
     return rows[FACT_COLUMNS].reset_index(drop=True)
 
+
+def _numbered(events: pd.DataFrame) -> pd.DataFrame:
+    return events.assign(row_order=np.arange(len(events)))
+
+
+# A ticket's events from its creation to the day's end, in the order they came.
+_EVENTS_IN_LIFE = """
+SELECT e.* EXCLUDE (row_order) FROM events e JOIN tickets t USING (ticket_id)
+WHERE e.event_at < $day_end AND e.event_at >= t.created_at
+ORDER BY e.row_order
+"""
+_RESOLUTION = f"event_type IN {tuple(RESOLUTION_EVENTS)}"
+_AGENT = f"actor NOT IN {tuple(NOT_AGENTS)}"
+# Per ticket: milestones and counts of its events (the grouping runs in DuckDB).
+_PER_TICKET = f"""
+WITH marked AS (
+    SELECT *, min(event_at) FILTER (WHERE {_RESOLUTION}) OVER (PARTITION BY ticket_id)
+        AS first_resolved_at
+    FROM events
+)
+SELECT ticket_id,
+    min(event_at) FILTER (WHERE event_type = 'agent_reply') AS first_response_at,
+    any_value(first_resolved_at) AS first_resolved_at,
+    max(event_at) FILTER (WHERE {_RESOLUTION}) AS last_resolved_at,
+    count(*) FILTER (WHERE event_type = 'solved') AS solves,
+    count(*) FILTER (WHERE event_type = 'reopened') AS reopens,
+    count(*) FILTER (WHERE event_type = 'agent_reply') AS agent_replies,
+    count(*) FILTER (WHERE event_type = 'customer_reply') AS customer_replies,
+    bool_or(event_type = 'escalated') AS escalated,
+    fsum(handle_seconds) AS handle_seconds,
+    count(DISTINCT actor) FILTER (WHERE {_AGENT}) AS distinct_agents,
+    count(*) FILTER (WHERE event_type = 'agent_reply' AND event_at <= first_resolved_at)
+        AS replies_before_resolution
+FROM marked GROUP BY ticket_id
+"""
 
 # Milestone -> the column with its instant; each gets <milestone>_business_minutes.
 BUSINESS_MILESTONES = {
@@ -185,29 +188,59 @@ def status_durations(tickets: pd.DataFrame, events: pd.DataFrame, day: Day) -> p
 
     A ticket starts ``new``; status events set the status (reopened -> open); an agent
     reply to a new ticket opens it and a customer reply to a pending one reopens it."""
-    created = tickets[["ticket_id", "created_at"]].rename(columns={"created_at": "event_at"})
-    stream = pd.concat(
-        [created.assign(event_type="created", status="new"),
-         events[["ticket_id", "event_at", "event_type"]].assign(
-             status=lambda f: f["event_type"].map(STATUS_EVENTS))],
-        ignore_index=True,
-    ).sort_values(["ticket_id", "event_at"], kind="stable", ignore_index=True)  # fmt: skip
-    before = stream["status"].groupby(stream["ticket_id"]).ffill()
-    moved = pd.Series(pd.NA, index=stream.index, dtype="str")
-    for (event_type, waiting), to in REPLY_TRANSITIONS.items():
-        moved = moved.mask((stream["event_type"] == event_type) & (before == waiting), to)
-    status = stream["status"].fillna(moved)
-    stream = stream.assign(status=status.groupby(stream["ticket_id"]).ffill())
-    until = stream.groupby("ticket_id")["event_at"].shift(-1).fillna(day.end)
-    stream["minutes"] = _minutes(until, stream["event_at"])
-    spent = stream.pivot_table(
-        index="ticket_id", columns="status", values="minutes", aggfunc="sum", fill_value=0.0
+    return query(
+        _STATUS_DURATIONS,
+        {"day_end": day.end},
+        tickets=tickets[["ticket_id", "created_at"]],
+        events=_numbered(events[["ticket_id", "event_at", "event_type"]]),
     )
-    result = pd.DataFrame({"status": stream.groupby("ticket_id")["status"].last()})
-    for name in DURATIONS:
-        statuses = [s for s, names in DURATIONS_BY_STATUS.items() if name in names]
-        result[name] = spent.reindex(columns=statuses, fill_value=0.0).sum(axis=1)
-    return result.reset_index()
+
+
+def _sql_case(column: str, mapping: dict[str, str]) -> str:
+    whens = " ".join(f"WHEN {column} = '{key}' THEN '{value}'" for key, value in mapping.items())
+    return f"CASE {whens} END"
+
+
+def _sql_duration(name: str) -> str:
+    statuses = tuple(s for s, names in DURATIONS_BY_STATUS.items() if name in names)
+    status_list = ", ".join(f"'{status}'" for status in statuses)
+    # Whole microseconds summed exactly, so a rerun gives the same bits in any order.
+    micros = f"sum(epoch_us(until) - epoch_us(event_at)) FILTER (WHERE status IN ({status_list}))"
+    return f"coalesce({micros}, 0) / 60e6 AS {name}"
+
+
+_REPLY_MOVES = " ".join(
+    f"WHEN event_type = '{kind}' AND raw_before = '{waiting}' THEN '{to}'"
+    for (kind, waiting), to in REPLY_TRANSITIONS.items()
+)
+_IN_ORDER = "PARTITION BY ticket_id ORDER BY event_at, row_order"
+# The status stream of each ticket from creation ('new'; same-instant events in the order
+# they came), each status held until the next event or the day's end.
+_STATUS_DURATIONS = f"""
+WITH stream AS (
+    SELECT ticket_id, created_at AS event_at, 'created' AS event_type, 'new' AS raw_status,
+           -1 AS row_order
+    FROM tickets
+    UNION ALL
+    SELECT ticket_id, event_at, event_type, {_sql_case("event_type", STATUS_EVENTS)}, row_order
+    FROM events
+),
+before AS (
+    SELECT *, last_value(raw_status IGNORE NULLS) OVER ({_IN_ORDER}) AS raw_before FROM stream
+),
+moved AS (
+    SELECT *, coalesce(raw_status, CASE {_REPLY_MOVES} END) AS set_status FROM before
+),
+held AS (
+    SELECT *,
+        last_value(set_status IGNORE NULLS) OVER ({_IN_ORDER}) AS status,
+        coalesce(lead(event_at) OVER ({_IN_ORDER}), $day_end) AS until
+    FROM moved
+)
+SELECT ticket_id, last(status ORDER BY event_at, row_order) AS status,
+    {", ".join(_sql_duration(name) for name in DURATIONS)}
+FROM held GROUP BY ticket_id
+"""
 
 
 def _touches(rows: pd.DataFrame) -> pd.Series:
@@ -329,21 +362,35 @@ def _empty(model: type[pa.DataFrameModel]) -> pd.DataFrame:
 
 def agent_response_times(events: pd.DataFrame) -> pd.DataFrame:
     """Each agent reply that answers the customer (the first reply after the ticket's
-    creation or after a customer reply), with the minutes since that customer side event."""
-    created = events.drop_duplicates("ticket_id")[["ticket_id", "created_at", *GRAIN]].assign(
-        event_type="created", event_at=lambda f: f["created_at"]
+    creation or after a customer reply), with the minutes since that customer side event.
+    ``events``: events with their ticket's created_at and GRAIN columns."""
+    return query(
+        _AGENT_RESPONSES,
+        events=_numbered(events[["ticket_id", "event_at", "event_type", "created_at", *GRAIN]]),
     )
-    stream = pd.concat(
-        [created, events[events["event_type"].isin(["customer_reply", "agent_reply"])]],
-        ignore_index=True,
-    ).sort_values(["ticket_id", "event_at"], kind="stable")
-    customer_side = stream["event_type"].isin(["created", "customer_reply"])
-    waiting_since = stream["event_at"].where(customer_side).groupby(stream["ticket_id"]).ffill()
-    previous_was_customer = customer_side.groupby(stream["ticket_id"]).shift(1, fill_value=False)
-    answers = stream[(stream["event_type"] == "agent_reply") & previous_was_customer.astype(bool)]
-    return answers.assign(
-        response_minutes=_minutes(answers["event_at"], waiting_since[answers.index])
-    )
+
+
+_CUSTOMER_SIDE = "event_type IN ('created', 'customer_reply')"
+_AGENT_RESPONSES = f"""
+WITH stream AS (
+    SELECT DISTINCT ON (ticket_id) ticket_id, created_at AS event_at, 'created' AS event_type,
+        {", ".join(GRAIN)}, -1 AS row_order
+    FROM events
+    UNION ALL
+    SELECT ticket_id, event_at, event_type, {", ".join(GRAIN)}, row_order FROM events
+    WHERE event_type IN ('customer_reply', 'agent_reply')
+),
+marked AS (
+    SELECT *,
+        last_value(CASE WHEN {_CUSTOMER_SIDE} THEN event_at END IGNORE NULLS)
+            OVER ({_IN_ORDER}) AS waiting_since,
+        coalesce(lag({_CUSTOMER_SIDE}) OVER ({_IN_ORDER}), false) AS after_customer
+    FROM stream
+)
+SELECT ticket_id, event_at, {", ".join(GRAIN)},
+    (epoch_us(event_at) - epoch_us(waiting_since)) / 60e6 AS response_minutes
+FROM marked WHERE event_type = 'agent_reply' AND after_customer
+"""
 
 
 def workload(activity: pd.DataFrame, day: Day, schedule: BusinessSchedule) -> pd.DataFrame:
