@@ -96,13 +96,13 @@ def prepare_dagster_home() -> Path:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from cx_pipeline.lib.sample_data import SampleConfig, generate, write_drops
+    from cx_pipeline.lib.sample_data import SampleConfig, generate, write_sample_drops
 
     landing = args.landing or landing_dir()
     config = SampleConfig(
         start=args.start, days=args.days, tickets_per_day=args.tickets_per_day, seed=args.seed
     )
-    files = write_drops(generate(config), landing, config)
+    files = write_sample_drops(generate(config), landing, config)
     print(f"wrote {files} drop files under {landing}")
     return 0
 
@@ -152,7 +152,7 @@ def run_backfill(start: dt.date, end: dt.date, chunk_days: int, select: str | No
 
 def run_demo(days: int) -> int:
     from cx_pipeline.defs.resources import default_resources
-    from cx_pipeline.lib.sample_data import SampleConfig, generate, write_drops
+    from cx_pipeline.lib.sample_data import SampleConfig, generate, write_sample_drops
     from cx_pipeline.lib.summary import summarise
     from cx_pipeline.settings import SETTINGS
 
@@ -160,7 +160,7 @@ def run_demo(days: int) -> int:
     landing = Path(resources["paths"].landing_dir)  # type: ignore[attr-defined]
     config = SampleConfig(start=SETTINGS.start_date, days=days)
     print(f"Generating {days} days of sample drops from {config.start} into {landing} ...")
-    write_drops(generate(config), landing, config)
+    write_sample_drops(generate(config), landing, config)
     end = config.start + dt.timedelta(days=days - 1)
     print(f"Backfilling {config.start}..{end} ...")
     if run_backfill(config.start, end, chunk_days=10):

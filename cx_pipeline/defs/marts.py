@@ -20,8 +20,8 @@ from cx_pipeline.defs.partitions import (
     DAILY,
     ONE_RUN,
     days_back,
+    own_previous_day,
     partition_days,
-    previous_day,
 )
 from cx_pipeline.defs.resources import CxPaths, MetricSettings, WarehouseResource
 from cx_pipeline.defs.staging import (
@@ -271,7 +271,7 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
     specs = [
         dg.AssetSpec(
             spec.name,
-            deps=[*deps, previous_day(spec.name)] if spec.name == mart.carries else deps,
+            deps=[*deps, own_previous_day(spec.name)] if spec.name == mart.carries else deps,
             group_name="marts",
             partitions_def=DAILY,
             kinds={"pandas", "parquet"},

@@ -26,7 +26,7 @@ def days_back(days: int) -> dg.TimeWindowPartitionMapping:
     return dg.TimeWindowPartitionMapping(start_offset=-days, end_offset=0)
 
 
-def previous_day(asset: str) -> dg.AssetDep:
+def own_previous_day(asset: str) -> dg.AssetDep:
     """Depend on the day before of ``asset`` (a snapshot carried from day to day); on the
     first day there is none."""
     return dg.AssetDep(

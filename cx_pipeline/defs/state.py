@@ -9,7 +9,7 @@ itself, which is their only reader: lib/ticket_state.py.)
 import dagster as dg
 
 from cx_pipeline.defs.metadata import run_summary
-from cx_pipeline.defs.partitions import DAILY, ONE_RUN, days_back, partition_days, previous_day
+from cx_pipeline.defs.partitions import DAILY, ONE_RUN, days_back, own_previous_day, partition_days
 from cx_pipeline.defs.resources import CxPaths
 from cx_pipeline.lib.history import CURRENT_CUSTOMERS, updated_customers
 from cx_pipeline.lib.quality import partition_rows
@@ -17,15 +17,15 @@ from cx_pipeline.lib.storage import write_frame
 from cx_pipeline.lib.tables import STAGED_TABLES
 from cx_pipeline.settings import SETTINGS
 
-CUSTOMERS = STAGED_TABLES["customers"]
+STG_CUSTOMERS = STAGED_TABLES["customers"]
 
 
 @dg.asset(
     name=CURRENT_CUSTOMERS,
     group_name="staging",
     deps=[
-        dg.AssetDep(CUSTOMERS.name, partition_mapping=days_back(0)),
-        previous_day(CURRENT_CUSTOMERS),
+        dg.AssetDep(STG_CUSTOMERS.name, partition_mapping=days_back(0)),
+        own_previous_day(CURRENT_CUSTOMERS),
     ],
     partitions_def=DAILY,
     backfill_policy=ONE_RUN,
@@ -38,12 +38,12 @@ def int_current_customers(
 ) -> dg.MaterializeResult:
     rows_by_day, skipped = {}, []
     for day in partition_days(context):
-        if partition_rows(paths.output, CUSTOMERS.name, day) is None:
+        if partition_rows(paths.output, STG_CUSTOMERS.name, day) is None:
             skipped.append(day.isoformat())
             context.log.warning(f"{day}: no staged customers (missing drop): not computed")
             continue
         snapshot = updated_customers(paths.output, day, SETTINGS.start_date)
-        write_frame(paths.output, CURRENT_CUSTOMERS, day, snapshot, CUSTOMERS.arrow_schema)
+        write_frame(paths.output, CURRENT_CUSTOMERS, day, snapshot, STG_CUSTOMERS.arrow_schema)
         rows_by_day[day] = len(snapshot)
     return dg.MaterializeResult(metadata=run_summary(rows_by_day, days_missing_inputs=skipped))
 

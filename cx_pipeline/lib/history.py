@@ -20,9 +20,7 @@ from cx_pipeline.lib.sources import TICKET_EVENTS as TICKET_EVENTS_SOURCE
 from cx_pipeline.lib.storage import latest_partition_before, partition_path, read_window
 from cx_pipeline.lib.tables import STAGED_TABLES
 
-TICKETS = STAGED_TABLES["tickets"]
-EVENTS = STAGED_TABLES["ticket_events"]
-CUSTOMERS = STAGED_TABLES["customers"]
+STG_CUSTOMERS = STAGED_TABLES["customers"]
 # Events are read from the drop of their own day and of the day before, so a
 # drop cut in a different time zone than the reporting one still counts.
 EVENT_ARRIVAL_SLACK_DAYS = 1
@@ -90,12 +88,14 @@ def current_customers(
     version of each customer, with ``columns``."""
     latest = latest_partition_before(output, CURRENT_CUSTOMERS, day.date + dt.timedelta(days=1))
     if latest is None:
-        return CUSTOMERS.arrow_schema.empty_table().select(["customer_id", *columns]).to_pandas()
+        return (
+            STG_CUSTOMERS.arrow_schema.empty_table().select(["customer_id", *columns]).to_pandas()
+        )
     return _read_snapshot(output, latest, ["customer_id", *columns]).drop(columns="date")
 
 
 def _read_snapshot(output: Path, day: dt.date, columns: list[str] | None = None) -> pd.DataFrame:
-    return read_window(output, CURRENT_CUSTOMERS, CUSTOMERS.arrow_schema, day, day, columns)
+    return read_window(output, CURRENT_CUSTOMERS, STG_CUSTOMERS.arrow_schema, day, day, columns)
 
 
 SURVEY_WINDOW_DAYS = 30

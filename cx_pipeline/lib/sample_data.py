@@ -403,7 +403,9 @@ DROP_FORMAT = {
 }
 
 
-def write_drops(frames: dict[str, pd.DataFrame], landing_dir: Path, config: SampleConfig) -> int:
+def write_sample_drops(
+    frames: dict[str, pd.DataFrame], landing_dir: Path, config: SampleConfig
+) -> int:
     """One file per source and day, header-only on a day without rows (a real export
     still lands then: a missing file means a missing drop); returns the files written."""
     days = [config.start + dt.timedelta(days=offset) for offset in range(config.days)]
