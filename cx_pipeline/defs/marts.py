@@ -306,26 +306,28 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
         rows: dict[str, dict[dt.date, int]] = {spec.name: {} for spec in mart.specs}
         volumes: dict[str, list[VolumeCheck]] = {spec.name: [] for spec in mart.specs}
         skipped = []
-        for date in partition_days(context):
-            missing = mart.missing_inputs(paths.output, date)
-            if missing:
-                skipped.append(date.isoformat())
-                context.log.warning(f"{date}: not computed, missing input(s) {missing}")
-                continue
-            frames = mart.compute(
-                paths.output, Day(date, SETTINGS.reporting_timezone), metric_settings
-            )
-            with target.session():
+        # One warehouse connection for the step (opening a DuckDB file costs tens of ms);
+        # each day of each table is still replaced in its own transaction.
+        with target.session():
+            for date in partition_days(context):
+                missing = mart.missing_inputs(paths.output, date)
+                if missing:
+                    skipped.append(date.isoformat())
+                    context.log.warning(f"{date}: not computed, missing input(s) {missing}")
+                    continue
+                frames = mart.compute(
+                    paths.output, Day(date, SETTINGS.reporting_timezone), metric_settings
+                )
                 for spec in mart.specs:
                     publish(spec, date, frames[spec.name], paths.output, target)
-            # The state last: a crash before it leaves the previous state, and a rerun
-            # of the day recomputes the same tables from it.
-            for name, schema in mart.state.items():
-                write_frame(paths.output, name, date, frames[name], schema)
-            for spec in mart.specs:
-                count = len(frames[spec.name])
-                volumes[spec.name].append(volume_check(paths.output, spec.name, date, count))
-                rows[spec.name][date] = count
+                # The state last: a crash before it leaves the previous state, and a rerun
+                # of the day recomputes the same tables from it.
+                for name, schema in mart.state.items():
+                    write_frame(paths.output, name, date, frames[name], schema)
+                for spec in mart.specs:
+                    count = len(frames[spec.name])
+                    volumes[spec.name].append(volume_check(paths.output, spec.name, date, count))
+                    rows[spec.name][date] = count
         for spec in mart.specs:
             by_day = rows[spec.name]
             yield dg.MaterializeResult(

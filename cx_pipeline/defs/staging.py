@@ -118,27 +118,27 @@ def build_staging_asset(source: Source) -> dg.AssetsDefinition:
         target = warehouse.connect()
         threshold = policy.threshold_for(source.name)
         rows_by_day, rejects, duplicates, skipped, volumes = {}, 0, 0, [], []
-        for day in partition_days(context):
-            raw = read_partition_table(paths.output, source.raw_table, day)
-            if raw is None:
-                skipped.append(day.isoformat())
-                context.log.warning(f"no raw {source.name} for {day} (missing drop): skipped")
-                continue
-            file = (raw.schema.metadata or {}).get(SOURCE_FILE_KEY, b"?").decode()
-            staged = stage_drop(raw.to_pandas(), source, file, policy.naive_timezone)
-            if staged.extra_columns:
-                context.log.warning(f"{file}: ignored extra column(s) {staged.extra_columns}")
-            for message in staged.rejects["message"].head(MAX_REJECTS_LOGGED):
-                context.log.warning(f"rejected: {message}")
-            with target.session():
+        with target.session():  # one connection for the step, a transaction a day
+            for day in partition_days(context):
+                raw = read_partition_table(paths.output, source.raw_table, day)
+                if raw is None:
+                    skipped.append(day.isoformat())
+                    context.log.warning(f"no raw {source.name} for {day} (missing drop): skipped")
+                    continue
+                file = (raw.schema.metadata or {}).get(SOURCE_FILE_KEY, b"?").decode()
+                staged = stage_drop(raw.to_pandas(), source, file, policy.naive_timezone)
+                if staged.extra_columns:
+                    context.log.warning(f"{file}: ignored extra column(s) {staged.extra_columns}")
+                for message in staged.rejects["message"].head(MAX_REJECTS_LOGGED):
+                    context.log.warning(f"rejected: {message}")
                 slice_of = {"source": source.name}
                 publish(STG_REJECTS, day, staged.rejects, paths.output, target, slice_of)
                 fail_above_threshold(staged, file, source.name, threshold)
                 publish(spec, day, staged.rows, paths.output, target)
-            volumes.append(volume_check(paths.output, spec.name, day, len(staged.rows)))
-            rows_by_day[day] = len(staged.rows)
-            rejects += len(staged.rejects)
-            duplicates += staged.duplicates_removed
+                volumes.append(volume_check(paths.output, spec.name, day, len(staged.rows)))
+                rows_by_day[day] = len(staged.rows)
+                rejects += len(staged.rejects)
+                duplicates += staged.duplicates_removed
         return dg.MaterializeResult(
             metadata=run_summary(
                 rows_by_day,

@@ -65,7 +65,9 @@ def display_url(url: str) -> str:
 
 
 class Warehouse:
-    def __init__(self, url: str, schema: str | None = None, lock_timeout_s: float = 300):
+    # A step holds its connection while it walks its days; another process waiting for the
+    # DuckDB file waits that long (PostgreSQL has no file lock: writers run side by side).
+    def __init__(self, url: str, schema: str | None = None, lock_timeout_s: float = 3600):
         parsed = sa.make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("duckdb", "postgresql"):
