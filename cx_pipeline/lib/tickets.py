@@ -14,7 +14,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from cx_pipeline.lib.business_hours import BusinessSchedule
-from cx_pipeline.lib.metrics import RESOLUTION_EVENTS, Day, ratio, side_by_side
+from cx_pipeline.lib.metrics import RESOLUTION_EVENTS, Day, ratio
 from cx_pipeline.lib.schemas import AggDailyTicketActivity, FctTickets
 from cx_pipeline.lib.sql import query
 
@@ -269,66 +269,28 @@ GRAIN = ["channel", "priority", "journey_stage", "customer_segment"]
 
 
 def ticket_activity(facts: pd.DataFrame, events: pd.DataFrame, day: Day) -> pd.DataFrame:
-    """Per channel x priority: volumes, reopens, touches, escalations, SLA, AHT and
-    response times of ``day``. ``facts``: ticket_facts of the tickets touched on the day;
-    ``events``: their events (the day's and earlier)."""
+    """Per channel x priority x journey stage x customer segment: volumes, reopens, touches,
+    escalations, SLA, AHT and response times of ``day``. ``facts``: ticket_facts of the
+    tickets touched on the day; ``events``: their events (the day's and earlier)."""
     if facts.empty:
         return _empty(AggDailyTicketActivity)
-    events = events.merge(facts[["ticket_id", *GRAIN, "created_at"]], on="ticket_id")
-    events = events[events["event_at"] >= events["created_at"]]  # as in ticket_facts
-    today = events[day.contains(events["event_at"])]
-    resolved = facts[day.contains(facts["first_resolved_at"])]
-    responded = facts[day.contains(facts["first_response_at"])]
-    solved_today = today[today["event_type"].isin(RESOLUTION_EVENTS)]
-    last_solve = solved_today.groupby("ticket_id").agg(
-        solved_at=("event_at", "max"),
-        **{column: (column, "first") for column in [*GRAIN, "created_at"]},
-    )
-    last_solve["full_minutes"] = _minutes(last_solve["solved_at"], last_solve["created_at"])
-    handled = today[(today["event_type"] == "agent_reply") & today["handle_seconds"].notna()]
-    replies = agent_response_times(events)
-    replies = replies[day.contains(replies["event_at"])]
-    parts: list[pd.DataFrame | pd.Series] = [
-        facts[day.contains(facts["created_at"])].groupby(GRAIN).size().rename("tickets_created"),
-        last_solve.groupby(GRAIN).agg(
-            tickets_solved=("full_minutes", "size"),
-            full_resolution_minutes_sum=("full_minutes", "sum"),
-        ),
-        today[today["event_type"] == "reopened"]
-        .groupby(GRAIN)["ticket_id"]
-        .nunique()
-        .rename("tickets_reopened"),
-        resolved.groupby(GRAIN).agg(
-            tickets_resolved=("ticket_id", "size"),
-            resolved_escalated=("escalated", "sum"),
-            resolved_interactions=("interactions", "sum"),
-            resolution_sla_met=("resolution_sla_met", "sum"),
-        ),
-        pd.crosstab([resolved[column] for column in GRAIN], resolved["touches"])
-        .reindex(columns=list(TOUCH_BANDS), fill_value=0)
-        .rename(columns=lambda band: f"resolved_{band}"),
-        responded.groupby(GRAIN).agg(
-            tickets_first_responded=("ticket_id", "size"),
-            first_response_sla_met=("first_response_sla_met", "sum"),
-        ),
-        handled.groupby(GRAIN).agg(
-            handled_interactions=("handle_seconds", "size"),
-            handle_seconds_sum=("handle_seconds", "sum"),
-        ),
-        replies.groupby(GRAIN).agg(
-            agent_responses=("response_minutes", "size"),
-            response_minutes_sum=("response_minutes", "sum"),
-        ),
-    ]
-    result = side_by_side(parts)
+    columns = ["ticket_id", *GRAIN, "created_at", "first_resolved_at", "first_response_at",
+               "escalated", "interactions", "resolution_sla_met", "first_response_sla_met",
+               "touches"]  # fmt: skip
+    result = query(
+        _ACTIVITY,
+        {"day_start": day.start, "day_end": day.end},
+        facts=facts[columns],
+        events=_numbered(events[["ticket_id", "event_at", "event_type", "handle_seconds"]]),
+    ).set_index(GRAIN)
     if result.empty:
         return _empty(AggDailyTicketActivity)
-    result = result.reindex(columns=ACTIVITY_COUNTS + ACTIVITY_SUMS).fillna(0)
-    result[ACTIVITY_COUNTS] = result[ACTIVITY_COUNTS].astype("int64")
-    result = result.astype({name: "float64" for name in ACTIVITY_SUMS})
+    result = result[ACTIVITY_COUNTS + ACTIVITY_SUMS]
+    result = result.astype(
+        {**dict.fromkeys(ACTIVITY_COUNTS, "int64"), **dict.fromkeys(ACTIVITY_SUMS, "float64")}
+    )
     for numerator, denominator, name in ACTIVITY_RATES:
         result[name] = ratio(result[numerator], result[denominator])
-    result.index = result.index.set_names(GRAIN)
     return result.reset_index().sort_values(GRAIN, ignore_index=True)
 
 
@@ -360,24 +322,21 @@ def _empty(model: type[pa.DataFrameModel]) -> pd.DataFrame:
     )
 
 
-def agent_response_times(events: pd.DataFrame) -> pd.DataFrame:
-    """Each agent reply that answers the customer (the first reply after the ticket's
-    creation or after a customer reply), with the minutes since that customer side event.
-    ``events``: events with their ticket's created_at and GRAIN columns."""
-    return query(
-        _AGENT_RESPONSES,
-        events=_numbered(events[["ticket_id", "event_at", "event_type", "created_at", *GRAIN]]),
-    )
+def _on_day(column: str) -> str:
+    return f"{column} >= $day_start AND {column} < $day_end"
 
 
+_GRAIN_SQL = ", ".join(GRAIN)
 _CUSTOMER_SIDE = "event_type IN ('created', 'customer_reply')"
+# Each agent reply that answers the customer (the first reply after the ticket's creation
+# or after a customer reply), with the minutes since that customer side event.
 _AGENT_RESPONSES = f"""
 WITH stream AS (
     SELECT DISTINCT ON (ticket_id) ticket_id, created_at AS event_at, 'created' AS event_type,
-        {", ".join(GRAIN)}, -1 AS row_order
-    FROM events
+        {_GRAIN_SQL}, -1 AS row_order
+    FROM lived
     UNION ALL
-    SELECT ticket_id, event_at, event_type, {", ".join(GRAIN)}, row_order FROM events
+    SELECT ticket_id, event_at, event_type, {_GRAIN_SQL}, row_order FROM lived
     WHERE event_type IN ('customer_reply', 'agent_reply')
 ),
 marked AS (
@@ -387,9 +346,72 @@ marked AS (
         coalesce(lag({_CUSTOMER_SIDE}) OVER ({_IN_ORDER}), false) AS after_customer
     FROM stream
 )
-SELECT ticket_id, event_at, {", ".join(GRAIN)},
+SELECT ticket_id, event_at, {_GRAIN_SQL},
     (epoch_us(event_at) - epoch_us(waiting_since)) / 60e6 AS response_minutes
 FROM marked WHERE event_type = 'agent_reply' AND after_customer
+"""
+_TOUCH_COUNTS = ", ".join(
+    f"(touches = '{band}')::BIGINT AS resolved_{band}" for band in TOUCH_BANDS
+)
+# Every figure of the day as rows of (grain, figure...), summed per grain: a grain appears
+# when any figure has a row for it.
+_ACTIVITY = f"""
+WITH lived AS (  -- events from the ticket's creation on, as in ticket_facts
+    SELECT e.ticket_id, e.event_at, e.event_type, e.handle_seconds, e.row_order,
+        f.created_at, {", ".join(f"f.{column}" for column in GRAIN)}
+    FROM events e JOIN facts f USING (ticket_id) WHERE e.event_at >= f.created_at
+),
+today AS (SELECT * FROM lived WHERE {_on_day("event_at")}),
+responses AS ({_AGENT_RESPONSES}),
+parts AS (
+    SELECT {_GRAIN_SQL}, 1 AS tickets_created FROM facts WHERE {_on_day("created_at")}
+    UNION ALL BY NAME
+    SELECT {", ".join(f"any_value({column}) AS {column}" for column in GRAIN)}, 1 AS tickets_solved,
+        max(epoch_us(event_at)) - epoch_us(any_value(created_at)) AS full_resolution_us
+    FROM today WHERE {_RESOLUTION} GROUP BY ticket_id
+    UNION ALL BY NAME
+    SELECT {_GRAIN_SQL}, count(DISTINCT ticket_id) AS tickets_reopened
+    FROM today WHERE event_type = 'reopened' GROUP BY ALL
+    UNION ALL BY NAME
+    SELECT {_GRAIN_SQL}, 1 AS tickets_resolved, escalated::BIGINT AS resolved_escalated,
+        interactions AS resolved_interactions,
+        coalesce(resolution_sla_met::BIGINT, 0) AS resolution_sla_met, {_TOUCH_COUNTS}
+    FROM facts WHERE {_on_day("first_resolved_at")}
+    UNION ALL BY NAME
+    SELECT {_GRAIN_SQL}, 1 AS tickets_first_responded,
+        coalesce(first_response_sla_met::BIGINT, 0) AS first_response_sla_met
+    FROM facts WHERE {_on_day("first_response_at")}
+    UNION ALL BY NAME
+    SELECT {_GRAIN_SQL}, 1 AS handled_interactions, handle_seconds FROM today
+    WHERE event_type = 'agent_reply' AND handle_seconds IS NOT NULL
+    UNION ALL BY NAME
+    SELECT {_GRAIN_SQL}, 1 AS agent_responses, response_minutes FROM responses
+    WHERE {_on_day("event_at")}
+)
+SELECT {_GRAIN_SQL},
+    {
+    ", ".join(
+        f"coalesce(sum({count}), 0) AS {count}"
+        for count in [
+            "tickets_created",
+            "tickets_solved",
+            "tickets_reopened",
+            "tickets_resolved",
+            "resolved_escalated",
+            *(f"resolved_{band}" for band in TOUCH_BANDS),
+            "resolved_interactions",
+            "resolution_sla_met",
+            "tickets_first_responded",
+            "first_response_sla_met",
+            "handled_interactions",
+            "agent_responses",
+        ]
+    )
+},
+    coalesce(sum(full_resolution_us), 0) / 60e6 AS full_resolution_minutes_sum,
+    coalesce(fsum(handle_seconds), 0) AS handle_seconds_sum,
+    coalesce(fsum(response_minutes), 0) AS response_minutes_sum
+FROM parts GROUP BY ALL ORDER BY ALL
 """
 
 
