@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -24,3 +25,14 @@ def query(
         for name, frame in frames.items():
             con.register(name, pa.Table.from_pandas(frame, preserve_index=False))
         return con.sql(sql, params=dict(params or {})).to_arrow_table().to_pandas()
+
+
+def sql_list(values: tuple[str, ...] | list[str]) -> str:
+    """A SQL list of text constants (names from the code, never user input): ('a', 'b')."""
+    return "(" + ", ".join("'" + value.replace("'", "''") + "'" for value in values) + ")"
+
+
+def numbered(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with ``row_order`` 0, 1, ...: SQL has no row order of its own, so a query
+    that must keep the order rows came in (same-instant events) sorts by it."""
+    return frame.assign(row_order=np.arange(len(frame)))

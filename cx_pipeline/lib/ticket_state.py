@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from cx_pipeline.lib.metrics import Day, among
 from cx_pipeline.lib.sources import TICKET_EVENTS
+from cx_pipeline.lib.sql import numbered, query, sql_list
 from cx_pipeline.lib.storage import latest_partition_before, read_window
 from cx_pipeline.lib.tables import STAGED_TABLES
 
@@ -79,30 +80,15 @@ class LiveTickets:
     def advance(self, facts: pd.DataFrame, day: Day, reopen_days: int) -> LiveTickets:
         """The state at the end of ``day``: touched tickets take their status from the
         day's ``facts`` (fct_tickets rows); closed and long-solved tickets leave."""
-        tickets = self.tickets.copy()
-        today = facts.set_index("ticket_id")
-        touched = among(tickets["ticket_id"], today.index)
-        ids = tickets.loc[touched, "ticket_id"]
-        tickets.loc[touched, "status"] = today["status"].reindex(ids).to_numpy()
-        past = self.events[self.events["event_at"] < day.end]
-        last_event = past.groupby("ticket_id")["event_at"].max()
-        # .array keeps the zone (to_numpy would drop it).
-        tickets["last_event_at"] = last_event.reindex(tickets["ticket_id"]).array
         stale = day.shifted(1 - reopen_days)
-        status = tickets["status"]
-        done = status.isin(CLOSED_STATUSES) | (
-            status.isin(SOLVED_STATUSES) & (tickets["last_event_at"] < stale)
-        )
-        kept = tickets[~done.fillna(False).astype(bool)]
-        # Events of a ticket not arrived yet wait for it, as long as a solved ticket would.
-        orphan = ~among(self.events["ticket_id"], tickets["ticket_id"])
-        events = self.events[
-            among(self.events["ticket_id"], kept["ticket_id"])
-            | (orphan & (self.events["event_at"] >= stale))
-        ]
-        return LiveTickets(
-            kept.reset_index(drop=True), events.reset_index(drop=True), day.date + ONE_DAY
-        )
+        frames = {
+            "tickets": self.tickets,
+            "events": numbered(self.events),
+            "facts": facts[["ticket_id", "status"]],
+        }
+        tickets = query(_ADVANCED_TICKETS, {"day_end": day.end, "stale": stale}, **frames)
+        events = query(_ADVANCED_EVENTS, {"stale": stale}, kept=tickets[["ticket_id"]], **frames)
+        return LiveTickets(tickets, events, day.date + ONE_DAY)
 
     def frames(self) -> dict[str, pd.DataFrame]:
         return {LIVE_TICKETS: self.tickets, LIVE_EVENTS: self.events}
@@ -118,19 +104,53 @@ def load_live_tickets(output: Path, day: dt.date, arrival_slack_days: int) -> Li
     carried = {name: _read_state(output, name, previous) for name in STATE_SCHEMAS}
     new_tickets = _arrived(output, _STAGED_TICKETS.name, _STAGED_TICKETS.arrow_schema, since, day)
     new_events = _arrived(output, _STAGED_EVENTS.name, _STAGED_EVENTS.arrow_schema, since, day)
-    old_tickets = carried[LIVE_TICKETS]
-    tickets = (
-        pd.concat([old_tickets[[*TICKET_COLUMNS, ARRIVED]], new_tickets], ignore_index=True)
-        .sort_values(ARRIVED, kind="stable")
-        .drop_duplicates("ticket_id", keep="last")
-    )
-    known = old_tickets.set_index("ticket_id")[["status", "last_event_at"]]
-    tickets = tickets.join(known, on="ticket_id")
-    # The same event in two drops (a resent export): the first one seen.
-    events = pd.concat([carried[LIVE_EVENTS], new_events], ignore_index=True).drop_duplicates(
-        list(TICKET_EVENTS.key)
-    )
-    return LiveTickets(tickets.reset_index(drop=True), events.reset_index(drop=True), since)
+    tickets = query(_NEWEST_TICKETS, carried=carried[LIVE_TICKETS], arrived=new_tickets)
+    both = pd.concat([carried[LIVE_EVENTS], new_events], ignore_index=True)
+    events = query(_FIRST_OF_EACH_EVENT, events=numbered(both))
+    return LiveTickets(tickets, events, since)
+
+
+_KEY = ", ".join(TICKET_EVENTS.key)
+# The newest version of each ticket (the latest arrival; a drop over the state), with the
+# status and last event the state knew. Sorted by id, so a rerun writes the same file.
+_NEWEST_TICKETS = f"""
+WITH versions AS (
+    SELECT * EXCLUDE (status, last_event_at), 0 AS newer FROM carried
+    UNION ALL BY NAME SELECT *, 1 AS newer FROM arrived
+)
+SELECT v.* EXCLUDE (newer), c.status, c.last_event_at
+FROM versions v LEFT JOIN carried c USING (ticket_id)
+QUALIFY row_number() OVER (PARTITION BY ticket_id ORDER BY v.{ARRIVED} DESC, v.newer DESC) = 1
+ORDER BY ticket_id
+"""
+# The same event in two drops (a resent export): the first one seen, in the order they came.
+_FIRST_OF_EACH_EVENT = f"""
+SELECT * EXCLUDE (row_order) FROM events
+QUALIFY row_number() OVER (PARTITION BY {_KEY} ORDER BY row_order) = 1
+ORDER BY row_order
+"""
+_DONE = f"""status IN {sql_list(CLOSED_STATUSES)}
+    OR (status IN {sql_list(SOLVED_STATUSES)} AND last_event_at < $stale)"""
+_ADVANCED_TICKETS = f"""
+WITH latest AS (
+    SELECT ticket_id, max(event_at) AS last_event_at FROM events
+    WHERE event_at < $day_end GROUP BY ticket_id
+),
+updated AS (
+    SELECT t.* EXCLUDE (status, last_event_at), coalesce(f.status, t.status) AS status,
+        l.last_event_at
+    FROM tickets t LEFT JOIN facts f USING (ticket_id) LEFT JOIN latest l USING (ticket_id)
+)
+SELECT * FROM updated WHERE NOT coalesce({_DONE}, false) ORDER BY ticket_id
+"""
+# Events of the tickets kept; events of a ticket not arrived yet wait for it as long as a
+# solved ticket would.
+_ADVANCED_EVENTS = """
+SELECT * EXCLUDE (row_order) FROM events e
+WHERE e.ticket_id IN (SELECT ticket_id FROM kept)
+   OR (e.ticket_id NOT IN (SELECT ticket_id FROM tickets) AND e.event_at >= $stale)
+ORDER BY row_order
+"""
 
 
 def _read_state(output: Path, name: str, day: dt.date | None) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import pandera.pandas as pa
 from cx_pipeline.lib.business_hours import BusinessSchedule
 from cx_pipeline.lib.metrics import RESOLUTION_EVENTS, Day, ratio
 from cx_pipeline.lib.schemas import AggDailyTicketActivity, FctTickets
-from cx_pipeline.lib.sql import query
+from cx_pipeline.lib.sql import numbered, query, sql_list
 
 STATUS_EVENTS = {
     "open": "open",
@@ -79,7 +79,7 @@ def ticket_facts(
     # left out of every figure rather than making a negative duration.
     ticket_times = tickets[["ticket_id", "created_at"]]
     events = query(
-        _EVENTS_IN_LIFE, {"day_end": day.end}, events=_numbered(events), tickets=ticket_times
+        _EVENTS_IN_LIFE, {"day_end": day.end}, events=numbered(events), tickets=ticket_times
     )
     facts = query(_PER_TICKET, events=events)
     # Aligned on the tickets' own ids (also when no ticket has an event yet).
@@ -115,18 +115,14 @@ def ticket_facts(
     return rows[FACT_COLUMNS].reset_index(drop=True)
 
 
-def _numbered(events: pd.DataFrame) -> pd.DataFrame:
-    return events.assign(row_order=np.arange(len(events)))
-
-
 # A ticket's events from its creation to the day's end, in the order they came.
 _EVENTS_IN_LIFE = """
 SELECT e.* EXCLUDE (row_order) FROM events e JOIN tickets t USING (ticket_id)
 WHERE e.event_at < $day_end AND e.event_at >= t.created_at
 ORDER BY e.row_order
 """
-_RESOLUTION = f"event_type IN {tuple(RESOLUTION_EVENTS)}"
-_AGENT = f"actor NOT IN {tuple(NOT_AGENTS)}"
+_RESOLUTION = f"event_type IN {sql_list(RESOLUTION_EVENTS)}"
+_AGENT = f"actor NOT IN {sql_list(NOT_AGENTS)}"
 # Per ticket: milestones and counts of its events (the grouping runs in DuckDB).
 _PER_TICKET = f"""
 WITH marked AS (
@@ -192,7 +188,7 @@ def status_durations(tickets: pd.DataFrame, events: pd.DataFrame, day: Day) -> p
         _STATUS_DURATIONS,
         {"day_end": day.end},
         tickets=tickets[["ticket_id", "created_at"]],
-        events=_numbered(events[["ticket_id", "event_at", "event_type"]]),
+        events=numbered(events[["ticket_id", "event_at", "event_type"]]),
     )
 
 
@@ -203,9 +199,10 @@ def _sql_case(column: str, mapping: dict[str, str]) -> str:
 
 def _sql_duration(name: str) -> str:
     statuses = tuple(s for s, names in DURATIONS_BY_STATUS.items() if name in names)
-    status_list = ", ".join(f"'{status}'" for status in statuses)
     # Whole microseconds summed exactly, so a rerun gives the same bits in any order.
-    micros = f"sum(epoch_us(until) - epoch_us(event_at)) FILTER (WHERE status IN ({status_list}))"
+    micros = (
+        f"sum(epoch_us(until) - epoch_us(event_at)) FILTER (WHERE status IN {sql_list(statuses)})"
+    )
     return f"coalesce({micros}, 0) / 60e6 AS {name}"
 
 
@@ -281,7 +278,7 @@ def ticket_activity(facts: pd.DataFrame, events: pd.DataFrame, day: Day) -> pd.D
         _ACTIVITY,
         {"day_start": day.start, "day_end": day.end},
         facts=facts[columns],
-        events=_numbered(events[["ticket_id", "event_at", "event_type", "handle_seconds"]]),
+        events=numbered(events[["ticket_id", "event_at", "event_type", "handle_seconds"]]),
     ).set_index(GRAIN)
     if result.empty:
         return _empty(AggDailyTicketActivity)
