@@ -46,9 +46,16 @@ COPY (
         SELECT CAST(timezone('UTC', event_at) AS DATE) AS date, ticket_id, event_type
         FROM events JOIN tickets USING (ticket_id) WHERE event_at >= created_at
     ),
+    resolutions AS (  -- a close after a solve (no reopen between) is the same resolution
+        SELECT CAST(timezone('UTC', event_at) AS DATE) AS date, ticket_id, event_type,
+               lag(event_type) OVER (PARTITION BY ticket_id ORDER BY event_at) AS before
+        FROM events JOIN tickets USING (ticket_id)
+        WHERE event_at >= created_at AND event_type IN ('solved', 'closed', 'reopened')
+    ),
     solved AS (
-        SELECT date, ticket_id, 1 AS solved FROM on_day
-        WHERE event_type IN ('solved', 'closed') GROUP BY ALL
+        SELECT date, ticket_id, 1 AS solved FROM resolutions
+        WHERE event_type IN ('solved', 'closed')
+          AND coalesce(before NOT IN ('solved', 'closed'), true) GROUP BY ALL
     ),
     reopened AS (
         SELECT date, ticket_id, 1 AS reopened FROM on_day

@@ -216,3 +216,34 @@ def test_a_day_with_tickets_but_no_events() -> None:
     c = ticket_facts(TICKETS[TICKETS["ticket_id"] == "C"], EVENTS.iloc[0:0], DAY, SLA, "s", OFFICE)
     assert c.loc[0, "status"] == "new"
     assert c.loc[0, "requester_wait_minutes"] == 15 * 60
+
+
+def test_a_close_after_a_solve_is_not_a_second_solve() -> None:
+    # E: solved 03-02, closed 03-04 (the same resolution). F: solved 03-02, reopened
+    # 03-03, closed 03-04 (a new resolution). G: closed 03-04 without a solve.
+    # H: solved and closed on 03-04 (one resolution, counted once).
+    tickets = TICKETS.iloc[[0, 0, 0, 0]].assign(
+        ticket_id=["E", "F", "G", "H"],
+        created_at=[utc("2026-03-01 09:00")] * 3 + [utc("2026-03-04 08:00")],
+    )
+    tickets["created_at"] = tickets["created_at"].astype("datetime64[us, UTC]")
+    events = pd.DataFrame(
+        [
+            ("E", "2026-03-02 09:00", "solved"), ("E", "2026-03-04 09:00", "closed"),
+            ("F", "2026-03-02 09:00", "solved"), ("F", "2026-03-03 09:00", "reopened"),
+            ("F", "2026-03-04 10:00", "closed"),
+            ("G", "2026-03-04 11:00", "closed"),
+            ("H", "2026-03-04 09:00", "solved"), ("H", "2026-03-04 12:00", "closed"),
+        ],
+        columns=["ticket_id", "event_at", "event_type"],
+    ).assign(
+        event_at=lambda f: pd.to_datetime(f["event_at"], utc=True).dt.as_unit("us"),
+        actor="agent-1", handle_seconds=np.nan,
+    ).astype({"ticket_id": "str", "event_type": "str", "actor": "str"})  # fmt: skip
+    facts = ticket_facts(tickets, events, DAY, SLA, "s", OFFICE)
+    activity = ticket_activity(facts, events, DAY)
+    # Solved on 03-04: F (its reopen made a new resolution: 3 days 1 h), G (3 days 2 h) and
+    # H (solved 09:00, 1 h; its close at 12:00 is the same resolution); not E.
+    assert activity["tickets_solved"].sum() == 3
+    assert activity["full_resolution_minutes_sum"].sum() == 4380 + 4440 + 60
+    assert activity["tickets_reopened"].sum() == 0

@@ -146,7 +146,7 @@ def _contacts(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd
 
 def _backlog(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.DataFrame]:
     facts = history.ticket_states(output, day)
-    previous = history.previous_snapshot(output, day, SETTINGS.start_date, SETTINGS.lookback_days)
+    previous = history.previous_snapshot(output, day, SETTINGS.start_date)
     snapshot = tickets.open_tickets(previous, facts)
     return {
         tables.FCT_OPEN_TICKETS.name: snapshot,
@@ -166,9 +166,7 @@ def _customers(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd
         day,
         settings.id_salt,
     )
-    previous = history.previous_snapshot(
-        output, day, SETTINGS.start_date, SETTINGS.lookback_days, tables.DIM_CUSTOMERS
-    )
+    previous = history.previous_snapshot(output, day, SETTINGS.start_date, tables.DIM_CUSTOMERS)
     profiles = history.current_customers(output, day, customers.PROFILE)
     snapshot = customers.update_snapshot(previous, activity, profiles, day, settings.id_salt)
     window = customers.VOLUME_WINDOW_DAYS

@@ -17,7 +17,7 @@ import pyarrow.dataset as ds
 from cx_pipeline.lib import metrics, tables
 from cx_pipeline.lib.metrics import Day
 from cx_pipeline.lib.sources import TICKET_EVENTS as TICKET_EVENTS_SOURCE
-from cx_pipeline.lib.storage import latest_partition_before, partition_path, read_window
+from cx_pipeline.lib.storage import latest_partition_before, read_window
 from cx_pipeline.lib.tables import STAGED_TABLES
 
 STG_CUSTOMERS = STAGED_TABLES["customers"]
@@ -158,16 +158,12 @@ def previous_snapshot(
     output: Path,
     day: Day,
     first_day: dt.date,
-    lookback_days: int,
     spec: tables.TableSpec = tables.FCT_OPEN_TICKETS,
 ) -> pd.DataFrame:
     """The newest snapshot (fct_open_tickets, dim_customers) before ``day`` (normally the day
     before; after days skipped for missing drops, the last one computed). Empty on the
     first day."""
-    for back in range(1, lookback_days + 1):
-        earlier = day.date - dt.timedelta(days=back)
-        if earlier < first_day:
-            break
-        if partition_path(output, spec.name, earlier).exists():
-            return read_window(output, spec.name, spec.arrow_schema, earlier, earlier)
-    return spec.arrow_schema.empty_table().to_pandas()
+    earlier = latest_partition_before(output, spec.name, day.date)
+    if earlier is None or earlier < first_day:
+        return spec.arrow_schema.empty_table().to_pandas()
+    return read_window(output, spec.name, spec.arrow_schema, earlier, earlier)

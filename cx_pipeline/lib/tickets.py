@@ -358,14 +358,25 @@ WITH lived AS (  -- events from the ticket's creation on, as in ticket_facts
         f.created_at, {", ".join(f"f.{column}" for column in GRAIN)}
     FROM events e JOIN facts f USING (ticket_id) WHERE e.event_at >= f.created_at
 ),
-today AS (SELECT * FROM lived WHERE {_on_day("event_at")}),
+-- A solve or close counts once per resolution: not when the ticket was already solved
+-- (a close after a solve, with no reopen between, is the same resolution).
+resolutions AS (
+    SELECT ticket_id, row_order, coalesce(
+        lag({_RESOLUTION}) OVER ({_IN_ORDER}), false) AS already_resolved
+    FROM lived WHERE {_RESOLUTION} OR event_type = 'reopened'
+),
+today AS (
+    SELECT l.*, coalesce(r.already_resolved, false) AS already_resolved
+    FROM lived l LEFT JOIN resolutions r USING (ticket_id, row_order)
+    WHERE {_on_day("l.event_at")}
+),
 responses AS ({_AGENT_RESPONSES}),
 parts AS (
     SELECT {_GRAIN_SQL}, 1 AS tickets_created FROM facts WHERE {_on_day("created_at")}
     UNION ALL BY NAME
     SELECT {", ".join(f"any_value({column}) AS {column}" for column in GRAIN)}, 1 AS tickets_solved,
         max(epoch_us(event_at)) - epoch_us(any_value(created_at)) AS full_resolution_us
-    FROM today WHERE {_RESOLUTION} GROUP BY ticket_id
+    FROM today WHERE {_RESOLUTION} AND NOT already_resolved GROUP BY ticket_id
     UNION ALL BY NAME
     SELECT {_GRAIN_SQL}, count(DISTINCT ticket_id) AS tickets_reopened
     FROM today WHERE event_type = 'reopened' GROUP BY ALL
