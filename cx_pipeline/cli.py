@@ -117,7 +117,7 @@ def run_backfill(start: dt.date, end: dt.date, chunk_days: int, select: str | No
 
     if end < start:
         raise SystemExit(f"--end {end} is before --start {start}")
-    selection = dg.AssetSelection.assets(*select.split(",")) if select else None
+    selection = dg.AssetSelection.assets(*whole_marts(select.split(","))) if select else None
     instance = dg.DagsterInstance.get()
     resources = defs.resources
     total = (end - start).days + 1
@@ -148,6 +148,26 @@ def run_backfill(start: dt.date, end: dt.date, chunk_days: int, select: str | No
             progress.update((chunk_end - chunk_start).days + 1)
             chunk_start = chunk_end + dt.timedelta(days=1)
     return 0
+
+
+def whole_marts(names: list[str]) -> list[str]:
+    """The selected assets, with every table of a mart one of whose tables is selected:
+    a mart computes its tables together (Dagster refuses a part of it). Says what it added."""
+    from cx_pipeline.definitions import ASSETS
+
+    chosen = list(dict.fromkeys(name.strip() for name in names if name.strip()))
+    for definition in ASSETS:
+        tables = [key.to_user_string() for key in definition.keys]
+        picked = [name for name in tables if name in chosen]
+        added = [name for name in tables if name not in chosen]
+        if picked and added:
+            print(
+                f"note: {', '.join(picked)} is computed with {', '.join(added)} "
+                f"({definition.node_def.name}): selected them too",
+                file=sys.stderr,
+            )
+            chosen += added
+    return chosen
 
 
 def run_demo(days: int) -> int:

@@ -62,3 +62,11 @@ def test_sql_files_match_the_schemas_and_views() -> None:
     for dialect in DIALECTS:
         written = (PROJECT_ROOT / "sql" / dialect / "tables.sql").read_text(encoding="utf-8")
         assert written == ddl_script(dialect), f"run `./dev ddl --write` to refresh sql/{dialect}"
+
+
+def test_selecting_one_table_of_a_mart_selects_the_whole_mart() -> None:
+    from cx_pipeline.cli import whole_marts
+
+    chosen = whole_marts(["stg_tickets", "agg_daily_backlog"])
+    assert chosen == ["stg_tickets", "agg_daily_backlog", "fct_open_tickets"]
+    assert whole_marts(["raw_tickets"]) == ["raw_tickets"]
