@@ -153,3 +153,18 @@ def test_answer_time_from_sending_to_answering() -> None:
     # Without any send time the figures are empty, not zero.
     nps = row(survey_tables(RESPONSES, DAY, 30)["nps"], 1, "all", "(all)")
     assert nps["timed_responses"] == 0 and np.isnan(nps["answer_minutes_mean"])
+
+
+def test_ticket_linked_splits_every_answer_into_yes_and_no() -> None:
+    tables = survey_tables(RESPONSES, DAY, min_responses=30)
+    # CSAT on 03-10: 5 (T1) and 1 (T2) are linked, 4 and 3 are not: 50 % and 50 %.
+    csat = tables["csat"]
+    assert (
+        row(csat, 1, "ticket_linked", "no")["responses"],
+        row(csat, 1, "ticket_linked", "no")["csat_pct"],
+    ) == (2, 50)
+    # NPS answers on 03-10 have no ticket: all five are "no"; there is no "yes" row.
+    nps = tables["nps"]
+    assert row(nps, 1, "ticket_linked", "no")["responses"] == 5
+    linked = nps[(nps["breakdown"] == "ticket_linked") & (nps["window_days"] == 1)]
+    assert list(linked["breakdown_value"]) == ["no"]

@@ -27,7 +27,9 @@ BREAKDOWNS: dict[str, str | None] = {
     "topic": "topic",
     "agent_group": "agent_group",
 }
-TICKET_ONLY = {"ticket_linked", "topic", "agent_group"}
+# Breakdowns that exist only for answers about a ticket (ticket_linked splits all answers
+# into yes and no).
+TICKET_ONLY = {"topic", "agent_group"}
 KEYS = ["window_days", "breakdown", "breakdown_value"]
 Z95 = 1.959963984540054
 
