@@ -73,11 +73,17 @@ def test_nps_counts_score_and_margin_of_error() -> None:
     # 10, 9 promoters; 8 passive; 6, 0 detractors: NPS = 100 x (2 - 2) / 5 = 0.
     assert (day["responses"], day["promoters"], day["passives"], day["detractors"]) == (5, 2, 1, 2)
     assert day["nps"] == 0
-    # Variance p + d - (p - d)^2 = 0.4 + 0.4 - 0 = 0.8; MoE = 100 x 1.96 x sqrt(0.8 / 5).
-    assert day["nps_margin_of_error"] == pytest.approx(100 * Z * 0.4)
+    # Variance p + d - (p - d)^2 = 0.4 + 0.4 - 0 = 0.8; standard error 100 x sqrt(0.8 / 5).
+    assert day["nps_standard_error"] == pytest.approx(40)
+    # Adjusted Wald: n' = 8, p' = d' = 2.75 / 8; variance 0.6875; MoE 100 z sqrt(0.6875 / 8).
+    assert day["nps_margin_of_error"] == pytest.approx(100 * Z * math.sqrt(0.6875 / 8))
     email = row(nps, 1, "channel", "email")
     assert email["nps"] == pytest.approx(100 / 3)  # 2 promoters, 1 detractor of 3
-    assert email["nps_margin_of_error"] == pytest.approx(100 * Z * math.sqrt((8 / 9) / 3))
+    assert email["nps_standard_error"] == pytest.approx(100 * math.sqrt((8 / 9) / 3))
+    # n' = 6, p' = 2.75 / 6, d' = 1.75 / 6: variance 0.75 - (1 / 6)^2.
+    assert email["nps_margin_of_error"] == pytest.approx(
+        100 * Z * math.sqrt((0.75 - (1 / 6) ** 2) / 6)
+    )
     assert not email["low_sample"]
     assert row(nps, 1, "channel", "web")["low_sample"]  # 2 responses < 3
     week = row(nps, 7, "all", "(all)")
@@ -106,7 +112,9 @@ def test_csat_top_two_box_mean_and_css_breakdowns() -> None:
     assert (day["responses"], day["satisfied"]) == (4, 2)
     assert day["csat_pct"] == 50
     assert day["score_mean"] == pytest.approx(3.25)
-    assert day["csat_margin_of_error"] == pytest.approx(100 * Z * 0.25)
+    assert day["csat_standard_error"] == pytest.approx(25)  # 100 x sqrt(0.5 x 0.5 / 4)
+    # Agresti-Coull: 2 + z^2 / 2 of 4 + z^2 is still one half; MoE 100 z sqrt(0.25 / (4 + z^2)).
+    assert day["csat_margin_of_error"] == pytest.approx(100 * Z * math.sqrt(0.25 / (4 + Z**2)))
     assert day["low_sample"]
     # CSS: only the two ticket-linked answers (5 and 1).
     css = row(csat, 1, "ticket_linked", "yes")
@@ -168,3 +176,25 @@ def test_ticket_linked_splits_every_answer_into_yes_and_no() -> None:
     assert row(nps, 1, "ticket_linked", "no")["responses"] == 5
     linked = nps[(nps["breakdown"] == "ticket_linked") & (nps["window_days"] == 1)]
     assert list(linked["breakdown_value"]) == ["no"]
+
+
+def test_answers_of_one_class_still_have_a_margin_of_error() -> None:
+    three_promoters = pd.DataFrame(
+        [response("nps", 10, f"2026-03-10 0{hour}:00") for hour in (7, 8, 9)]
+        + [response("csat", 5, f"2026-03-10 0{hour}:00") for hour in (7, 8)]
+    ).astype(
+        {"channel": "str", "topic": "str", "ticket_id": "str", "segment": "str", "plan": "str"}
+    )
+    tables = survey_tables(three_promoters, DAY, min_responses=30)
+    nps = row(tables["nps"], 1, "all", "(all)")
+    # NPS 100, standard error 0; adjusted: n' = 6, p' = 3.75 / 6, d' = 0.75 / 6,
+    # variance 0.75 - 0.5^2 = 0.5: MoE 100 z sqrt(0.5 / 6) = 56.6 points.
+    assert (nps["nps"], nps["nps_standard_error"]) == (100, 0)
+    assert nps["nps_margin_of_error"] == pytest.approx(100 * Z * math.sqrt(0.5 / 6))
+    csat = row(tables["csat"], 1, "all", "(all)")
+    # 2 of 2 satisfied: centre (2 + z^2 / 2) / (2 + z^2).
+    centre = (2 + Z**2 / 2) / (2 + Z**2)
+    assert (csat["csat_pct"], csat["csat_standard_error"]) == (100, 0)
+    assert csat["csat_margin_of_error"] == pytest.approx(
+        100 * Z * math.sqrt(centre * (1 - centre) / (2 + Z**2))
+    )

@@ -381,8 +381,13 @@ class AggDailyNps(_SurveyBreakdown):
     nps: Series[float] = pa.Field(
         ge=-100, le=100, description="100 x (promoters - detractors) / responses."
     )
+    nps_standard_error: Series[float] = pa.Field(
+        ge=0, description="Standard error of nps from the promoter and detractor shares, in points."
+    )
     nps_margin_of_error: Series[float] = pa.Field(
-        ge=0, description="Half-width of the 95 % confidence interval of nps, in points."
+        ge=0,
+        description="Half-width of the 95 % confidence interval of nps, in points (adjusted "
+        "Wald: never 0 from answers of one class).",
     )
     low_sample: Series[bool] = pa.Field(description=_LOW_SAMPLE)
 
@@ -396,8 +401,13 @@ class AggDailyCsat(_SurveyBreakdown):
 
     satisfied: Series[int] = _count("Answers 4 or 5 on the 1-5 scale.")
     csat_pct: Series[float] = pa.Field(ge=0, le=100, description="100 x satisfied / responses.")
+    csat_standard_error: Series[float] = pa.Field(
+        ge=0, description="Standard error of csat_pct from the satisfied share, in points."
+    )
     csat_margin_of_error: Series[float] = pa.Field(
-        ge=0, description="Half-width of the 95 % confidence interval of csat_pct, in points."
+        ge=0,
+        description="Half-width of the 95 % confidence interval of csat_pct, in points "
+        "(Agresti-Coull: never 0 at 0 % or 100 %).",
     )
     score_sum: Series[float] = pa.Field(ge=0, description="Sum of scores (numerator of the mean).")
     score_mean: Series[float] = pa.Field(ge=1, le=5, description="Mean score, 1-5.")

@@ -31,6 +31,7 @@ BREAKDOWNS: dict[str, str | None] = {
 # into yes and no).
 TICKET_ONLY = {"topic", "agent_group"}
 KEYS = ["window_days", "breakdown", "breakdown_value"]
+# The 97.5 % quantile of the normal distribution (the "1.96" of a 95 % interval), exactly.
 Z95 = 1.959963984540054
 
 
@@ -99,11 +100,28 @@ def nps(rows: pd.DataFrame, min_responses: int) -> pd.DataFrame:
     result["passives"] = n - result["promoters"] - result["detractors"]
     promoter_share, detractor_share = result["promoters"] / n, result["detractors"] / n
     result["nps"] = 100 * (promoter_share - detractor_share)
-    # Variance of (P - D) for one response: p + d - (p - d)^2.
-    variance = promoter_share + detractor_share - (promoter_share - detractor_share) ** 2
-    result["nps_margin_of_error"] = 100 * Z95 * np.sqrt(variance / n)
-    columns = ["responses", "promoters", "passives", "detractors", "nps", "nps_margin_of_error"]
+    result["nps_standard_error"] = 100 * np.sqrt(_nps_variance(promoter_share, detractor_share) / n)
+    # Adjusted Wald (Sauro & Lewis): 3 pseudo-answers, 0.75 promoter and 0.75 detractor, so
+    # the interval does not collapse to 0 when every answer is of one class.
+    adjusted = n + 3
+    result["nps_margin_of_error"] = (
+        100
+        * Z95
+        * np.sqrt(
+            _nps_variance(
+                (result["promoters"] + 0.75) / adjusted, (result["detractors"] + 0.75) / adjusted
+            )
+            / adjusted
+        )
+    )
+    columns = ["responses", "promoters", "passives", "detractors", "nps", "nps_standard_error",
+               "nps_margin_of_error"]  # fmt: skip
     return _finish(result, [*columns, "low_sample"])
+
+
+def _nps_variance(promoter_share: pd.Series, detractor_share: pd.Series) -> pd.Series:
+    """Variance of one answer scored +1 (promoter), 0 (passive), -1 (detractor)."""
+    return promoter_share + detractor_share - (promoter_share - detractor_share) ** 2
 
 
 def csat(rows: pd.DataFrame, min_responses: int) -> pd.DataFrame:
@@ -112,8 +130,14 @@ def csat(rows: pd.DataFrame, min_responses: int) -> pd.DataFrame:
     share = result["satisfied"] / result["responses"]
     result["csat_pct"] = 100 * share
     result["score_mean"] = result["score_sum"] / result["responses"]
-    result["csat_margin_of_error"] = 100 * Z95 * np.sqrt(share * (1 - share) / result["responses"])
-    columns = ["responses", "satisfied", "csat_pct", "csat_margin_of_error"]
+    result["csat_standard_error"] = 100 * np.sqrt(share * (1 - share) / result["responses"])
+    # Agresti-Coull: z^2 pseudo-answers, half of them satisfied (no collapse to 0 at 0 % or
+    # 100 %).
+    adjusted = result["responses"] + Z95**2
+    centre = (result["satisfied"] + Z95**2 / 2) / adjusted
+    result["csat_margin_of_error"] = 100 * Z95 * np.sqrt(centre * (1 - centre) / adjusted)
+    columns = ["responses", "satisfied", "csat_pct", "csat_standard_error",
+               "csat_margin_of_error"]  # fmt: skip
     return _finish(result, [*columns, "score_sum", "score_mean", "low_sample"])
 
 

@@ -571,6 +571,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_nps (
     passives BIGINT NOT NULL,
     detractors BIGINT NOT NULL,
     nps DOUBLE NOT NULL,
+    nps_standard_error DOUBLE NOT NULL,
     nps_margin_of_error DOUBLE NOT NULL,
     low_sample BOOLEAN NOT NULL
 );
@@ -588,7 +589,8 @@ COMMENT ON COLUMN agg_daily_nps.promoters IS 'Answers 9-10 (the number of advoca
 COMMENT ON COLUMN agg_daily_nps.passives IS 'Answers 7-8.';
 COMMENT ON COLUMN agg_daily_nps.detractors IS 'Answers 0-6.';
 COMMENT ON COLUMN agg_daily_nps.nps IS '100 x (promoters - detractors) / responses.';
-COMMENT ON COLUMN agg_daily_nps.nps_margin_of_error IS 'Half-width of the 95 % confidence interval of nps, in points.';
+COMMENT ON COLUMN agg_daily_nps.nps_standard_error IS 'Standard error of nps from the promoter and detractor shares, in points.';
+COMMENT ON COLUMN agg_daily_nps.nps_margin_of_error IS 'Half-width of the 95 % confidence interval of nps, in points (adjusted Wald: never 0 from answers of one class).';
 COMMENT ON COLUMN agg_daily_nps.low_sample IS 'True when responses < CX_SURVEY_MIN_RESPONSES (default 30): do not read much into it.';
 
 CREATE TABLE IF NOT EXISTS agg_daily_csat (
@@ -603,6 +605,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_csat (
     answer_minutes_median DOUBLE,
     satisfied BIGINT NOT NULL,
     csat_pct DOUBLE NOT NULL,
+    csat_standard_error DOUBLE NOT NULL,
     csat_margin_of_error DOUBLE NOT NULL,
     score_sum DOUBLE NOT NULL,
     score_mean DOUBLE NOT NULL,
@@ -620,7 +623,8 @@ COMMENT ON COLUMN agg_daily_csat.answer_minutes_mean IS 'Mean minutes from sendi
 COMMENT ON COLUMN agg_daily_csat.answer_minutes_median IS 'Median minutes from sending to answering.';
 COMMENT ON COLUMN agg_daily_csat.satisfied IS 'Answers 4 or 5 on the 1-5 scale.';
 COMMENT ON COLUMN agg_daily_csat.csat_pct IS '100 x satisfied / responses.';
-COMMENT ON COLUMN agg_daily_csat.csat_margin_of_error IS 'Half-width of the 95 % confidence interval of csat_pct, in points.';
+COMMENT ON COLUMN agg_daily_csat.csat_standard_error IS 'Standard error of csat_pct from the satisfied share, in points.';
+COMMENT ON COLUMN agg_daily_csat.csat_margin_of_error IS 'Half-width of the 95 % confidence interval of csat_pct, in points (Agresti-Coull: never 0 at 0 % or 100 %).';
 COMMENT ON COLUMN agg_daily_csat.score_sum IS 'Sum of scores (numerator of the mean).';
 COMMENT ON COLUMN agg_daily_csat.score_mean IS 'Mean score, 1-5.';
 COMMENT ON COLUMN agg_daily_csat.low_sample IS 'True when responses < CX_SURVEY_MIN_RESPONSES (default 30): do not read much into it.';
