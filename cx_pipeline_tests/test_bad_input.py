@@ -13,6 +13,7 @@ import pytest
 
 from cx_pipeline.cli import QUIET_RUN_CONFIG, RANGE_END_TAG, RANGE_START_TAG
 from cx_pipeline.definitions import RUNNABLE
+from cx_pipeline.defs.resources import StagingPolicy
 from cx_pipeline.lib.drops import DropError, read_drop
 from cx_pipeline.lib.landing import scan_landing
 from cx_pipeline.lib.sources import SURVEY_RESPONSES, TICKET_EVENTS, TICKETS
@@ -245,3 +246,25 @@ def test_events_of_unknown_tickets_and_before_creation_are_flagged(
     resolution = warehouse_table(resources, "agg_daily_resolution_time")
     day2 = resolution[resolution["date"].astype(str) == "2026-01-02"]
     assert day2["tickets_resolved"].sum() == 0
+
+
+def test_implausible_times_are_quarantined_naming_file_row_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "2026-03-04.csv"
+    path.write_text(
+        HEADER
+        + GOOD
+        + "T2,C1,2200-01-01T09:00:00Z,email,billing,high,g\n"
+        + "T3,C1,1900-01-01T09:00:00Z,email,billing,high,g\n"
+        + "T4,C1,2026-03-06T23:00:00Z,email,billing,high,g\n"  # within 2 days ahead
+        + "T5,C1,2026-03-07T00:00:00Z,email,billing,high,g\n",
+        encoding="utf-8",
+    )
+    window = StagingPolicy().plausible_times(dt.date(2026, 3, 4))  # 1970-01-01 .. 03-07
+    staged = stage_drop(read_drop(path).to_pandas(), TICKETS, str(path), plausible=window)
+    assert staged.rows["ticket_id"].tolist() == ["T1", "T4"]
+    rejects = staged.rejects.set_index("row_number")
+    assert list(rejects.index) == [2, 3, 5]
+    assert set(rejects["columns"]) == {"created_at"}
+    assert set(rejects["rules"]) == {"implausible time (outside 1970-01-01 .. 2026-03-07)"}
+    assert set(rejects["file"]) == {str(path)}
+    assert "2200-01-01" in rejects.loc[2, "message"]

@@ -9,15 +9,18 @@ then shows the variable's name, never its value.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from cx_pipeline.lib.business_hours import BusinessSchedule
 from cx_pipeline.lib.customers import COMPONENTS, DEFAULT_PLAN_SCORES, DEFAULT_WEIGHTS
+from cx_pipeline.lib.staging import PlausibleTimes
 from cx_pipeline.lib.tickets import SlaTargets
 from cx_pipeline.lib.warehouse import Warehouse
 from cx_pipeline.settings import DEFAULT_DATA_DIR, SETTINGS
@@ -83,9 +86,19 @@ class StagingPolicy(dg.ConfigurableResource):
     # A day with no drop: "fail" the run (default) or "skip" the day (reported, never
     # treated as a day with zero rows).
     missing_drops: str = "fail"
+    # Timestamps must fall from this date on, and before the end of the drop's day plus
+    # max_days_ahead days; others reject their row (a typo, a 1900 or 2200 placeholder).
+    plausible_from: str = "1970-01-01"
+    max_days_ahead: int = 2
 
     def threshold_for(self, source: str) -> float:
         return self.reject_thresholds.get(source, self.reject_threshold)
+
+    def plausible_times(self, day: dt.date) -> PlausibleTimes:
+        return PlausibleTimes(
+            pd.Timestamp(self.plausible_from, tz="UTC"),
+            pd.Timestamp(day + dt.timedelta(days=1 + self.max_days_ahead), tz="UTC"),
+        )
 
 
 WORKDAYS = ("mon", "tue", "wed", "thu", "fri")
@@ -191,6 +204,8 @@ def staging_policy_from_env(env: Mapping[str, str] = os.environ) -> StagingPolic
         naive_timezone=env.get("CX_NAIVE_TIMEZONE", "UTC"),
         encoding=env.get("CX_DROP_ENCODING", "utf-8"),
         missing_drops=env.get("CX_MISSING_DROPS", "fail"),
+        plausible_from=env.get("CX_PLAUSIBLE_FROM", "1970-01-01"),
+        max_days_ahead=int(env.get("CX_MAX_DAYS_AHEAD", "2")),
     )
 
 

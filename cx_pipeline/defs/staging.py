@@ -126,7 +126,13 @@ def build_staging_asset(source: Source) -> dg.AssetsDefinition:
                     context.log.warning(f"no raw {source.name} for {day} (missing drop): skipped")
                     continue
                 file = (raw.schema.metadata or {}).get(SOURCE_FILE_KEY, b"?").decode()
-                staged = stage_drop(raw.to_pandas(), source, file, policy.naive_timezone)
+                staged = stage_drop(
+                    raw.to_pandas(),
+                    source,
+                    file,
+                    policy.naive_timezone,
+                    policy.plausible_times(day),
+                )
                 if staged.extra_columns:
                     context.log.warning(f"{file}: ignored extra column(s) {staged.extra_columns}")
                 for message in staged.rejects["message"].head(MAX_REJECTS_LOGGED):

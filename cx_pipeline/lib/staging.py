@@ -37,11 +37,29 @@ class StagedDrop:
         return len(self.rejects) / self.rows_read if self.rows_read else 0.0
 
 
+@dataclass(frozen=True)
+class PlausibleTimes:
+    """The instants a drop's timestamps may take: from ``earliest`` up to (not including)
+    ``latest``. Outside it a time is a typo or a placeholder (year 1900, 2200), and the row
+    is quarantined rather than making a 126-year response time."""
+
+    earliest: pd.Timestamp
+    latest: pd.Timestamp
+
+    def rule(self) -> str:
+        return f"implausible time (outside {self.earliest:%Y-%m-%d} .. {self.latest:%Y-%m-%d})"
+
+
 def stage_drop(
-    raw: pd.DataFrame, source: Source, file: str, naive_timezone: str = "UTC"
+    raw: pd.DataFrame,
+    source: Source,
+    file: str,
+    naive_timezone: str = "UTC",
+    plausible: PlausibleTimes | None = None,
 ) -> StagedDrop:
     """Type, validate and de-duplicate one drop's rows (text, with the drop's bookkeeping
-    columns). Timestamps without a zone are read in ``naive_timezone``."""
+    columns). Timestamps without a zone are read in ``naive_timezone``; with ``plausible``,
+    timestamps outside it reject their row."""
     columns = [c for c in raw.columns if c not in BOOKKEEPING]
     missing = [name for name in source.required if name not in columns]
     if missing and (columns or len(raw)):  # an empty JSON lines drop has no columns at all
@@ -50,7 +68,7 @@ def stage_drop(
             f"{source.name!r}; the file has: {', '.join(columns) or 'no columns'}"
         )
     malformed = raw[MALFORMED].notna() if MALFORMED in raw.columns else pd.Series(False, raw.index)
-    typed, parse_problems = _parse(raw[~malformed], source, naive_timezone)
+    typed, parse_problems = _parse(raw[~malformed], source, naive_timezone, plausible)
     problems = pd.concat(
         [_malformed_problems(raw[malformed]), parse_problems, _schema_problems(typed, source)],
         ignore_index=True,
@@ -82,7 +100,7 @@ def _malformed_problems(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _parse(
-    raw: pd.DataFrame, source: Source, naive_timezone: str
+    raw: pd.DataFrame, source: Source, naive_timezone: str, plausible: PlausibleTimes | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     typed = pd.DataFrame(index=raw.index)
     problems = []
@@ -91,6 +109,9 @@ def _parse(
         if name in source.timestamps:
             typed[name] = parse_timestamps(text, naive_timezone)
             problems.append(_problems(text, typed[name], name, "unparseable timestamp"))
+            if plausible is not None:
+                outside = (typed[name] < plausible.earliest) | (typed[name] >= plausible.latest)
+                problems.append(_problems(text, typed[name].mask(outside), name, plausible.rule()))
         elif name in source.numbers:
             typed[name] = pd.to_numeric(text, errors="coerce").astype("float64")
             problems.append(_problems(text, typed[name], name, "not a number"))
