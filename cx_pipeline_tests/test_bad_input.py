@@ -54,7 +54,21 @@ def test_an_unbalanced_quote_swallows_the_rest_of_the_file_into_one_rejected_row
     assert staged.rows["ticket_id"].tolist() == ["T1"]
     assert len(staged.rejects) == 1
     assert "T3" in json.loads(staged.rejects.iloc[0]["raw_row"])["text"]
-    assert staged.reject_share == 0.5  # far above the default 5 %: the run would fail
+    # The bad row holds T3's line too: 2 of 3 rows lost, far above the default 5 %.
+    assert staged.lines_swallowed == 1
+    assert staged.reject_share == pytest.approx(2 / 3)
+    assert "runs over 1 more line(s)" in staged.rejects.iloc[0]["rules"]
+
+
+def test_rows_swallowed_by_a_stray_quote_count_against_the_threshold(tmp_path: Path) -> None:
+    good = [GOOD.replace("T1", f"T{n}") for n in range(1, 31)]
+    after = [GOOD.replace("T1", f"U{n}") for n in range(1, 6)]
+    staged = stage(tmp_path, HEADER + "".join(good) + 'X,C1,"2026-03-04,email\n' + "".join(after))
+    # 30 good rows, one bad record holding its own line and the 5 after it: 6 of 36 lost
+    # (16.7 %), not 1 of 31 (3.2 %, which passed the 5 % threshold before).
+    assert len(staged.rows) == 30 and len(staged.rejects) == 1
+    assert staged.lines_swallowed == 5
+    assert staged.reject_share == pytest.approx(6 / 36)
 
 
 def test_wrong_types_and_negative_durations_are_rejected(tmp_path: Path) -> None:

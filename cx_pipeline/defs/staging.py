@@ -118,6 +118,7 @@ def build_staging_asset(source: Source) -> dg.AssetsDefinition:
         target = warehouse.connect()
         threshold = policy.threshold_for(source.name)
         rows_by_day, rejects, duplicates, skipped, volumes = {}, 0, 0, [], []
+        swallowed = 0
         with target.session():  # one connection for the step, a transaction a day
             for day in partition_days(context):
                 raw = read_partition_table(paths.output, source.raw_table, day)
@@ -145,11 +146,18 @@ def build_staging_asset(source: Source) -> dg.AssetsDefinition:
                 rows_by_day[day] = len(staged.rows)
                 rejects += len(staged.rejects)
                 duplicates += staged.duplicates_removed
+                swallowed += staged.lines_swallowed
+                if staged.lines_swallowed:
+                    context.log.warning(
+                        f"{file}: {staged.lines_swallowed} line(s) swallowed by malformed "
+                        "rows (an unclosed quote?): counted as rejected rows"
+                    )
         return dg.MaterializeResult(
             metadata=run_summary(
                 rows_by_day,
                 rejected_rows=rejects,
                 duplicates_removed=duplicates,
+                lines_swallowed_by_malformed_rows=swallowed,
                 days_missing=skipped,
             ),
             check_results=[

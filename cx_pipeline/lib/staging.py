@@ -31,10 +31,15 @@ class StagedDrop:
     duplicates_removed: int
     # Columns of the drop that are not canonical: ignored (the asset warns).
     extra_columns: list[str]
+    # Lines of the file inside malformed rows beyond their first (a stray quote swallows
+    # the lines after it into one bad row): rows lost that no count of rows shows.
+    lines_swallowed: int = 0
 
     @property
     def reject_share(self) -> float:
-        return len(self.rejects) / self.rows_read if self.rows_read else 0.0
+        """Share of the file's rows rejected, each swallowed line counted as a row."""
+        lost = len(self.rejects) + self.lines_swallowed
+        return lost / (self.rows_read + self.lines_swallowed) if self.rows_read else 0.0
 
 
 @dataclass(frozen=True)
@@ -85,15 +90,28 @@ def stage_drop(
         rows_read=len(raw),
         duplicates_removed=len(valid) - len(deduplicated),
         extra_columns=[c for c in columns if c not in source.columns],
+        lines_swallowed=int(_swallowed_lines(raw[malformed]).sum()),
     )
 
 
+def _swallowed_lines(rows: pd.DataFrame) -> pd.Series:
+    if RAW_TEXT not in rows.columns:
+        return pd.Series(0, index=rows.index)
+    return rows[RAW_TEXT].str.rstrip("\n").str.count("\n").fillna(0).astype("int64")
+
+
 def _malformed_problems(rows: pd.DataFrame) -> pd.DataFrame:
+    swallowed = _swallowed_lines(rows)
+    note = pd.Series(
+        "; it runs over " + swallowed.astype("str") + " more line(s) of the file, rows lost in it",
+        index=rows.index,
+        dtype="str",
+    ).where(swallowed > 0, "")
     return pd.DataFrame(
         {
             "index": rows.index,
             "column": "(row)",
-            "rule": rows[MALFORMED].to_numpy(),
+            "rule": (rows[MALFORMED] + note).to_numpy(),
             "value": rows[RAW_TEXT].str.slice(0, 200).to_numpy(),
         }
     )
