@@ -282,3 +282,29 @@ def test_implausible_times_are_quarantined_naming_file_row_and_field(tmp_path: P
     assert set(rejects["rules"]) == {"implausible time (outside 1970-01-01 .. 2026-03-07)"}
     assert set(rejects["file"]) == {str(path)}
     assert "2200-01-01" in rejects.loc[2, "message"]
+
+
+def test_infinite_or_huge_handle_times_and_fractional_nps_are_rejected(tmp_path: Path) -> None:
+    staged = stage(
+        tmp_path,
+        "ticket_id,event_at,event_type,actor,handle_seconds\n"
+        "T1,2026-03-04T09:00:00Z,agent_reply,a1,inf\n"
+        "T1,2026-03-04T09:05:00Z,agent_reply,a1,1e308\n"
+        "T1,2026-03-04T09:10:00Z,agent_reply,a1,86400\n",  # a whole day: the most allowed
+        source=TICKET_EVENTS,
+    )
+    assert staged.rows["handle_seconds"].tolist() == [86400.0]
+    rules = staged.rejects.set_index("row_number")["rules"]
+    assert rules[1] == "not a finite number"
+    assert rules[2] == "less_than_or_equal_to(86400.0)"
+    answers = stage(
+        tmp_path,
+        "response_id,customer_id,ticket_id,survey_type,score,submitted_at,channel,comment\n"
+        "R1,C1,,nps,8.5,2026-03-04T09:00:00Z,email,\n"
+        "R2,C1,,nps,8,2026-03-04T09:00:00Z,email,\n"
+        "R3,C1,,csat,4.5,2026-03-04T09:00:00Z,email,\n",
+        source=SURVEY_RESPONSES,
+    )
+    assert answers.rows["response_id"].tolist() == ["R2"]
+    reasons = set(answers.rejects["rules"])
+    assert reasons == {"score not a whole number (nps and csat answers are whole points)"}

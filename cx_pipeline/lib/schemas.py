@@ -36,6 +36,10 @@ EVENT_TYPES = (
 SURVEY_TYPES = ("nps", "csat", "ces")
 # Inclusive score range of each survey type's canonical scale.
 SURVEY_SCORE_RANGES = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+# Answered on whole points (a CES may be an average of several items).
+WHOLE_POINT_SURVEYS = ("nps", "csat")
+# One interaction's handle time: more than a day is an error, not a long call.
+MAX_HANDLE_SECONDS = 86_400.0
 # CES comes on several scales; each response says which (1..scale_max) and which way.
 CES_SCALES = (5.0, 7.0, 10.0)
 SCALE_DIRECTIONS = ("higher_is_better", "lower_is_better")
@@ -91,7 +95,11 @@ class StgTicketEvents(pa.DataFrameModel):
         nullable=True, description="Agent id, 'customer' or 'system' that caused the event."
     )
     handle_seconds: Series[float] = pa.Field(
-        nullable=True, ge=0, description="Agent handle time of this interaction, where known."
+        nullable=True,
+        ge=0,
+        le=MAX_HANDLE_SECONDS,
+        description="Agent handle time of this interaction, where known (at most a day: "
+        "more is a unit or typing error, e.g. inf or 1e308).",
     )
 
     class Config:
@@ -145,6 +153,12 @@ class StgSurveyResponses(pa.DataFrameModel):
         in_range = df["score"].between(low, df["scale_max"])
         # An unknown survey type is reported by its own check, not this one.
         return in_range | low.isna()
+
+    @pa.dataframe_check(description="NPS and CSAT answers are whole points")
+    @classmethod
+    def whole_score(cls, df: pd.DataFrame) -> pd.Series:
+        kind = df["survey_type"].astype(object)
+        return ~kind.isin(WHOLE_POINT_SURVEYS) | (df["score"] % 1 == 0)
 
     @pa.dataframe_check(description="scale_max is the survey type's scale")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -131,8 +132,11 @@ def _parse(
                 outside = (typed[name] < plausible.earliest) | (typed[name] >= plausible.latest)
                 problems.append(_problems(text, typed[name].mask(outside), name, plausible.rule()))
         elif name in source.numbers:
-            typed[name] = pd.to_numeric(text, errors="coerce").astype("float64")
-            problems.append(_problems(text, typed[name], name, "not a number"))
+            number = pd.to_numeric(text, errors="coerce").astype("float64")
+            problems.append(_problems(text, number, name, "not a number"))
+            # inf and nan parse as floats, but measure nothing.
+            typed[name] = number.where(np.isfinite(number))
+            problems.append(_problems(text, typed[name], name, "not a finite number"))
         else:
             typed[name] = text.str.lower() if name in source.lowercase else text
     _fill_defaults(typed, source)
@@ -231,6 +235,7 @@ def _schema_problems(typed: pd.DataFrame, source: Source) -> pd.DataFrame:
 # The column each row-level (dataframe) check is about.
 ROW_CHECK_COLUMNS = {
     "score_in_range": "score",
+    "whole_score": "score",
     "known_scale": "scale_max",
     "churn_after_signup": "churned_at",
     "answered_after_sent": "sent_at",
@@ -246,6 +251,8 @@ def _readable_rule(source: Source, column: str, check: str) -> str:
         return "not one of " + ", ".join(allowed)
     if check == "score_in_range":
         return "score outside the response's scale (nps 0-10, csat 1-5, ces 1-scale_max)"
+    if check == "whole_score":
+        return "score not a whole number (nps and csat answers are whole points)"
     if check == "known_scale":
         return "scale_max not the survey type's scale (nps 10, csat 5, ces 5, 7 or 10)"
     if check == "churn_after_signup":

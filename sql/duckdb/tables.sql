@@ -37,7 +37,7 @@ COMMENT ON COLUMN stg_ticket_events.ticket_id IS 'Ticket id.';
 COMMENT ON COLUMN stg_ticket_events.event_at IS 'When the event happened (UTC).';
 COMMENT ON COLUMN stg_ticket_events.event_type IS 'What happened.';
 COMMENT ON COLUMN stg_ticket_events.actor IS 'Agent id, ''customer'' or ''system'' that caused the event.';
-COMMENT ON COLUMN stg_ticket_events.handle_seconds IS 'Agent handle time of this interaction, where known.';
+COMMENT ON COLUMN stg_ticket_events.handle_seconds IS 'Agent handle time of this interaction, where known (at most a day: more is a unit or typing error, e.g. inf or 1e308).';
 
 CREATE TABLE IF NOT EXISTS stg_survey_responses (
     date DATE NOT NULL,
