@@ -308,3 +308,20 @@ def test_infinite_or_huge_handle_times_and_fractional_nps_are_rejected(tmp_path:
     assert answers.rows["response_id"].tolist() == ["R2"]
     reasons = set(answers.rejects["rules"])
     assert reasons == {"score not a whole number (nps and csat answers are whole points)"}
+
+
+def test_a_broken_json_line_is_quarantined_with_its_line_number(tmp_path: Path) -> None:
+    path = tmp_path / "2026-03-04.jsonl"
+    answer = '{{"response_id": "{}", "customer_id": "C1", "survey_type": "nps", "score": 9, '
+    answer += '"submitted_at": "2026-03-04T09:00:00Z"}}'
+    path.write_text(
+        answer.format("R1") + "\n" + '{"response_id": "R2", "score": 9' + "\n"
+        + answer.format("R3") + "\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    staged = stage_drop(read_drop(path).to_pandas(), SURVEY_RESPONSES, str(path))
+    assert staged.rows["response_id"].tolist() == ["R1", "R3"]
+    (reject,) = staged.rejects.itertuples()
+    assert reject.row_number == 2
+    assert reject.rules.startswith("malformed JSON line")
+    assert json.loads(reject.raw_row)["text"] == '{"response_id": "R2", "score": 9'

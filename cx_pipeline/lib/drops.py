@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 from pathlib import Path
 
@@ -150,12 +151,42 @@ def _read_jsonl(path: Path, encoding: str) -> pa.Table:
     text = path.read_text(encoding=encoding)
     if not text.strip():
         return _with_bookkeeping(pa.table({}))
-    frame = pd.read_json(io.StringIO(text), lines=True, dtype=False, precise_float=True)
+    malformed: list[tuple[int | None, str, str]] = []
+    try:
+        frame = _json_lines(text)
+    except ValueError:
+        # Which line is broken is only known line by line (the slow path, on failure only).
+        good, malformed = _split_json_lines(text)
+        frame = _json_lines("\n".join(good))
     columns = {
         name: pa.array(frame[name].where(frame[name].notna(), None).map(_text, na_action="ignore"))
         for name in frame.columns
     }
-    return _with_bookkeeping(pa.table({n: c.cast(pa.string()) for n, c in columns.items()}))
+    table = pa.table({n: c.cast(pa.string()) for n, c in columns.items()})
+    return _with_bookkeeping(table, malformed)
+
+
+def _json_lines(text: str) -> pd.DataFrame:
+    if not text.strip():
+        return pd.DataFrame()
+    return pd.read_json(io.StringIO(text), lines=True, dtype=False, precise_float=True)
+
+
+def _split_json_lines(text: str) -> tuple[list[str], list[tuple[int | None, str, str]]]:
+    """(the lines that parse, (line + 1, text, reason) of those that do not); line numbers
+    count from 1, shifted by one like a CSV's header line for the bookkeeping."""
+    good: list[str] = []
+    malformed: list[tuple[int | None, str, str]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+        except json.JSONDecodeError as error:
+            malformed.append((number + 1, line, f"malformed JSON line: {error.msg}"))
+        else:
+            good.append(line)
+    return good, malformed
 
 
 def _text(value: object) -> str:
