@@ -9,6 +9,8 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from cx_pipeline.cli import QUIET_RUN_CONFIG, RANGE_END_TAG, RANGE_START_TAG
@@ -325,3 +327,31 @@ def test_a_broken_json_line_is_quarantined_with_its_line_number(tmp_path: Path) 
     assert reject.row_number == 2
     assert reject.rules.startswith("malformed JSON line")
     assert json.loads(reject.raw_row)["text"] == '{"response_id": "R2", "score": 9'
+
+
+def test_duplicate_headers_and_list_columns_are_clear_errors(tmp_path: Path) -> None:
+    doubled = tmp_path / "2026-03-04.csv"
+    doubled.write_text("ticket_id,ticket_id,created_at\nT1,T2,2026-03-04T09:00:00Z\n")
+    with pytest.raises(DropError, match="ticket_id appear more than once"):
+        read_drop(doubled)
+    nested = tmp_path / "2026-03-05.parquet"
+    pq.write_table(pa.table({"ticket_id": ["T1"], "tags": [["a", "b"]]}), nested)
+    with pytest.raises(DropError, match=r"2026-03-05.parquet: column\(s\) tags hold lists"):
+        read_drop(nested)
+
+
+def test_json_values_stay_json_and_nul_characters_are_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "2026-03-04.jsonl"
+    answer = {
+        "response_id": "R1",
+        "customer_id": "C1",
+        "survey_type": "nps",
+        "score": 9,
+        "submitted_at": "2026-03-04T09:00:00Z",
+        "comment": {"text": "ok", "stars": [5]},
+    }
+    nul = {**answer, "response_id": "R2", "comment": "bad\u0000byte"}
+    path.write_text(json.dumps(answer) + "\n" + json.dumps(nul) + "\n", encoding="utf-8")
+    staged = stage_drop(read_drop(path).to_pandas(), SURVEY_RESPONSES, str(path))
+    assert staged.rows["comment"].tolist() == ['{"text": "ok", "stars": [5]}']
+    assert staged.rejects.set_index("row_number").loc[2, "rules"] == "NUL character in text"

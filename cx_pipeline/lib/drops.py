@@ -114,6 +114,7 @@ def _read_csv(path: Path, encoding: str) -> pa.Table:
         header = next(csv.reader(handle), None)
     if not header:
         raise DropError(f"{path} is empty: a CSV drop needs at least a header row")
+    _refuse_duplicate_names(path, header)
     table, malformed = _parse_csv(path, encoding, header, serial=False)
     if malformed:
         # Line numbers of bad rows are only known when parsing serially.
@@ -193,11 +194,29 @@ def _text(value: object) -> str:
     # JSON numbers read as floats: 3.0 stays "3" so ids and scores round-trip.
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, dict | list):  # kept as the JSON it was, not as Python's repr
+        return json.dumps(value, ensure_ascii=False)
     return str(value)
+
+
+def _refuse_duplicate_names(path: Path, names: list[str]) -> None:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DropError(
+            f"{path}: column name(s) {', '.join(repeated)} appear more than once in the header; "
+            "each column needs its own name"
+        )
 
 
 def _read_parquet(path: Path, encoding: str) -> pa.Table:
     table = pq.read_table(path)
+    _refuse_duplicate_names(path, table.column_names)
+    nested = [field.name for field in table.schema if pa.types.is_nested(field.type)]
+    if nested:
+        raise DropError(
+            f"{path}: column(s) {', '.join(nested)} hold lists or records, not single values; "
+            "flatten them in a source mapping (docs/sources.md) before landing the drop"
+        )
     return _with_bookkeeping(pa.table({n: _as_text(table[n]) for n in table.column_names}))
 
 

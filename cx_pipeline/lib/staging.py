@@ -139,6 +139,11 @@ def _parse(
             problems.append(_problems(text, typed[name], name, "not a finite number"))
         else:
             typed[name] = text.str.lower() if name in source.lowercase else text
+            # A NUL character breaks PostgreSQL's text type (and most BI tools).
+            problems.append(
+                _problems(text, typed[name].mask(text.str.contains("\x00", regex=False)), name,
+                          "NUL character in text")
+            )  # fmt: skip
     _fill_defaults(typed, source)
     return typed, pd.concat(problems, ignore_index=True) if problems else _no_problems()
 
