@@ -60,6 +60,15 @@ def test_a_mapping_converts_an_export_to_canonical_rows(tmp_path: Path) -> None:
     assert tickets["created_at"].iloc[1] == "2026-11-23T16:05:00+00:00"
 
 
+def test_a_value_can_map_to_empty(tmp_path: Path) -> None:
+    values = "priority: {Urgent: urgent, Low: low}"
+    mapping = MAPPING.replace(values, values + '\n  topic: {Billing: ""}')
+    loaded = load_mapping(write(tmp_path, mapping))
+    tickets = to_canonical(loaded, read_source(loaded))["tickets"]
+    # "Billing" maps to no topic (the empty value, not the text "None").
+    assert tickets["topic"].isna().all()
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -146,10 +146,14 @@ def _check_values(mapping: SourceMapping, key: str, values: Mapping[str, Any]) -
             raise mapping.error(f"{key}.{column}", "must map source values to canonical ones")
         allowed = ALLOWED_VALUES.get(column)
         for source_value, canonical in value_map.items():
-            if allowed and canonical not in allowed:
+            if allowed and not _empty(canonical) and canonical not in allowed:
                 raise mapping.error(
                     f"{key}.{column}.{source_value}", f"{canonical!r} is not one of {allowed}"
                 )
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == ""
 
 
 def _known_keys(mapping: SourceMapping, where: str, section: Any, known: set[str]) -> None:
@@ -319,7 +323,9 @@ def to_canonical(mapping: SourceMapping, raw: pd.DataFrame) -> dict[str, pd.Data
         )
     frame = raw.rename(columns=spec.get("rename") or {})
     for column, value_map in (spec.get("values") or {}).items():
-        frame[column] = frame[column].replace({str(k): str(v) for k, v in value_map.items()})
+        # A value mapped to null or "" becomes empty (e.g. "N/A" -> no agent group).
+        canonical = {str(k): None if _empty(v) else str(v) for k, v in value_map.items()}
+        frame[column] = frame[column].replace(canonical)
     for column, value in (spec.get("constants") or {}).items():
         frame[column] = str(value)
     # Every timestamp is written as ISO 8601 UTC, whether or not the mapping sets it.
