@@ -218,6 +218,28 @@ read:
         load_mapping(path)
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT * FROM read_csv('/etc/passwd')",
+        "COPY (SELECT 1 AS x) TO '{out}'",
+    ],
+)
+def test_a_query_sees_only_the_files_its_mapping_declares(tmp_path: Path, query: str) -> None:
+    (tmp_path / "export.csv").write_text(EXPORT, encoding="utf-8")
+    out = tmp_path / "written.csv"
+    path = tmp_path / "sneaky.yaml"
+    path.write_text(
+        "source: tickets\nread:\n  format: csv\n  tables: {tickets: export.csv}\n"
+        f'  query: "{query.format(out=out)}"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(MappingError, match="sneaky.yaml: read.query: .*disabled") as error:
+        load_mapping(path)
+    assert "root:" not in str(error.value)  # nothing of the file is echoed
+    assert not out.exists()
+
+
 def staged(landing: Path, source: str) -> pd.DataFrame:
     """Every drop of a source staged as the pipeline stages it; no row may be rejected."""
     frames = []

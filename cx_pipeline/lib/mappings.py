@@ -237,10 +237,13 @@ def read_source(
 
 
 def _run_query(query: str, tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """A DuckDB SQL query over the tables (text columns), in a private in-memory database."""
+    """A DuckDB SQL query over the tables (text columns), in a private in-memory database
+    that can see only them: no file, no network, no COPY out, no change of that setting."""
     with duckdb.connect() as connection:
         for name, frame in tables.items():
             connection.register(name, frame.astype("object") if frame.empty else frame)
+        connection.execute("SET enable_external_access = false")
+        connection.execute("SET lock_configuration = true")
         return connection.sql(query).df()
 
 
