@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
 import os
 import sys
 import warnings
@@ -89,9 +90,17 @@ def prepare_dagster_home() -> Path:
     """The Dagster instance runs are recorded in (``$DAGSTER_HOME``, default data/dagster_home)."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(data_dir() / "dagster_home")))
     home.mkdir(parents=True, exist_ok=True)
-    settings = home / "dagster.yaml"
-    if not settings.exists():
-        settings.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    # Two commands started at once on a fresh instance would both create its storage
+    # ("table runs already exists"): the first sets it up while the other waits.
+    with (home / ".setup.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        settings = home / "dagster.yaml"
+        if not settings.exists():
+            settings.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+        import dagster as dg
+
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            instance.get_runs(limit=1)  # creates the run, event and schedule storage
     return home
 
 

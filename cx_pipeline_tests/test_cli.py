@@ -70,3 +70,14 @@ def test_selecting_one_table_of_a_mart_selects_the_whole_mart() -> None:
     chosen = whole_marts(["stg_tickets", "agg_daily_backlog"])
     assert chosen == ["stg_tickets", "agg_daily_backlog", "fct_open_tickets"]
     assert whole_marts(["raw_tickets"]) == ["raw_tickets"]
+
+
+def test_two_first_runs_at_once_on_a_fresh_instance(tmp_path: Path, small_world: Path) -> None:
+    env = environment(tmp_path, small_world)
+    command = [BIN / "cx-pipeline", "backfill", "--start", "2026-01-01", "--end", "2026-01-01",
+               "--select", "raw_customers"]  # fmt: skip
+    runs = [subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for run in runs:
+        _, errors = run.communicate(timeout=600)
+        assert run.returncode == 0, errors[-2000:]
+        assert "already exists" not in errors
