@@ -247,3 +247,26 @@ def test_a_close_after_a_solve_is_not_a_second_solve() -> None:
     assert activity["tickets_solved"].sum() == 3
     assert activity["full_resolution_minutes_sum"].sum() == 4380 + 4440 + 60
     assert activity["tickets_reopened"].sum() == 0
+
+
+def test_a_reopened_ticket_was_not_resolved_at_first_contact() -> None:
+    # J: one reply, solved, reopened the same day. K: one reply, solved. Both first
+    # resolved on 03-04 with one touch; only K is a first-contact resolution.
+    tickets = TICKETS.iloc[[0, 0]].assign(ticket_id=["J", "K"])
+    tickets["created_at"] = [utc("2026-03-04 08:00")] * 2
+    tickets["created_at"] = tickets["created_at"].astype("datetime64[us, UTC]")
+    events = pd.DataFrame(
+        [
+            ("J", "2026-03-04 08:30", "agent_reply"), ("J", "2026-03-04 09:00", "solved"),
+            ("J", "2026-03-04 15:00", "reopened"),
+            ("K", "2026-03-04 08:30", "agent_reply"), ("K", "2026-03-04 09:00", "solved"),
+        ],
+        columns=["ticket_id", "event_at", "event_type"],
+    ).assign(
+        event_at=lambda f: pd.to_datetime(f["event_at"], utc=True).dt.as_unit("us"),
+        actor="agent-1", handle_seconds=np.nan,
+    ).astype({"ticket_id": "str", "event_type": "str", "actor": "str"})  # fmt: skip
+    facts = ticket_facts(tickets, events, DAY, SLA, "s", OFFICE)
+    (row,) = ticket_activity(facts, events, DAY).itertuples()
+    assert (row.tickets_resolved, row.resolved_one_touch, row.resolved_first_contact) == (2, 2, 1)
+    assert row.first_contact_resolution_rate == 0.5

@@ -557,7 +557,12 @@ class AggDailyTicketActivity(pa.DataFrameModel):
     resolved_one_touch: Series[int] = _count("... with exactly one agent reply.")
     resolved_two_touch: Series[int] = _count("... with two agent replies.")
     resolved_multi_touch: Series[int] = _count("... with three or more.")
-    first_contact_resolution_rate: Series[float] = _rate("resolved_one_touch / tickets_resolved.")
+    resolved_first_contact: Series[int] = _count(
+        "... with one agent reply and no reopen by the day's end (first-contact resolution)."
+    )
+    first_contact_resolution_rate: Series[float] = _rate(
+        "resolved_first_contact / tickets_resolved."
+    )
     resolved_interactions: Series[int] = _count("Their replies (agent + customer) so far.")
     interactions_per_resolved_ticket: Series[float] = pa.Field(
         nullable=True, ge=0, description="resolved_interactions / tickets_resolved."

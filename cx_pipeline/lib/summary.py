@@ -22,7 +22,7 @@ SELECT
     (SELECT churn_rate_30d FROM {churn} WHERE date = :end) AS churn_rate_30d,
     (SELECT SUM(tickets_reopened) / CAST(NULLIF(SUM(tickets_solved), 0) AS FLOAT8)
        FROM {activity} WHERE date BETWEEN :start AND :end) AS reopen_rate,
-    (SELECT SUM(resolved_one_touch) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8)
+    (SELECT SUM(resolved_first_contact) / CAST(NULLIF(SUM(tickets_resolved), 0) AS FLOAT8)
        FROM {activity} WHERE date BETWEEN :start AND :end) AS first_contact_resolution,
     (SELECT SUM(first_response_sla_met) / CAST(NULLIF(SUM(tickets_first_responded), 0) AS FLOAT8)
        FROM {activity} WHERE date BETWEEN :start AND :end) AS first_response_sla,

@@ -273,7 +273,7 @@ def ticket_activity(facts: pd.DataFrame, events: pd.DataFrame, day: Day) -> pd.D
         return _empty(AggDailyTicketActivity)
     columns = ["ticket_id", *GRAIN, "created_at", "first_resolved_at", "first_response_at",
                "escalated", "interactions", "resolution_sla_met", "first_response_sla_met",
-               "touches"]  # fmt: skip
+               "touches", "reopens"]  # fmt: skip
     result = query(
         _ACTIVITY,
         {"day_start": day.start, "day_end": day.end},
@@ -294,7 +294,8 @@ def ticket_activity(facts: pd.DataFrame, events: pd.DataFrame, day: Day) -> pd.D
 ACTIVITY_COUNTS = [
     "tickets_created", "tickets_solved", "tickets_reopened", "tickets_resolved",
     "resolved_escalated", "resolved_no_touch", "resolved_one_touch", "resolved_two_touch",
-    "resolved_multi_touch", "resolved_interactions", "resolution_sla_met",
+    "resolved_multi_touch", "resolved_first_contact", "resolved_interactions",
+    "resolution_sla_met",
     "tickets_first_responded", "first_response_sla_met", "handled_interactions", "agent_responses",
 ]  # fmt: skip
 ACTIVITY_SUMS = ["full_resolution_minutes_sum", "handle_seconds_sum", "response_minutes_sum"]
@@ -302,7 +303,7 @@ ACTIVITY_SUMS = ["full_resolution_minutes_sum", "handle_seconds_sum", "response_
 ACTIVITY_RATES = (
     ("tickets_reopened", "tickets_solved", "reopen_rate"),
     ("resolved_escalated", "tickets_resolved", "escalation_rate"),
-    ("resolved_one_touch", "tickets_resolved", "first_contact_resolution_rate"),
+    ("resolved_first_contact", "tickets_resolved", "first_contact_resolution_rate"),
     ("resolved_interactions", "tickets_resolved", "interactions_per_resolved_ticket"),
     ("resolution_sla_met", "tickets_resolved", "resolution_sla_rate"),
     ("first_response_sla_met", "tickets_first_responded", "first_response_sla_rate"),
@@ -383,7 +384,9 @@ parts AS (
     UNION ALL BY NAME
     SELECT {_GRAIN_SQL}, 1 AS tickets_resolved, escalated::BIGINT AS resolved_escalated,
         interactions AS resolved_interactions,
-        coalesce(resolution_sla_met::BIGINT, 0) AS resolution_sla_met, {_TOUCH_COUNTS}
+        coalesce(resolution_sla_met::BIGINT, 0) AS resolution_sla_met, {_TOUCH_COUNTS},
+        -- One touch and not reopened by the day's end (a later reopen does not restate it).
+        (touches = 'one_touch' AND reopens = 0)::BIGINT AS resolved_first_contact
     FROM facts WHERE {_on_day("first_resolved_at")}
     UNION ALL BY NAME
     SELECT {_GRAIN_SQL}, 1 AS tickets_first_responded,
@@ -397,25 +400,7 @@ parts AS (
     WHERE {_on_day("event_at")}
 )
 SELECT {_GRAIN_SQL},
-    {
-    ", ".join(
-        f"coalesce(sum({count}), 0) AS {count}"
-        for count in [
-            "tickets_created",
-            "tickets_solved",
-            "tickets_reopened",
-            "tickets_resolved",
-            "resolved_escalated",
-            *(f"resolved_{band}" for band in TOUCH_BANDS),
-            "resolved_interactions",
-            "resolution_sla_met",
-            "tickets_first_responded",
-            "first_response_sla_met",
-            "handled_interactions",
-            "agent_responses",
-        ]
-    )
-},
+    {", ".join(f"coalesce(sum({count}), 0) AS {count}" for count in ACTIVITY_COUNTS)},
     coalesce(sum(full_resolution_us), 0) / 60e6 AS full_resolution_minutes_sum,
     coalesce(fsum(handle_seconds), 0) AS handle_seconds_sum,
     coalesce(fsum(response_minutes), 0) AS response_minutes_sum

@@ -210,6 +210,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_ticket_activity (
     resolved_one_touch BIGINT NOT NULL,
     resolved_two_touch BIGINT NOT NULL,
     resolved_multi_touch BIGINT NOT NULL,
+    resolved_first_contact BIGINT NOT NULL,
     first_contact_resolution_rate DOUBLE PRECISION,
     resolved_interactions BIGINT NOT NULL,
     interactions_per_resolved_ticket DOUBLE PRECISION,
@@ -245,7 +246,8 @@ COMMENT ON COLUMN agg_daily_ticket_activity.resolved_no_touch IS 'Of them, resol
 COMMENT ON COLUMN agg_daily_ticket_activity.resolved_one_touch IS '... with exactly one agent reply.';
 COMMENT ON COLUMN agg_daily_ticket_activity.resolved_two_touch IS '... with two agent replies.';
 COMMENT ON COLUMN agg_daily_ticket_activity.resolved_multi_touch IS '... with three or more.';
-COMMENT ON COLUMN agg_daily_ticket_activity.first_contact_resolution_rate IS 'resolved_one_touch / tickets_resolved.';
+COMMENT ON COLUMN agg_daily_ticket_activity.resolved_first_contact IS '... with one agent reply and no reopen by the day''s end (first-contact resolution).';
+COMMENT ON COLUMN agg_daily_ticket_activity.first_contact_resolution_rate IS 'resolved_first_contact / tickets_resolved.';
 COMMENT ON COLUMN agg_daily_ticket_activity.resolved_interactions IS 'Their replies (agent + customer) so far.';
 COMMENT ON COLUMN agg_daily_ticket_activity.interactions_per_resolved_ticket IS 'resolved_interactions / tickets_resolved.';
 COMMENT ON COLUMN agg_daily_ticket_activity.resolution_sla_met IS 'Of them, resolved within the priority''s target.';
