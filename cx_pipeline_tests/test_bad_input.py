@@ -18,7 +18,7 @@ from cx_pipeline.definitions import RUNNABLE
 from cx_pipeline.defs.resources import StagingPolicy
 from cx_pipeline.lib.drops import DropError, read_drop
 from cx_pipeline.lib.landing import scan_landing
-from cx_pipeline.lib.sources import SURVEY_RESPONSES, TICKET_EVENTS, TICKETS
+from cx_pipeline.lib.sources import CUSTOMERS, SURVEY_RESPONSES, TICKET_EVENTS, TICKETS
 from cx_pipeline.lib.staging import stage_drop
 from cx_pipeline_tests.conftest import make_resources
 from cx_pipeline_tests.helpers import warehouse_table
@@ -284,6 +284,16 @@ def test_implausible_times_are_quarantined_naming_file_row_and_field(tmp_path: P
     assert set(rejects["rules"]) == {"implausible time (outside 1970-01-01 .. 2026-03-07)"}
     assert set(rejects["file"]) == {str(path)}
     assert "2200-01-01" in rejects.loc[2, "message"]
+    # A customer's churn date may lie ahead (a contract's end); its signup may not.
+    people = tmp_path / "2026-03-05.csv"
+    people.write_text(
+        "customer_id,signed_up_at,churned_at\n"
+        "C1,2026-03-01T00:00:00Z,2026-09-01T00:00:00Z\n"
+        "C2,2026-09-01T00:00:00Z,\n",
+        encoding="utf-8",
+    )
+    customers = stage_drop(read_drop(people).to_pandas(), CUSTOMERS, str(people), plausible=window)
+    assert customers.rows["customer_id"].tolist() == ["C1"]
 
 
 def test_infinite_or_huge_handle_times_and_fractional_nps_are_rejected(tmp_path: Path) -> None:

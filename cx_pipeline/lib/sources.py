@@ -21,6 +21,9 @@ class Source:
     # Identity of a row: a later version of the same key replaces an earlier one.
     key: tuple[str, ...]
     timestamps: tuple[str, ...] = ()
+    # Timestamps that may lie after the drop's day (a churn date set at a contract's end, or
+    # when a lapse will take effect): only the earliest plausible time applies to them.
+    may_be_future: tuple[str, ...] = ()
     numbers: tuple[str, ...] = ()
     # Free-text categories compared case-insensitively (stored lower case).
     lowercase: tuple[str, ...] = ()
@@ -80,6 +83,7 @@ CUSTOMERS = Source(
     required=("customer_id", "signed_up_at"),
     key=("customer_id",),
     timestamps=("signed_up_at", "churned_at"),
+    may_be_future=("churned_at",),
 )
 
 SOURCES: tuple[Source, ...] = (TICKETS, TICKET_EVENTS, SURVEY_RESPONSES, CUSTOMERS)

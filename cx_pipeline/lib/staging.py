@@ -129,7 +129,9 @@ def _parse(
             typed[name] = parse_timestamps(text, naive_timezone)
             problems.append(_problems(text, typed[name], name, "unparseable timestamp"))
             if plausible is not None:
-                outside = (typed[name] < plausible.earliest) | (typed[name] >= plausible.latest)
+                outside = typed[name] < plausible.earliest
+                if name not in source.may_be_future:
+                    outside |= typed[name] >= plausible.latest
                 problems.append(_problems(text, typed[name].mask(outside), name, plausible.rule()))
         elif name in source.numbers:
             number = pd.to_numeric(text, errors="coerce").astype("float64")
