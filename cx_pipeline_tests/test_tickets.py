@@ -218,16 +218,27 @@ def test_a_day_with_tickets_but_no_events() -> None:
     assert c.loc[0, "requester_wait_minutes"] == 15 * 60
 
 
+def day_activity(created: dict[str, str], events: list[tuple[str, str, str]]) -> pd.DataFrame:
+    """ticket_activity of DAY for tickets like A (email, high) created at ``created`` with
+    the given (ticket, instant, event type) events."""
+    tickets = TICKETS.iloc[[0] * len(created)].assign(ticket_id=list(created))
+    tickets["created_at"] = [utc(at) for at in created.values()]
+    tickets["created_at"] = tickets["created_at"].astype("datetime64[us, UTC]")
+    frame = pd.DataFrame(events, columns=["ticket_id", "event_at", "event_type"]).assign(
+        event_at=lambda f: pd.to_datetime(f["event_at"], utc=True).dt.as_unit("us"),
+        actor="agent-1", handle_seconds=np.nan,
+    ).astype({"ticket_id": "str", "event_type": "str", "actor": "str"})  # fmt: skip
+    return ticket_activity(ticket_facts(tickets, frame, DAY, SLA, "s", OFFICE), frame, DAY)
+
+
 def test_a_close_after_a_solve_is_not_a_second_solve() -> None:
     # E: solved 03-02, closed 03-04 (the same resolution). F: solved 03-02, reopened
     # 03-03, closed 03-04 (a new resolution). G: closed 03-04 without a solve.
     # H: solved and closed on 03-04 (one resolution, counted once).
-    tickets = TICKETS.iloc[[0, 0, 0, 0]].assign(
-        ticket_id=["E", "F", "G", "H"],
-        created_at=[utc("2026-03-01 09:00")] * 3 + [utc("2026-03-04 08:00")],
-    )
-    tickets["created_at"] = tickets["created_at"].astype("datetime64[us, UTC]")
-    events = pd.DataFrame(
+    created = {"E": "2026-03-01 09:00", "F": "2026-03-01 09:00", "G": "2026-03-01 09:00",
+               "H": "2026-03-04 08:00"}  # fmt: skip
+    activity = day_activity(
+        created,
         [
             ("E", "2026-03-02 09:00", "solved"), ("E", "2026-03-04 09:00", "closed"),
             ("F", "2026-03-02 09:00", "solved"), ("F", "2026-03-03 09:00", "reopened"),
@@ -235,13 +246,7 @@ def test_a_close_after_a_solve_is_not_a_second_solve() -> None:
             ("G", "2026-03-04 11:00", "closed"),
             ("H", "2026-03-04 09:00", "solved"), ("H", "2026-03-04 12:00", "closed"),
         ],
-        columns=["ticket_id", "event_at", "event_type"],
-    ).assign(
-        event_at=lambda f: pd.to_datetime(f["event_at"], utc=True).dt.as_unit("us"),
-        actor="agent-1", handle_seconds=np.nan,
-    ).astype({"ticket_id": "str", "event_type": "str", "actor": "str"})  # fmt: skip
-    facts = ticket_facts(tickets, events, DAY, SLA, "s", OFFICE)
-    activity = ticket_activity(facts, events, DAY)
+    )  # fmt: skip
     # Solved on 03-04: F (its reopen made a new resolution: 3 days 1 h), G (3 days 2 h) and
     # H (solved 09:00, 1 h; its close at 12:00 is the same resolution); not E.
     assert activity["tickets_solved"].sum() == 3
@@ -252,21 +257,14 @@ def test_a_close_after_a_solve_is_not_a_second_solve() -> None:
 def test_a_reopened_ticket_was_not_resolved_at_first_contact() -> None:
     # J: one reply, solved, reopened the same day. K: one reply, solved. Both first
     # resolved on 03-04 with one touch; only K is a first-contact resolution.
-    tickets = TICKETS.iloc[[0, 0]].assign(ticket_id=["J", "K"])
-    tickets["created_at"] = [utc("2026-03-04 08:00")] * 2
-    tickets["created_at"] = tickets["created_at"].astype("datetime64[us, UTC]")
-    events = pd.DataFrame(
+    activity = day_activity(
+        {"J": "2026-03-04 08:00", "K": "2026-03-04 08:00"},
         [
             ("J", "2026-03-04 08:30", "agent_reply"), ("J", "2026-03-04 09:00", "solved"),
             ("J", "2026-03-04 15:00", "reopened"),
             ("K", "2026-03-04 08:30", "agent_reply"), ("K", "2026-03-04 09:00", "solved"),
         ],
-        columns=["ticket_id", "event_at", "event_type"],
-    ).assign(
-        event_at=lambda f: pd.to_datetime(f["event_at"], utc=True).dt.as_unit("us"),
-        actor="agent-1", handle_seconds=np.nan,
-    ).astype({"ticket_id": "str", "event_type": "str", "actor": "str"})  # fmt: skip
-    facts = ticket_facts(tickets, events, DAY, SLA, "s", OFFICE)
-    (row,) = ticket_activity(facts, events, DAY).itertuples()
+    )  # fmt: skip
+    (row,) = activity.itertuples()
     assert (row.tickets_resolved, row.resolved_one_touch, row.resolved_first_contact) == (2, 2, 1)
     assert row.first_contact_resolution_rate == 0.5
