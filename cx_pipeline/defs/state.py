@@ -11,13 +11,10 @@ import dagster as dg
 from cx_pipeline.defs.metadata import run_summary
 from cx_pipeline.defs.partitions import DAILY, ONE_RUN, days_back, own_previous_day, partition_days
 from cx_pipeline.defs.resources import CxPaths
-from cx_pipeline.lib.history import CURRENT_CUSTOMERS, updated_customers
+from cx_pipeline.lib.history import CURRENT_CUSTOMERS, STG_CUSTOMERS, updated_customers
 from cx_pipeline.lib.quality import partition_rows
 from cx_pipeline.lib.storage import write_frame
-from cx_pipeline.lib.tables import STAGED_TABLES
 from cx_pipeline.settings import SETTINGS
-
-STG_CUSTOMERS = STAGED_TABLES["customers"]
 
 
 @dg.asset(
