@@ -31,7 +31,10 @@ from pathlib import Path
 
 DAYS = ("2026-01-01", "2026-01-02", "2026-01-03")
 
-SURVEY_HEADER = "response_id,customer_id,ticket_id,survey_type,score,submitted_at,channel,comment\n"
+SURVEY_HEADER = (
+    "response_id,customer_id,ticket_id,survey_type,score,submitted_at,channel,comment,"
+    "scale_direction\n"
+)
 
 DROPS: dict[str, dict[str, str]] = {
     "customers": {
@@ -85,12 +88,12 @@ T5,2026-01-03T11:06:00Z,agent_reply,agent-04,90
     },
     "survey_responses": {
         "2026-01-01": SURVEY_HEADER
-        + """R1,C2,T2,csat,5,2026-01-01T12:00:00Z,chat,"Atendimento excelente, obrigado!"
-R2,C1,,nps,11,2026-01-01T13:00:00Z,email,out of range
-R3,C1,,nps,9,2026-01-01T14:00:00Z,email,Всё отлично
+        + """R1,C2,T2,csat,5,2026-01-01T12:00:00Z,chat,"Atendimento excelente, obrigado!",
+R2,C1,,nps,11,2026-01-01T13:00:00Z,email,out of range,
+R3,C1,,nps,9,2026-01-01T14:00:00Z,email,Всё отлично,
 """,
         "2026-01-02": SURVEY_HEADER
-        + """R4,C4,T4,ces,6,2026-01-02T10:00:00Z,email,很好
+        + """R4,C4,T4,ces,6,2026-01-02T10:00:00Z,email,很好,higher_is_better
 """,
         "2026-01-03": SURVEY_HEADER + """""",
     },

@@ -93,12 +93,12 @@ def test_wrong_types_and_negative_durations_are_rejected(tmp_path: Path) -> None
 def test_unknown_survey_type_and_out_of_scale_scores_are_rejected(tmp_path: Path) -> None:
     staged = stage(
         tmp_path,
-        "response_id,customer_id,survey_type,score,submitted_at,scale_max\n"
-        "R1,C1,Loyalty,9,2026-03-04T09:00:00Z,\n"
-        "R2,C1,nps,11,2026-03-04T09:00:00Z,\n"
-        "R3,C1,csat,0,2026-03-04T09:00:00Z,\n"
-        "R4,C1,ces,6,2026-03-04T09:00:00Z,6\n"
-        "R5,C1,ces,9,2026-03-04T09:00:00Z,10\n",
+        "response_id,customer_id,survey_type,score,submitted_at,scale_max,scale_direction\n"
+        "R1,C1,Loyalty,9,2026-03-04T09:00:00Z,,\n"
+        "R2,C1,nps,11,2026-03-04T09:00:00Z,,\n"
+        "R3,C1,csat,0,2026-03-04T09:00:00Z,,\n"
+        "R4,C1,ces,6,2026-03-04T09:00:00Z,6,lower_is_better\n"
+        "R5,C1,ces,9,2026-03-04T09:00:00Z,10,higher_is_better\n",
         source=SURVEY_RESPONSES,
     )
     assert staged.rows["response_id"].tolist() == ["R5"]
@@ -107,6 +107,26 @@ def test_unknown_survey_type_and_out_of_scale_scores_are_rejected(tmp_path: Path
     assert rules[2].startswith("score outside the response's scale")
     assert rules[3].startswith("score outside the response's scale")
     assert rules[4].startswith("scale_max not the survey type's scale")
+
+
+def test_a_ces_answer_must_say_its_direction(tmp_path: Path) -> None:
+    # "How much effort" (lower is better) and "made it easy" (higher) read a 2 oppositely:
+    # a CES answer without its direction is quarantined, never guessed; NPS and CSAT
+    # are always higher-is-better.
+    staged = stage(
+        tmp_path,
+        "response_id,customer_id,survey_type,score,submitted_at,scale_direction\n"
+        "R1,C1,ces,2,2026-03-04T09:00:00Z,\n"
+        "R2,C1,ces,2,2026-03-04T09:00:00Z,Lower_is_better\n"
+        "R3,C1,nps,9,2026-03-04T09:00:00Z,\n"
+        "R4,C1,ces,2,2026-03-04T09:00:00Z,less\n",
+        source=SURVEY_RESPONSES,
+    )
+    rows = staged.rows.set_index("response_id")["scale_direction"]
+    assert rows.to_dict() == {"R2": "lower_is_better", "R3": "higher_is_better"}
+    rules = staged.rejects.set_index("row_number")["rules"]
+    assert rules[1].startswith("scale_direction required for a CES answer")
+    assert rules[4].startswith("not one of higher_is_better, lower_is_better")
 
 
 def test_timestamps_without_a_zone_are_read_in_the_configured_zone(tmp_path: Path) -> None:

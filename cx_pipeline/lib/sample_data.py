@@ -363,6 +363,8 @@ def _surveys(
                 "channel": channel,
                 "comment": comment,
                 "journey_stage": stage,
+                # The sample's CES question is "the company made it easy" (1-7).
+                "scale_direction": "higher_is_better" if kind == "ces" else None,
             }
         )
 

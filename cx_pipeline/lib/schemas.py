@@ -130,8 +130,8 @@ class StgSurveyResponses(pa.DataFrameModel):
     journey_stage: Series[str] = _journey_stage()
     scale_direction: Series[str] = pa.Field(
         isin=SCALE_DIRECTIONS,
-        description="higher_is_better (default; CES 'the company made it easy') or "
-        "lower_is_better (CES 'how much effort did it take').",
+        description="higher_is_better (CES 'the company made it easy'; always for NPS and "
+        "CSAT) or lower_is_better (CES 'how much effort did it take'); required for CES.",
     )
     sent_at: Series[pd.DatetimeTZDtype] = _timestamp(
         "When the survey was sent (UTC; empty if the source does not say).", nullable=True

@@ -74,7 +74,9 @@ SURVEY_RESPONSES = Source(
     defaults=(
         UNSPECIFIED_STAGE,
         ("scale_max", ("survey_type", {"nps": 10.0, "csat": 5.0, "ces": 7.0})),
-        ("scale_direction", "higher_is_better"),
+        # A CES question's wording decides its direction ("made it easy" vs "how much
+        # effort"), so a CES answer must say it; NPS and CSAT are always higher-is-better.
+        ("scale_direction", ("survey_type", {"nps": "higher_is_better", "csat": "higher_is_better"})),
     ),
 )
 CUSTOMERS = Source(

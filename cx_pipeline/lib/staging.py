@@ -250,6 +250,11 @@ ROW_CHECK_COLUMNS = {
 
 
 def _readable_rule(source: Source, column: str, check: str) -> str:
+    if check == "not_nullable" and column == "scale_direction":
+        return (
+            "scale_direction required for a CES answer: higher_is_better ('made it easy') "
+            "or lower_is_better ('how much effort')"
+        )
     if check == "not_nullable":
         return "required value missing"
     if check.startswith("isin"):
