@@ -370,6 +370,21 @@ def test_duplicate_headers_and_list_columns_are_clear_errors(tmp_path: Path) -> 
         read_drop(nested)
 
 
+def test_float_ids_in_parquet_are_read_as_whole_numbers_or_refused(tmp_path: Path) -> None:
+    # pandas writes an integer id column with a gap as floats: 90.0 is the id "90", as the
+    # other drops spell it. Past 2**53 a float cannot hold every whole number (2**53 + 1
+    # is stored as 2**53), so such an id may name another ticket: the drop is refused.
+    whole = tmp_path / "2026-03-04.parquet"
+    pq.write_table(pa.table({"ticket_id": [90.0, None, 2.0**53], "score": [8.5, 9.0, None]}), whole)
+    read = read_drop(whole).to_pandas()
+    assert read["ticket_id"].tolist()[::2] == ["90", "9007199254740992"]
+    assert read["score"].tolist()[:2] == ["8.5", "9"]  # a measure keeps its fraction
+    inexact = tmp_path / "2026-03-05.parquet"
+    pq.write_table(pa.table({"customer_id": [7.0, 7.5, 2.0**60]}), inexact)
+    with pytest.raises(DropError, match=r"2026-03-05.parquet row 2, column customer_id: id 7.5 "):
+        read_drop(inexact)
+
+
 def test_json_values_stay_json_and_nul_characters_are_rejected(tmp_path: Path) -> None:
     path = tmp_path / "2026-03-04.jsonl"
     answer = {

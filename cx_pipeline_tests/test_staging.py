@@ -111,11 +111,20 @@ def test_a_header_only_drop_stages_zero_rows(tmp_path: Path) -> None:
     assert staged.rows.empty and staged.rejects.empty
 
 
-def test_an_empty_file_is_a_clear_error(tmp_path: Path) -> None:
-    path = tmp_path / "2026-03-04.csv"
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_an_empty_file_is_a_clear_error(tmp_path: Path, suffix: str) -> None:
+    # 0 bytes is an interrupted export until shown otherwise: a CSV has no header, and a
+    # JSON-lines file not even the line break a quiet day's export writes.
+    path = tmp_path / f"2026-03-04.{suffix}"
     path.write_text("", encoding="utf-8")
-    with pytest.raises(DropError, match="2026-03-04.csv"):
+    with pytest.raises(DropError, match=f"2026-03-04.{suffix} is empty"):
         read_drop(path)
+
+
+def test_a_json_lines_drop_of_one_line_break_is_a_quiet_day(tmp_path: Path) -> None:
+    path = tmp_path / "2026-03-04.jsonl"
+    path.write_text("\n", encoding="utf-8")
+    assert read_drop(path).num_rows == 0
 
 
 def test_empty_topic_gets_a_label_and_categories_are_case_insensitive(tmp_path: Path) -> None:

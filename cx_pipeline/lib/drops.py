@@ -65,6 +65,8 @@ def read_drop(path: Path, encoding: str = "utf-8") -> pa.Table:
     readers = {".csv": _read_csv, ".jsonl": _read_jsonl, ".parquet": _read_parquet}
     try:
         return readers[path.suffix](path, encoding)
+    except DropError:
+        raise
     except UnicodeDecodeError as exc:
         raise DropError(_encoding_message(path, encoding, exc)) from exc
     except (pa.ArrowInvalid, ValueError) as exc:
@@ -150,6 +152,13 @@ def _parse_csv(
 
 def _read_jsonl(path: Path, encoding: str) -> pa.Table:
     text = path.read_text(encoding=encoding)
+    if not text:
+        # A JSON-lines file has no header, so nothing tells an interrupted export from a
+        # quiet day; a quiet day says so with a line break (what pandas and jq write).
+        raise DropError(
+            f"{path} is empty (0 bytes): an interrupted export? A day with no rows lands "
+            "a file holding one line break"
+        )
     if not text.strip():
         return _with_bookkeeping(pa.table({}))
     malformed: list[tuple[int | None, str, str]] = []
@@ -217,10 +226,42 @@ def _read_parquet(path: Path, encoding: str) -> pa.Table:
             f"{path}: column(s) {', '.join(nested)} hold lists or records, not single values; "
             "flatten them in a source mapping (docs/sources.md) before landing the drop"
         )
+    for name in table.column_names:
+        if name.endswith("_id") and pa.types.is_floating(table[name].type):
+            _refuse_inexact_ids(path, name, table[name])
     return _with_bookkeeping(pa.table({n: _as_text(table[n]) for n in table.column_names}))
 
 
+# Every whole number up to 2**53 is exact in a float64; above it, neighbouring ids collapse.
+_EXACT_FLOAT_INTEGERS = 2.0**53
+
+
+def _refuse_inexact_ids(path: Path, name: str, column: pa.ChunkedArray) -> None:
+    """An id column written as floats (pandas does so to an integer column with a gap) is
+    read as its whole numbers, 90.0 as "90"; an id a float cannot hold exactly fails."""
+    values = column.to_numpy(zero_copy_only=False)
+    inexact = ~np.isnan(values) & ~_whole_and_exact(values)
+    if inexact.any():
+        first = int(np.argmax(inexact))
+        raise DropError(
+            f"{path} row {first + 1}, column {name}: id {float(values[first])!r} is a floating-point "
+            f"number that is not an exact whole id ({int(inexact.sum())} such row(s)); "
+            "export ids as text or integers"
+        )
+
+
+def _whole_and_exact(values: np.ndarray) -> np.ndarray:
+    return (values % 1 == 0) & (np.abs(values) <= _EXACT_FLOAT_INTEGERS)
+
+
+def _exact_integers(column: pa.ChunkedArray) -> bool:
+    values = column.to_numpy(zero_copy_only=False)
+    return bool(_whole_and_exact(values[~np.isnan(values)]).all())
+
+
 def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_floating(column.type) and _exact_integers(column):
+        column = column.cast(pa.int64())  # 90.0 as "90", and 2**53 not as "9.007e+15"
     if pa.types.is_timestamp(column.type) and column.type.tz is not None:
         # ISO 8601 with an explicit UTC offset, so staging reads the instant exactly.
         utc = column.cast(pa.timestamp("us", tz="UTC"))
