@@ -123,3 +123,31 @@ def test_the_newest_version_of_a_ticket_wins(tmp_path: Path) -> None:
     assert tickets.loc["B", "topic"] == "refund"
     assert tickets.loc["B", "created_at"] == pd.Timestamp("2026-03-01 10:00", tz="UTC")
     assert tickets.loc["B", "last_event_at"] == pd.Timestamp("2026-03-06 15:00", tz="UTC")
+
+
+def test_same_instant_events_follow_their_sequence_then_drop_order(tmp_path: Path) -> None:
+    # Both tickets get "reopened" then "solved" in the drop, all at 12:00. D's sequence
+    # numbers say the solve came first (solved 1, reopened 2): D ends open. E has no
+    # sequence: drop order stands, and E ends solved.
+    day = dt.date(2026, 3, 1)
+    at = "2026-03-01 12:00"
+    events = [
+        {**_event("D", at, "reopened"), "sequence": 2.0},
+        {**_event("D", at, "solved"), "sequence": 1.0},
+        _event("E", at, "reopened"),
+        _event("E", at, "solved"),
+    ]
+    _stage(
+        tmp_path,
+        day,
+        "tickets",
+        [_ticket("D", "2026-03-01 09:00"), _ticket("E", "2026-03-01 09:00")],
+    )
+    _stage(tmp_path, day, "ticket_events", events)
+    live = load_live_tickets(tmp_path, day, arrival_slack_days=0)
+    touched, touched_events = live.touched_on(Day(day, "UTC"))
+    facts = status_durations(touched, touched_events, Day(day, "UTC"))
+    assert dict(zip(facts["ticket_id"], facts["status"], strict=True)) == {
+        "D": "open",
+        "E": "solved",
+    }

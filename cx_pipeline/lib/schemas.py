@@ -101,6 +101,11 @@ class StgTicketEvents(pa.DataFrameModel):
         description="Agent handle time of this interaction, where known (at most a day: "
         "more is a unit or typing error, e.g. inf or 1e308).",
     )
+    sequence: Series[float] = pa.Field(
+        nullable=True,
+        description="Order of the ticket's events at one instant, where the source has it "
+        "(an audit id, a log's sequence number): lower first; without it, drop order.",
+    )
 
     class Config:
         strict = True

@@ -58,9 +58,9 @@ TICKET_EVENTS = Source(
     name="ticket_events",
     model=schemas.StgTicketEvents,
     required=("ticket_id", "event_at", "event_type"),
-    key=("ticket_id", "event_at", "event_type", "actor"),
+    key=("ticket_id", "event_at", "event_type", "actor", "sequence"),
     timestamps=("event_at",),
-    numbers=("handle_seconds",),
+    numbers=("handle_seconds", "sequence"),
     lowercase=("event_type",),
 )
 SURVEY_RESPONSES = Source(

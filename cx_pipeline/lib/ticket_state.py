@@ -123,11 +123,13 @@ FROM versions v LEFT JOIN carried c USING (ticket_id)
 QUALIFY row_number() OVER (PARTITION BY ticket_id ORDER BY v.{ARRIVED} DESC, v.newer DESC) = 1
 ORDER BY ticket_id
 """
-# The same event in two drops (a resent export): the first one seen, in the order they came.
+# The same event in two drops (a resent export): the first one seen. Stored in time order,
+# same-instant events by their sequence, then in the order they came: every later step
+# breaks ties by this row order.
 _FIRST_OF_EACH_EVENT = f"""
 SELECT * EXCLUDE (row_order) FROM events
 QUALIFY row_number() OVER (PARTITION BY {_KEY} ORDER BY row_order) = 1
-ORDER BY row_order
+ORDER BY event_at, sequence NULLS LAST, row_order
 """
 _DONE = f"""status IN {sql_list(CLOSED_STATUSES)}
     OR (status IN {sql_list(SOLVED_STATUSES)} AND last_event_at < $stale)"""

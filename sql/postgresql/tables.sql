@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS stg_ticket_events (
     event_at TIMESTAMPTZ NOT NULL,
     event_type TEXT NOT NULL,
     actor TEXT,
-    handle_seconds DOUBLE PRECISION
+    handle_seconds DOUBLE PRECISION,
+    sequence DOUBLE PRECISION
 );
 CREATE INDEX IF NOT EXISTS stg_ticket_events_date_idx ON stg_ticket_events (date);
 COMMENT ON TABLE stg_ticket_events IS 'Ticket events (replies, solves, reopens, ...), one row per event.';
@@ -40,6 +41,7 @@ COMMENT ON COLUMN stg_ticket_events.event_at IS 'When the event happened (UTC).'
 COMMENT ON COLUMN stg_ticket_events.event_type IS 'What happened.';
 COMMENT ON COLUMN stg_ticket_events.actor IS 'Agent id, ''customer'' or ''system'' that caused the event.';
 COMMENT ON COLUMN stg_ticket_events.handle_seconds IS 'Agent handle time of this interaction, where known (at most a day: more is a unit or typing error, e.g. inf or 1e308).';
+COMMENT ON COLUMN stg_ticket_events.sequence IS 'Order of the ticket''s events at one instant, where the source has it (an audit id, a log''s sequence number): lower first; without it, drop order.';
 
 CREATE TABLE IF NOT EXISTS stg_survey_responses (
     date DATE NOT NULL,
@@ -69,7 +71,7 @@ COMMENT ON COLUMN stg_survey_responses.channel IS 'Channel the survey was answer
 COMMENT ON COLUMN stg_survey_responses.comment IS 'Free-text comment, if any.';
 COMMENT ON COLUMN stg_survey_responses.scale_max IS 'Top of the answer scale: 10 for NPS, 5 for CSAT, 5, 7 or 10 for CES (default 7); the bottom is 0 for NPS, 1 otherwise.';
 COMMENT ON COLUMN stg_survey_responses.journey_stage IS 'Customer journey stage (onboarding, purchase, delivery, support, renewal or the team''s own labels, lower case); ''(unspecified)'' when the source has none.';
-COMMENT ON COLUMN stg_survey_responses.scale_direction IS 'higher_is_better (default; CES ''the company made it easy'') or lower_is_better (CES ''how much effort did it take'').';
+COMMENT ON COLUMN stg_survey_responses.scale_direction IS 'higher_is_better (CES ''the company made it easy''; always for NPS and CSAT) or lower_is_better (CES ''how much effort did it take''); required for CES.';
 COMMENT ON COLUMN stg_survey_responses.sent_at IS 'When the survey was sent (UTC; empty if the source does not say).';
 
 CREATE TABLE IF NOT EXISTS stg_customers (
