@@ -190,3 +190,67 @@ def test_weekly_churn_by_segment_rolls_up_each_plan(warehouse_url: str) -> None:
     assert pro["churn_rate"] == pytest.approx(0.2)
     assert pro["retention_rate"] == pytest.approx(0.8)  # (10 - 2) / 10
     assert week.loc["free", "churn_rate"] == 0
+
+
+def _ticket_row(ticket_id: str, resolved: str | None, reopened: str | None = None) -> dict:
+    """An fct_tickets row with the two instants the reopen cohort reads; every other
+    column a placeholder of its type."""
+    from cx_pipeline.lib.tables import FCT_TICKETS
+
+    placeholders = {"string": "x", "double": 0.0, "int64": 0, "bool": False}
+    row = {
+        field.name: placeholders.get(str(field.type))
+        for field in FCT_TICKETS.arrow_schema
+        if not str(field.type).startswith("timestamp")
+    }
+    instant = lambda text: pd.Timestamp(text, tz="UTC") if text else None  # noqa: E731
+    return {
+        **row,
+        "ticket_id": ticket_id,
+        "created_at": instant("2026-03-02 08:00"),
+        "first_resolved_at": instant(resolved),
+        "first_reopened_at": instant(reopened),
+    }
+
+
+def test_reopen_cohort_counts_reopens_within_the_window_of_the_first_resolution(
+    warehouse_url: str,
+) -> None:
+    import pyarrow as pa
+
+    from cx_pipeline.lib.tables import FCT_TICKETS
+
+    # Each ticket's rows by day, as the tickets mart writes them (state at the day's end):
+    # T1 solved 03-02 10:00, reopened 03-04 (2 days: within 7 and 30); T2 solved 03-03,
+    # reopened 03-12 (9 days: within 30 only); T3 solved 03-04, never reopened; T4 never
+    # solved; T5 solved 03-09 (the next week).
+    rows = {
+        "2026-03-02": [_ticket_row("T1", "2026-03-02 10:00"), _ticket_row("T4", None)],
+        "2026-03-03": [_ticket_row("T2", "2026-03-03 09:00")],
+        "2026-03-04": [
+            _ticket_row("T1", "2026-03-02 10:00", "2026-03-04 10:00"),
+            _ticket_row("T3", "2026-03-04 09:00"),
+        ],
+        "2026-03-09": [_ticket_row("T5", "2026-03-09 09:00")],
+        "2026-03-12": [_ticket_row("T2", "2026-03-03 09:00", "2026-03-12 09:00")],
+    }
+    warehouse = Warehouse(warehouse_url)
+    for day, day_rows in rows.items():
+        table = pa.Table.from_pylist(day_rows, schema=FCT_TICKETS.arrow_schema)
+        warehouse.replace_partition(FCT_TICKETS, dt.date.fromisoformat(day), table)
+    warehouse.replace_views(views_of("fct_tickets"))
+    weeks = warehouse.read_frame(
+        "SELECT * FROM agg_weekly_reopen_cohort ORDER BY period_start"
+    ).to_dict("records")
+    first, second = weeks
+    assert (first["tickets_resolved"], first["reopened_within_7_days"]) == (3, 1)
+    assert first["reopened_within_30_days"] == 2
+    assert first["reopen_rate_7_days"] == pytest.approx(1 / 3)
+    assert first["reopen_rate_30_days"] == pytest.approx(2 / 3)
+    # Data runs to 03-12; the week's last cohort day is 03-04: 8 days observed, so its
+    # 7-day figure is final and its 30-day figure may still grow.
+    assert first["days_observed_after"] == 8
+    assert (second["tickets_resolved"], second["reopened_within_30_days"]) == (1, 0)
+    assert second["days_observed_after"] == 3
+    month = warehouse.read_frame("SELECT * FROM agg_monthly_reopen_cohort").iloc[0]
+    assert (month["tickets_resolved"], month["reopened_within_30_days"]) == (4, 2)

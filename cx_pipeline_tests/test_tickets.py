@@ -95,6 +95,8 @@ def test_reopened_ticket_facts(facts: pd.DataFrame) -> None:
     assert a["full_resolution_minutes"] == 3 * 24 * 60 + 180
     assert (a["solves"], a["reopens"], a["agent_replies"], a["customer_replies"]) == (2, 1, 3, 1)
     assert a["interactions"] == 4
+    assert a["first_reopened_at"] == pd.Timestamp("2026-03-04 10:00", tz="UTC")
+    assert pd.isna(facts.loc["B", "first_reopened_at"])
     assert a["touches"] == "two_touch"  # two agent replies before the first solve
     assert a["distinct_agents"] == 2
     assert a["status"] == "solved"

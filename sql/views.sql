@@ -355,6 +355,69 @@ SELECT CAST(date_trunc('quarter', date) AS DATE) AS period_start,
 FROM agg_daily_workload
 GROUP BY 1;
 
+-- Of the tickets first resolved in a week, the share reopened within 7 and 30 days of that resolution; days_observed_after: days of data after the period's last cohort day (a window is final once it is at least that window).
+CREATE OR REPLACE VIEW agg_weekly_reopen_cohort AS
+WITH cohort AS (
+    SELECT ticket_id,
+        MIN(CASE WHEN first_resolved_at IS NOT NULL THEN date END) AS date,
+        MIN(first_resolved_at) AS first_resolved_at,
+        MIN(first_reopened_at) AS first_reopened_at
+    FROM fct_tickets
+    GROUP BY ticket_id
+)
+SELECT CAST(date_trunc('week', date) AS DATE) AS period_start,
+    COUNT(*) AS tickets_resolved,
+    SUM(CASE WHEN first_reopened_at < first_resolved_at + INTERVAL '7 days' THEN 1 ELSE 0 END) AS reopened_within_7_days,
+    SUM(CASE WHEN first_reopened_at < first_resolved_at + INTERVAL '30 days' THEN 1 ELSE 0 END) AS reopened_within_30_days,
+    SUM(CASE WHEN first_reopened_at < first_resolved_at + INTERVAL '7 days' THEN 1 ELSE 0 END) / CAST(NULLIF(COUNT(*), 0) AS FLOAT8) AS reopen_rate_7_days,
+    SUM(CASE WHEN first_reopened_at < first_resolved_at + INTERVAL '30 days' THEN 1 ELSE 0 END) / CAST(NULLIF(COUNT(*), 0) AS FLOAT8) AS reopen_rate_30_days,
+    (SELECT MAX(date) FROM fct_tickets) - MAX(date) AS days_observed_after
+FROM cohort
+WHERE date IS NOT NULL
+GROUP BY 1;
+
+-- Of the tickets first resolved in a month, the share reopened within 7 and 30 days of that resolution; days_observed_after: days of data after the period's last cohort day (a window is final once it is at least that window).
+CREATE OR REPLACE VIEW agg_monthly_reopen_cohort AS
+WITH cohort AS (
+    SELECT ticket_id,
+        MIN(CASE WHEN first_resolved_at IS NOT NULL THEN date END) AS date,
+        MIN(first_resolved_at) AS first_resolved_at,
+        MIN(first_reopened_at) AS first_reopened_at
+    FROM fct_tickets
+    GROUP BY ticket_id
+)
+SELECT CAST(date_trunc('month', date) AS DATE) AS period_start,
+    COUNT(*) AS tickets_resolved,
+    SUM(CASE WHEN first_reopened_at < first_resolved_at + INTERVAL '7 days' THEN 1 ELSE 0 END) AS reopened_within_7_days,
+    SUM(CASE WHEN first_reopened_at < first_resolved_at + INTERVAL '30 days' THEN 1 ELSE 0 END) AS reopened_within_30_days,
+    SUM(CASE WHEN first_reopened_at < first_resolved_at + INTERVAL '7 days' THEN 1 ELSE 0 END) / CAST(NULLIF(COUNT(*), 0) AS FLOAT8) AS reopen_rate_7_days,
+    SUM(CASE WHEN first_reopened_at < first_resolved_at + INTERVAL '30 days' THEN 1 ELSE 0 END) / CAST(NULLIF(COUNT(*), 0) AS FLOAT8) AS reopen_rate_30_days,
+    (SELECT MAX(date) FROM fct_tickets) - MAX(date) AS days_observed_after
+FROM cohort
+WHERE date IS NOT NULL
+GROUP BY 1;
+
+-- Of the tickets first resolved in a quarter, the share reopened within 7 and 30 days of that resolution; days_observed_after: days of data after the period's last cohort day (a window is final once it is at least that window).
+CREATE OR REPLACE VIEW agg_quarterly_reopen_cohort AS
+WITH cohort AS (
+    SELECT ticket_id,
+        MIN(CASE WHEN first_resolved_at IS NOT NULL THEN date END) AS date,
+        MIN(first_resolved_at) AS first_resolved_at,
+        MIN(first_reopened_at) AS first_reopened_at
+    FROM fct_tickets
+    GROUP BY ticket_id
+)
+SELECT CAST(date_trunc('quarter', date) AS DATE) AS period_start,
+    COUNT(*) AS tickets_resolved,
+    SUM(CASE WHEN first_reopened_at < first_resolved_at + INTERVAL '7 days' THEN 1 ELSE 0 END) AS reopened_within_7_days,
+    SUM(CASE WHEN first_reopened_at < first_resolved_at + INTERVAL '30 days' THEN 1 ELSE 0 END) AS reopened_within_30_days,
+    SUM(CASE WHEN first_reopened_at < first_resolved_at + INTERVAL '7 days' THEN 1 ELSE 0 END) / CAST(NULLIF(COUNT(*), 0) AS FLOAT8) AS reopen_rate_7_days,
+    SUM(CASE WHEN first_reopened_at < first_resolved_at + INTERVAL '30 days' THEN 1 ELSE 0 END) / CAST(NULLIF(COUNT(*), 0) AS FLOAT8) AS reopen_rate_30_days,
+    (SELECT MAX(date) FROM fct_tickets) - MAX(date) AS days_observed_after
+FROM cohort
+WHERE date IS NOT NULL
+GROUP BY 1;
+
 -- The retention cohort triangle as of the latest day (for a heatmap).
 CREATE OR REPLACE VIEW agg_latest_retention_cohorts AS
 SELECT * FROM agg_retention_cohorts WHERE date = (SELECT MAX(date) FROM agg_retention_cohorts);

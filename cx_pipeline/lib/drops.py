@@ -243,8 +243,9 @@ def _refuse_inexact_ids(path: Path, name: str, column: pa.ChunkedArray) -> None:
     inexact = ~np.isnan(values) & ~_whole_and_exact(values)
     if inexact.any():
         first = int(np.argmax(inexact))
+        value = float(values[first])
         raise DropError(
-            f"{path} row {first + 1}, column {name}: id {float(values[first])!r} is a floating-point "
+            f"{path} row {first + 1}, column {name}: id {value!r} is a floating-point "
             f"number that is not an exact whole id ({int(inexact.sum())} such row(s)); "
             "export ids as text or integers"
         )

@@ -502,6 +502,9 @@ class FctTickets(pa.DataFrameModel):
     last_resolved_at: Series[pd.DatetimeTZDtype] = _maybe_timestamp("Latest solve or close.")
     full_resolution_minutes: Series[float] = _minutes("Minutes to the latest resolution.")
     full_resolution_business_minutes: Series[float] = _minutes(BUSINESS % "latest resolution")
+    first_reopened_at: Series[pd.DatetimeTZDtype] = _maybe_timestamp(
+        "First reopen after the first resolution (the reopen cohort's clock)."
+    )
     solves: Series[int] = _count("Solved events so far.")
     reopens: Series[int] = _count("Reopened events so far.")
     agent_replies: Series[int] = _count("Agent replies so far.")

@@ -76,7 +76,7 @@ SURVEY_RESPONSES = Source(
         ("scale_max", ("survey_type", {"nps": 10.0, "csat": 5.0, "ces": 7.0})),
         # A CES question's wording decides its direction ("made it easy" vs "how much
         # effort"), so a CES answer must say it; NPS and CSAT are always higher-is-better.
-        ("scale_direction", ("survey_type", {"nps": "higher_is_better", "csat": "higher_is_better"})),
+        ("scale_direction", ("survey_type", dict.fromkeys(("nps", "csat"), "higher_is_better"))),
     ),
 )
 CUSTOMERS = Source(

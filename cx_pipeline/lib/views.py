@@ -158,6 +158,50 @@ GROUP BY 1""",
     )
 
 
+# Windows of the cohort reopen rate, in days after the first resolution.
+REOPEN_WINDOWS = (7, 30)
+
+
+def _reopen_cohort(period: str) -> View:
+    """Of the tickets first resolved in a period, the share reopened within N days of it.
+    A ticket's cohort day is the day of its first fct_tickets row with a resolution, so the
+    view needs no time zone; a reopen restates its cohort's period."""
+    counts = ",\n    ".join(
+        f"SUM(CASE WHEN first_reopened_at < first_resolved_at + INTERVAL '{days} days' "
+        f"THEN 1 ELSE 0 END) AS reopened_within_{days}_days"
+        for days in REOPEN_WINDOWS
+    )
+    rates = ",\n    ".join(
+        f"SUM(CASE WHEN first_reopened_at < first_resolved_at + INTERVAL '{days} days' "
+        f"THEN 1 ELSE 0 END) / CAST(NULLIF(COUNT(*), 0) AS FLOAT8) AS reopen_rate_{days}_days"
+        for days in REOPEN_WINDOWS
+    )
+    return View(
+        name=f"agg_{period}ly_reopen_cohort",
+        table="fct_tickets",
+        description=f"Of the tickets first resolved in a {period}, the share reopened within "
+        f"{' and '.join(map(str, REOPEN_WINDOWS))} days of that resolution; "
+        "days_observed_after: days of data after the period's last cohort day (a window is "
+        "final once it is at least that window).",
+        select=f"""WITH cohort AS (
+    SELECT ticket_id,
+        MIN(CASE WHEN first_resolved_at IS NOT NULL THEN date END) AS date,
+        MIN(first_resolved_at) AS first_resolved_at,
+        MIN(first_reopened_at) AS first_reopened_at
+    FROM {{table}}
+    GROUP BY ticket_id
+)
+SELECT {_period(period)} AS period_start,
+    COUNT(*) AS tickets_resolved,
+    {counts},
+    {rates},
+    (SELECT MAX(date) FROM {{table}}) - MAX(date) AS days_observed_after
+FROM cohort
+WHERE date IS NOT NULL
+GROUP BY 1""",
+    )
+
+
 FCT_TICKETS_LATEST = View(
     name="fct_tickets_latest",
     table="fct_tickets",
@@ -195,7 +239,15 @@ LATEST_SNAPSHOTS = (
 VIEWS: tuple[View, ...] = (
     *(
         build(period)
-        for build in (_resolution, _topics, _churn, _churn_by_segment, _activity, _workload)
+        for build in (
+            _resolution,
+            _topics,
+            _churn,
+            _churn_by_segment,
+            _activity,
+            _workload,
+            _reopen_cohort,
+        )
         for period in PERIODS
     ),
     *LATEST_SNAPSHOTS,

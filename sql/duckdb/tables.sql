@@ -131,6 +131,7 @@ CREATE TABLE IF NOT EXISTS fct_tickets (
     last_resolved_at TIMESTAMPTZ,
     full_resolution_minutes DOUBLE,
     full_resolution_business_minutes DOUBLE,
+    first_reopened_at TIMESTAMPTZ,
     solves BIGINT NOT NULL,
     reopens BIGINT NOT NULL,
     agent_replies BIGINT NOT NULL,
@@ -170,6 +171,7 @@ COMMENT ON COLUMN fct_tickets.first_resolution_business_minutes IS 'Business min
 COMMENT ON COLUMN fct_tickets.last_resolved_at IS 'Latest solve or close.';
 COMMENT ON COLUMN fct_tickets.full_resolution_minutes IS 'Minutes to the latest resolution.';
 COMMENT ON COLUMN fct_tickets.full_resolution_business_minutes IS 'Business minutes (MetricSettings business hours) from creation to the latest resolution.';
+COMMENT ON COLUMN fct_tickets.first_reopened_at IS 'First reopen after the first resolution (the reopen cohort''s clock).';
 COMMENT ON COLUMN fct_tickets.solves IS 'Solved events so far.';
 COMMENT ON COLUMN fct_tickets.reopens IS 'Reopened events so far.';
 COMMENT ON COLUMN fct_tickets.agent_replies IS 'Agent replies so far.';
