@@ -108,3 +108,15 @@ def test_tickets_solved_per_working_day() -> None:
     for closed in (dt.date(2026, 3, 11), dt.date(2026, 3, 14)):  # a holiday, a Saturday
         row = workload(ACTIVITY, Day(closed, "UTC"), OFFICE).iloc[0]
         assert row["working_day"] == 0 and np.isnan(row["tickets_solved_per_working_day"])
+
+
+def test_windows_near_the_pipelines_first_day_say_how_many_days_they_cover() -> None:
+    # The pipeline starts on 03-05. On 03-10 the 7-day repeat look-back has data for the
+    # 5 days 03-05..03-09; the channel mix's 30-day window for 03-05..03-10 (6 days).
+    first_day = dt.date(2026, 3, 5)
+    repeats = repeat_contacts(TICKETS, DAY, window_days=7, first_day=first_day)
+    assert set(repeats["window_days_covered"]) == {5}
+    mix = channel_mix(TICKETS, DAY, first_day).groupby("window_days")["window_days_covered"]
+    assert mix.unique().to_dict() == {1: [1], 30: [6]}
+    # Without a first day (or long after it) a window is whole.
+    assert set(repeat_contacts(TICKETS, DAY, window_days=7)["window_days_covered"]) == {7}

@@ -138,6 +138,11 @@ def test_health_score_components(day_2: pd.DataFrame) -> None:
     scores = health(day_2, tickets_30d, DAY_2, DEFAULT_WEIGHTS, DEFAULT_PLAN_SCORES)
     rows = scores.set_index("customer_key")
     assert key("C3") not in rows.index  # churned customers are not scored
+    assert set(rows["days_covered_30d"]) == {30}
+    started_today = health(
+        day_2, tickets_30d, DAY_2, DEFAULT_WEIGHTS, DEFAULT_PLAN_SCORES, DAY_2.date
+    )
+    assert set(started_today["days_covered_30d"]) == {1}  # tickets_30d then counts one day
     c1 = rows.loc[key("C1")]
     # tenure 367 d -> 1; pro 0.7; 2 tickets -> 1 - 2/5 = 0.6; CSAT 4 (newer than the
     # NPS) -> 3/4; 1 reopen of 2 tickets -> 0.5; last ticket 16 h before the day's end.

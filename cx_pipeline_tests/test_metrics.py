@@ -253,6 +253,16 @@ def test_churn_of_a_day() -> None:
     assert row["customers_new_30d"] == 4  # B, D, E, F
     assert row["customers_churned_30d"] == 4  # C, B, E, G
     assert row["churn_rate_30d"] == pytest.approx(4 / 3)
+    assert row["days_covered_30d"] == 30  # no first day given: the whole window
+
+
+def test_churn_near_the_first_day_says_how_many_days_its_window_covers() -> None:
+    # The pipeline started 03-01: the 30-day window of 03-10 has 10 days of drops.
+    day = Day(dt.date(2026, 3, 10), "UTC")
+    assert metrics.churn(CUSTOMERS, day, dt.date(2026, 3, 1)).iloc[0]["days_covered_30d"] == 10
+    customers = CUSTOMERS.assign(plan="pro", segment="smb")
+    by_segment = metrics.churn_by_segment(customers, day, dt.date(2026, 3, 1))
+    assert set(by_segment["days_covered_30d"]) == {10}
 
 
 def test_churn_with_no_customers_has_no_rate() -> None:

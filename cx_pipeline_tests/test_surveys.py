@@ -198,3 +198,14 @@ def test_answers_of_one_class_still_have_a_margin_of_error() -> None:
     assert csat["csat_margin_of_error"] == pytest.approx(
         100 * Z * math.sqrt(centre * (1 - centre) / (2 + Z**2))
     )
+
+
+def test_survey_windows_near_the_first_day_say_how_many_days_they_cover() -> None:
+    # First day 03-08, the day 03-10: the 1-, 7- and 30-day windows hold 1, 3 and 3 days.
+    nps = survey_tables(RESPONSES, DAY, min_responses=3, first_day=dt.date(2026, 3, 8))["nps"]
+    covered = nps.groupby("window_days")["window_days_covered"].unique()
+    assert {window: list(days) for window, days in covered.items()} == {
+        1: [1],
+        7: [3],
+        30: [3],
+    }

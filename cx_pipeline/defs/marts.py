@@ -92,8 +92,10 @@ def _churn(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.Da
     columns = ("signed_up_at", "churned_at", "plan", "segment")
     customers = history.current_customers(output, day, columns)
     return {
-        tables.AGG_DAILY_CHURN.name: metrics.churn(customers, day),
-        tables.AGG_DAILY_CHURN_BY_SEGMENT.name: metrics.churn_by_segment(customers, day),
+        tables.AGG_DAILY_CHURN.name: metrics.churn(customers, day, SETTINGS.start_date),
+        tables.AGG_DAILY_CHURN_BY_SEGMENT.name: metrics.churn_by_segment(
+            customers, day, SETTINGS.start_date
+        ),
     }
 
 
@@ -104,7 +106,9 @@ def _retention_cohorts(output: Path, day: Day) -> pd.DataFrame:
 
 def _surveys(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.DataFrame]:
     responses = history.survey_responses(output, day, SETTINGS.lookback_days)
-    kinds = surveys.survey_tables(responses, day, SETTINGS.survey_min_responses)
+    kinds = surveys.survey_tables(
+        responses, day, SETTINGS.survey_min_responses, SETTINGS.start_date
+    )
     return {f"agg_daily_{kind}": frame for kind, frame in kinds.items()}
 
 
@@ -138,9 +142,9 @@ def _contacts(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd
     recent = history.tickets_created_recently(output, day, CONTACTS_WINDOW_DAYS, columns)
     return {
         tables.AGG_DAILY_REPEAT_CONTACTS.name: contacts.repeat_contacts(
-            recent, day, SETTINGS.repeat_contact_days
+            recent, day, SETTINGS.repeat_contact_days, SETTINGS.start_date
         ),
-        tables.AGG_DAILY_CHANNEL_MIX.name: contacts.channel_mix(recent, day),
+        tables.AGG_DAILY_CHANNEL_MIX.name: contacts.channel_mix(recent, day, SETTINGS.start_date),
     }
 
 
@@ -176,8 +180,9 @@ def _customers(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd
     recent = recent[recent["created_at"] >= day.shifted(1 - window)]
     tickets_30d = tickets.hash_ids(recent["customer_id"], settings.id_salt).value_counts()
     scores = customers.health(
-        snapshot, tickets_30d, day, settings.health_weights, settings.plan_scores
-    )
+        snapshot, tickets_30d, day, settings.health_weights, settings.plan_scores,
+        SETTINGS.start_date,
+    )  # fmt: skip
     return {tables.DIM_CUSTOMERS.name: snapshot, tables.AGG_DAILY_CUSTOMER_HEALTH.name: scores}
 
 

@@ -6,18 +6,24 @@ ticket_id, customer_id, created_at, channel, topic.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 
-from cx_pipeline.lib.metrics import Day, ratio
+from cx_pipeline.lib.metrics import Day, days_covered, ratio
 
 ALL_TOPICS = "(all)"
 CHANNEL_WINDOWS = (1, 30)
 
 
-def repeat_contacts(tickets: pd.DataFrame, day: Day, window_days: int) -> pd.DataFrame:
+def repeat_contacts(
+    tickets: pd.DataFrame, day: Day, window_days: int, first_day: dt.date | None = None
+) -> pd.DataFrame:
     """Per topic (and all topics): customers with a ticket created on ``day``, and those of
     them whose ticket repeats one on the same topic they opened in the ``window_days``
-    before it. Looking back (not forward) makes a day final once it has ended."""
+    before it. Looking back (not forward) makes a day final once it has ended.
+    ``first_day``: the pipeline's first day (window_days_covered: whole days before ``day``
+    that the look-back has data for)."""
     today = tickets[day.contains(tickets["created_at"])].sort_values("created_at")
     earlier = tickets[["customer_id", "topic", "created_at"]].rename(
         columns={"created_at": "earlier_at"}
@@ -46,10 +52,11 @@ def repeat_contacts(tickets: pd.DataFrame, day: Day, window_days: int) -> pd.Dat
     )
     result["next_issue_avoidance_rate"] = 1 - result["repeat_contact_rate"]
     result["window_days"] = window_days
+    result["window_days_covered"] = days_covered(window_days, day.date - dt.timedelta(1), first_day)
     return result.sort_values("topic", ignore_index=True)
 
 
-def channel_mix(tickets: pd.DataFrame, day: Day) -> pd.DataFrame:
+def channel_mix(tickets: pd.DataFrame, day: Day, first_day: dt.date | None = None) -> pd.DataFrame:
     """Per window (the day, trailing 30 days) and channel: tickets and customers there, their
     shares, and the customers whose preferred channel it is (the one most of their tickets
     in the window came in on; a tie goes to the channel of their latest ticket)."""
@@ -67,7 +74,10 @@ def channel_mix(tickets: pd.DataFrame, day: Day) -> pd.DataFrame:
         customers = rows["customer_id"].nunique()
         per_channel["share_of_customers"] = ratio(per_channel["customers"], customers)
         per_channel["share_preferring"] = ratio(per_channel["customers_preferring"], customers)
-        frames.append(per_channel.reset_index().assign(window_days=window))
+        covered = days_covered(window, day.date, first_day)
+        frames.append(
+            per_channel.reset_index().assign(window_days=window, window_days_covered=covered)
+        )
     result = pd.concat(frames, ignore_index=True)
     return result.sort_values(["window_days", "channel"], ignore_index=True)
 

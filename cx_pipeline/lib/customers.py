@@ -9,12 +9,13 @@ Customers are keyed by customer_key, the same salted hash as in fct_tickets.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from cx_pipeline.lib.metrics import Day, ratio, side_by_side
+from cx_pipeline.lib.metrics import Day, days_covered, ratio, side_by_side
 from cx_pipeline.lib.tickets import hash_ids
 
 COUNTERS = ["tickets", "tickets_resolved", "resolution_minutes_sum", "reopens"]
@@ -122,16 +123,19 @@ def health(
     day: Day,
     weights: Mapping[str, float],
     plan_scores: Mapping[str, float],
+    first_day: dt.date | None = None,
 ) -> pd.DataFrame:
     """Health score 0-100 of every active customer at the end of ``day``, with each
     component (0 = worst, 1 = best) beside it. ``tickets_30d``: tickets created in the
-    trailing 30 days per customer_key."""
+    trailing 30 days per customer_key; ``first_day``, the pipeline's first day, bounds the
+    days that window covers."""
     active = snapshot[~snapshot["churned"] & (snapshot["signed_up_at"] < day.end)]
     rows = active[["customer_key", "plan", "segment"]].copy()
     recent = active["customer_key"].map(tickets_30d).fillna(0)
     days_since = (day.end - active["last_ticket_at"]).dt.total_seconds() / 86400
     satisfaction = _latest_satisfaction(active)
     rows["tickets_30d"] = recent.astype("int64")
+    rows["days_covered_30d"] = days_covered(VOLUME_WINDOW_DAYS, day.date, first_day)
     scores = {
         "tenure": (active["tenure_days"] / TENURE_FULL_DAYS).clip(0, 1),
         "plan": active["plan"].map(dict(plan_scores)).astype("float64").fillna(NEUTRAL),

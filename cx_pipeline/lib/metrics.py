@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -152,6 +153,8 @@ def _minute_stats(
     return stats.astype(dict.fromkeys(grain, "str")) if rows.empty else stats
 
 
+IntOrSeries = TypeVar("IntOrSeries", int, pd.Series)
+
 # --- agg_daily_tickets_by_topic ----------------------------------------------
 
 
@@ -183,6 +186,20 @@ def tickets_by_topic(tickets: pd.DataFrame, day: Day, first_day: dt.date) -> pd.
     return result.reset_index().astype({"topic": "str", "prev_7d_days": "int64"})
 
 
+def days_covered(
+    window_days: IntOrSeries, last_day: dt.date, first_day: dt.date | None
+) -> IntOrSeries:
+    """Days of a window of ``window_days`` ending on ``last_day`` that lie on or after
+    ``first_day`` (the pipeline's first day: before it there are no drops, so a trailing
+    figure near the start covers fewer days than its name says). ``first_day`` None: all."""
+    if first_day is None:
+        return window_days
+    available = max(0, (last_day - first_day).days + 1)
+    if isinstance(window_days, pd.Series):
+        return window_days.clip(upper=available)
+    return min(window_days, available)
+
+
 def ratio(numerator: pd.Series, denominator: pd.Series | float) -> pd.Series:
     """numerator / denominator, empty (NaN) where the denominator is 0 or empty."""
     denominator = pd.Series(denominator, index=numerator.index, dtype="float64")
@@ -201,10 +218,13 @@ def _between(instants: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.
     return (instants >= start) & (instants < end)
 
 
+CHURN_WINDOW_DAYS = 30
+
+
 def _churn_flags(customers: pd.DataFrame, day: Day) -> pd.DataFrame:
     """Per customer, 1/0 for each count of agg_daily_churn: summed over any group of
     customers they give that group's row."""
-    window_start = day.shifted(-29)
+    window_start = day.shifted(1 - CHURN_WINDOW_DAYS)
     flags = {
         "customers_at_start": _active_at(customers, day.start),
         "customers_new": _between(customers["signed_up_at"], day.start, day.end),
@@ -217,24 +237,26 @@ def _churn_flags(customers: pd.DataFrame, day: Day) -> pd.DataFrame:
     return pd.DataFrame({name: flag.astype("int64") for name, flag in flags.items()})
 
 
-def _with_churn_rates(counts: pd.DataFrame) -> pd.DataFrame:
+def _with_churn_rates(counts: pd.DataFrame, covered_30d: int) -> pd.DataFrame:
     """The counts with churn_rate and churn_rate_30d (empty where nobody was active at the
     start); the table's column order is the model's, applied when it is written."""
     return counts.assign(
+        days_covered_30d=covered_30d,
         churn_rate=ratio(counts["customers_churned"], counts["customers_at_start"]),
         churn_rate_30d=ratio(counts["customers_churned_30d"], counts["customers_at_start_30d"]),
     )
 
 
-def churn(customers: pd.DataFrame, day: Day) -> pd.DataFrame:
+def churn(customers: pd.DataFrame, day: Day, first_day: dt.date | None = None) -> pd.DataFrame:
     """One row: customers at start, new, churned, at end and churn rates of ``day``.
 
     ``customers``: current version of every customer (customer_id, signed_up_at,
     churned_at). A customer is active at instant t when signed up before t and
     not churned before t; one who signs up and churns the same day counts as
-    both new and churned.
+    both new and churned. ``first_day``: the pipeline's first day (days_covered_30d).
     """
-    return _with_churn_rates(_churn_flags(customers, day).sum().to_frame().T)
+    counts = _churn_flags(customers, day).sum().to_frame().T
+    return _with_churn_rates(counts, days_covered(CHURN_WINDOW_DAYS, day.date, first_day))
 
 
 CHURN_BREAKDOWNS = ("plan", "segment", "tenure_band")
@@ -266,7 +288,9 @@ def tenure_bands(signed_up_at: pd.Series, instant: pd.Timestamp, timezone: str) 
     return low.map({**labels, TENURE_BAND_LAST: f"{TENURE_BAND_LAST}+ months"})
 
 
-def churn_by_segment(customers: pd.DataFrame, day: Day) -> pd.DataFrame:
+def churn_by_segment(
+    customers: pd.DataFrame, day: Day, first_day: dt.date | None = None
+) -> pd.DataFrame:
     """agg_daily_churn's counts and rates per plan, per segment and per tenure band at the
     start of the day: ``customers`` also has plan and segment (empty: '(unknown)')."""
     flags = _churn_flags(customers, day)
@@ -290,7 +314,8 @@ def churn_by_segment(customers: pd.DataFrame, day: Day) -> pd.DataFrame:
         )
     )
     keys = counts[["breakdown", "breakdown_value"]].astype("str")
-    return pd.concat([keys, _with_churn_rates(counts[list(flags.columns)])], axis=1)
+    covered = days_covered(CHURN_WINDOW_DAYS, day.date, first_day)
+    return pd.concat([keys, _with_churn_rates(counts[list(flags.columns)], covered)], axis=1)
 
 
 # --- agg_retention_cohorts ---------------------------------------------------

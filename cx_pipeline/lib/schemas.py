@@ -309,6 +309,12 @@ class AggDailyChurn(pa.DataFrameModel):
     churn_rate_30d: Series[float] = pa.Field(
         nullable=True, ge=0, description="customers_churned_30d / customers_at_start_30d."
     )
+    days_covered_30d: Series[int] = pa.Field(
+        ge=0,
+        le=30,
+        description="Days of the 30-day window on or after the pipeline's first day "
+        "(CX_START_DATE): below 30, the _30d figures cover only these.",
+    )
 
     class Config:
         strict = True
@@ -369,6 +375,11 @@ def _breakdown_fields() -> dict[str, Any]:
 
 class _SurveyBreakdown(pa.DataFrameModel):
     window_days: Series[int] = _breakdown_fields()["window_days"]
+    window_days_covered: Series[int] = pa.Field(
+        ge=0,
+        description="Days of the window with data: fewer than window_days near the "
+        "pipeline's first day (CX_START_DATE), where a trailing figure covers only these.",
+    )
     breakdown: Series[str] = _breakdown_fields()["breakdown"]
     breakdown_value: Series[str] = _breakdown_fields()["breakdown_value"]
     responses: Series[int] = _count("Survey responses submitted in the window.")
@@ -634,6 +645,11 @@ class AggDailyRepeatContacts(pa.DataFrameModel):
     repeat_contact_rate: Series[float] = _rate("customers_with_repeat / customers_with_ticket.")
     next_issue_avoidance_rate: Series[float] = _rate("1 - repeat_contact_rate.")
     window_days: Series[int] = pa.Field(ge=1, description="The repeat window (setting).")
+    window_days_covered: Series[int] = pa.Field(
+        ge=0,
+        description="Days before the day that the look-back has data for: fewer than "
+        "window_days near the pipeline's first day (CX_START_DATE), where fewer repeats show.",
+    )
 
     class Config:
         strict = True
@@ -644,6 +660,11 @@ class AggDailyChannelMix(pa.DataFrameModel):
     """Preferred channel: tickets and customers per channel, for the day and trailing 30 days."""
 
     window_days: Series[int] = pa.Field(isin=[1, 30], description="1 = the day; 30 = trailing.")
+    window_days_covered: Series[int] = pa.Field(
+        ge=0,
+        description="Days of the window with data: fewer than window_days near the "
+        "pipeline's first day (CX_START_DATE), where a trailing figure covers only these.",
+    )
     channel: Series[str] = pa.Field(description="Ticket channel.")
     tickets: Series[int] = _count("Tickets created on this channel in the window.")
     customers: Series[int] = _count("Distinct customers with a ticket on this channel.")
@@ -713,6 +734,12 @@ class AggDailyCustomerHealth(pa.DataFrameModel):
     plan: Series[str] = pa.Field(nullable=True, description="Plan.")
     segment: Series[str] = pa.Field(nullable=True, description="Segment.")
     tickets_30d: Series[int] = _count("Tickets created in the trailing 30 days.")
+    days_covered_30d: Series[int] = pa.Field(
+        ge=0,
+        le=30,
+        description="Days of the 30-day window on or after the pipeline's first day "
+        "(CX_START_DATE): below 30, the _30d figures cover only these.",
+    )
     health_score: Series[float] = pa.Field(
         ge=0, le=100, description="100 x sum(weight x component) / sum(weights)."
     )

@@ -7,10 +7,12 @@ aggregation. Every figure carries its response count and a low-sample flag.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 
-from cx_pipeline.lib.metrics import Day, ratio
+from cx_pipeline.lib.metrics import Day, days_covered, ratio
 
 WINDOWS = (1, 7, 30)
 ALL = "(all)"
@@ -179,8 +181,11 @@ def normalised_ces(score: pd.Series, scale_max: pd.Series, direction: pd.Series)
     return easy.where(direction != "lower_is_better", 8 - easy)
 
 
-def survey_tables(responses: pd.DataFrame, day: Day, min_responses: int) -> dict[str, pd.DataFrame]:
-    """The three survey marts of ``day``: kind -> frame."""
+def survey_tables(
+    responses: pd.DataFrame, day: Day, min_responses: int, first_day: dt.date | None = None
+) -> dict[str, pd.DataFrame]:
+    """The three survey marts of ``day``: kind -> frame; ``first_day``, the pipeline's first
+    day, bounds the days each window covers."""
     is_ces = responses["survey_type"] == "ces"
     # Unknown send time (no sent_at column or an empty one): no answer time.
     answered = pd.Series(responses["submitted_at"] - responses.get("sent_at", pd.NaT))
@@ -194,7 +199,13 @@ def survey_tables(responses: pd.DataFrame, day: Day, min_responses: int) -> dict
         ),
     )
     aggregate = {"nps": nps, "csat": csat, "ces": ces}
-    return {
+    tables = {
         kind: function(stacked(scored[scored["survey_type"] == kind], day), min_responses)
         for kind, function in aggregate.items()
+    }
+    return {
+        kind: table.assign(
+            window_days_covered=days_covered(table["window_days"], day.date, first_day)
+        )
+        for kind, table in tables.items()
     }

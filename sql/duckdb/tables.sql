@@ -392,7 +392,8 @@ CREATE TABLE IF NOT EXISTS agg_daily_repeat_contacts (
     customers_with_repeat BIGINT NOT NULL,
     repeat_contact_rate DOUBLE,
     next_issue_avoidance_rate DOUBLE,
-    window_days BIGINT NOT NULL
+    window_days BIGINT NOT NULL,
+    window_days_covered BIGINT NOT NULL
 );
 COMMENT ON TABLE agg_daily_repeat_contacts IS 'Repeat contacts (next-issue avoidance) per creation day x topic. A customer repeats when a ticket they opened this day follows one of theirs on the same topic opened at most window_days before it.';
 COMMENT ON COLUMN agg_daily_repeat_contacts.date IS 'Creation day.';
@@ -402,10 +403,12 @@ COMMENT ON COLUMN agg_daily_repeat_contacts.customers_with_repeat IS 'Of them, c
 COMMENT ON COLUMN agg_daily_repeat_contacts.repeat_contact_rate IS 'customers_with_repeat / customers_with_ticket.';
 COMMENT ON COLUMN agg_daily_repeat_contacts.next_issue_avoidance_rate IS '1 - repeat_contact_rate.';
 COMMENT ON COLUMN agg_daily_repeat_contacts.window_days IS 'The repeat window (setting).';
+COMMENT ON COLUMN agg_daily_repeat_contacts.window_days_covered IS 'Days before the day that the look-back has data for: fewer than window_days near the pipeline''s first day (CX_START_DATE), where fewer repeats show.';
 
 CREATE TABLE IF NOT EXISTS agg_daily_channel_mix (
     date DATE NOT NULL,
     window_days BIGINT NOT NULL,
+    window_days_covered BIGINT NOT NULL,
     channel VARCHAR NOT NULL,
     tickets BIGINT NOT NULL,
     customers BIGINT NOT NULL,
@@ -417,6 +420,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_channel_mix (
 COMMENT ON TABLE agg_daily_channel_mix IS 'Preferred channel: tickets and customers per channel, for the day and trailing 30 days.';
 COMMENT ON COLUMN agg_daily_channel_mix.date IS 'Creation day (the window''s last).';
 COMMENT ON COLUMN agg_daily_channel_mix.window_days IS '1 = the day; 30 = trailing.';
+COMMENT ON COLUMN agg_daily_channel_mix.window_days_covered IS 'Days of the window with data: fewer than window_days near the pipeline''s first day (CX_START_DATE), where a trailing figure covers only these.';
 COMMENT ON COLUMN agg_daily_channel_mix.channel IS 'Ticket channel.';
 COMMENT ON COLUMN agg_daily_channel_mix.tickets IS 'Tickets created on this channel in the window.';
 COMMENT ON COLUMN agg_daily_channel_mix.customers IS 'Distinct customers with a ticket on this channel.';
@@ -435,7 +439,8 @@ CREATE TABLE IF NOT EXISTS agg_daily_churn (
     customers_at_start_30d BIGINT NOT NULL,
     customers_new_30d BIGINT NOT NULL,
     customers_churned_30d BIGINT NOT NULL,
-    churn_rate_30d DOUBLE
+    churn_rate_30d DOUBLE,
+    days_covered_30d BIGINT NOT NULL
 );
 COMMENT ON TABLE agg_daily_churn IS 'Customer counts and churn rate per day, and over the trailing 30 days.';
 COMMENT ON COLUMN agg_daily_churn.date IS 'Event day the figures belong to (reporting time zone).';
@@ -448,6 +453,7 @@ COMMENT ON COLUMN agg_daily_churn.customers_at_start_30d IS 'Active customers at
 COMMENT ON COLUMN agg_daily_churn.customers_new_30d IS 'Sign-ups during the 30-day window.';
 COMMENT ON COLUMN agg_daily_churn.customers_churned_30d IS 'Churns during the 30-day window.';
 COMMENT ON COLUMN agg_daily_churn.churn_rate_30d IS 'customers_churned_30d / customers_at_start_30d.';
+COMMENT ON COLUMN agg_daily_churn.days_covered_30d IS 'Days of the 30-day window on or after the pipeline''s first day (CX_START_DATE): below 30, the _30d figures cover only these.';
 
 CREATE TABLE IF NOT EXISTS agg_daily_churn_by_segment (
     date DATE NOT NULL,
@@ -460,6 +466,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_churn_by_segment (
     customers_new_30d BIGINT NOT NULL,
     customers_churned_30d BIGINT NOT NULL,
     churn_rate_30d DOUBLE,
+    days_covered_30d BIGINT NOT NULL,
     breakdown VARCHAR NOT NULL,
     breakdown_value VARCHAR NOT NULL
 );
@@ -474,6 +481,7 @@ COMMENT ON COLUMN agg_daily_churn_by_segment.customers_at_start_30d IS 'Active c
 COMMENT ON COLUMN agg_daily_churn_by_segment.customers_new_30d IS 'Sign-ups during the 30-day window.';
 COMMENT ON COLUMN agg_daily_churn_by_segment.customers_churned_30d IS 'Churns during the 30-day window.';
 COMMENT ON COLUMN agg_daily_churn_by_segment.churn_rate_30d IS 'customers_churned_30d / customers_at_start_30d.';
+COMMENT ON COLUMN agg_daily_churn_by_segment.days_covered_30d IS 'Days of the 30-day window on or after the pipeline''s first day (CX_START_DATE): below 30, the _30d figures cover only these.';
 COMMENT ON COLUMN agg_daily_churn_by_segment.breakdown IS 'What the rows are split by.';
 COMMENT ON COLUMN agg_daily_churn_by_segment.breakdown_value IS 'The plan or segment (newest record; ''(unknown)'' if empty), or the tenure band at the start of the day (''00-11 months'', ..., ''72+ months'').';
 
@@ -523,6 +531,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_customer_health (
     plan VARCHAR,
     segment VARCHAR,
     tickets_30d BIGINT NOT NULL,
+    days_covered_30d BIGINT NOT NULL,
     health_score DOUBLE NOT NULL,
     tenure_score DOUBLE NOT NULL,
     plan_score DOUBLE NOT NULL,
@@ -538,6 +547,7 @@ COMMENT ON COLUMN agg_daily_customer_health.customer_key IS 'As in dim_customers
 COMMENT ON COLUMN agg_daily_customer_health.plan IS 'Plan.';
 COMMENT ON COLUMN agg_daily_customer_health.segment IS 'Segment.';
 COMMENT ON COLUMN agg_daily_customer_health.tickets_30d IS 'Tickets created in the trailing 30 days.';
+COMMENT ON COLUMN agg_daily_customer_health.days_covered_30d IS 'Days of the 30-day window on or after the pipeline''s first day (CX_START_DATE): below 30, the _30d figures cover only these.';
 COMMENT ON COLUMN agg_daily_customer_health.health_score IS '100 x sum(weight x component) / sum(weights).';
 COMMENT ON COLUMN agg_daily_customer_health.tenure_score IS 'Tenure: days / 365, capped at 1 (0 worst .. 1 best).';
 COMMENT ON COLUMN agg_daily_customer_health.plan_score IS 'Plan tier (MetricSettings.plan_scores; unknown 0.5) (0 worst .. 1 best).';
@@ -566,6 +576,7 @@ COMMENT ON COLUMN agg_retention_cohorts.share_active IS 'customers_active / coho
 CREATE TABLE IF NOT EXISTS agg_daily_nps (
     date DATE NOT NULL,
     window_days BIGINT NOT NULL,
+    window_days_covered BIGINT NOT NULL,
     breakdown VARCHAR NOT NULL,
     breakdown_value VARCHAR NOT NULL,
     responses BIGINT NOT NULL,
@@ -584,6 +595,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_nps (
 COMMENT ON TABLE agg_daily_nps IS 'Net Promoter Score per submission day, trailing 7 and 30 days, by breakdown.';
 COMMENT ON COLUMN agg_daily_nps.date IS 'Submission day of the responses (the last day of the window).';
 COMMENT ON COLUMN agg_daily_nps.window_days IS '1 = the day itself; 7 / 30 = the trailing days ending on it.';
+COMMENT ON COLUMN agg_daily_nps.window_days_covered IS 'Days of the window with data: fewer than window_days near the pipeline''s first day (CX_START_DATE), where a trailing figure covers only these.';
 COMMENT ON COLUMN agg_daily_nps.breakdown IS 'What the rows are split by: all, channel, segment, plan, ticket_linked, or (ticket-linked responses only, i.e. CSS) topic, agent_group.';
 COMMENT ON COLUMN agg_daily_nps.breakdown_value IS 'The channel, segment, ... (''(all)'' for breakdown all; ''(unknown)'' if empty).';
 COMMENT ON COLUMN agg_daily_nps.responses IS 'Survey responses submitted in the window.';
@@ -602,6 +614,7 @@ COMMENT ON COLUMN agg_daily_nps.low_sample IS 'True when responses < CX_SURVEY_M
 CREATE TABLE IF NOT EXISTS agg_daily_csat (
     date DATE NOT NULL,
     window_days BIGINT NOT NULL,
+    window_days_covered BIGINT NOT NULL,
     breakdown VARCHAR NOT NULL,
     breakdown_value VARCHAR NOT NULL,
     responses BIGINT NOT NULL,
@@ -620,6 +633,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_csat (
 COMMENT ON TABLE agg_daily_csat IS 'CSAT (top-two-box %) and mean score per submission day and window, by breakdown. Rows of the topic and agent_group breakdowns (and ticket_linked = yes) are CSS: satisfaction with a support interaction.';
 COMMENT ON COLUMN agg_daily_csat.date IS 'Submission day of the responses (the last day of the window).';
 COMMENT ON COLUMN agg_daily_csat.window_days IS '1 = the day itself; 7 / 30 = the trailing days ending on it.';
+COMMENT ON COLUMN agg_daily_csat.window_days_covered IS 'Days of the window with data: fewer than window_days near the pipeline''s first day (CX_START_DATE), where a trailing figure covers only these.';
 COMMENT ON COLUMN agg_daily_csat.breakdown IS 'What the rows are split by: all, channel, segment, plan, ticket_linked, or (ticket-linked responses only, i.e. CSS) topic, agent_group.';
 COMMENT ON COLUMN agg_daily_csat.breakdown_value IS 'The channel, segment, ... (''(all)'' for breakdown all; ''(unknown)'' if empty).';
 COMMENT ON COLUMN agg_daily_csat.responses IS 'Survey responses submitted in the window.';
@@ -638,6 +652,7 @@ COMMENT ON COLUMN agg_daily_csat.low_sample IS 'True when responses < CX_SURVEY_
 CREATE TABLE IF NOT EXISTS agg_daily_ces (
     date DATE NOT NULL,
     window_days BIGINT NOT NULL,
+    window_days_covered BIGINT NOT NULL,
     breakdown VARCHAR NOT NULL,
     breakdown_value VARCHAR NOT NULL,
     responses BIGINT NOT NULL,
@@ -654,6 +669,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_ces (
 COMMENT ON TABLE agg_daily_ces IS 'Customer Effort Score per submission day and window, by breakdown. Each answer is first normalised from its own scale (1-5, 1-7, 1-10) and direction onto 1-7 where 7 = easiest: 1 + 6 x (score - 1) / (scale_max - 1), mirrored (8 - x) for lower_is_better questions.';
 COMMENT ON COLUMN agg_daily_ces.date IS 'Submission day of the responses (the last day of the window).';
 COMMENT ON COLUMN agg_daily_ces.window_days IS '1 = the day itself; 7 / 30 = the trailing days ending on it.';
+COMMENT ON COLUMN agg_daily_ces.window_days_covered IS 'Days of the window with data: fewer than window_days near the pipeline''s first day (CX_START_DATE), where a trailing figure covers only these.';
 COMMENT ON COLUMN agg_daily_ces.breakdown IS 'What the rows are split by: all, channel, segment, plan, ticket_linked, or (ticket-linked responses only, i.e. CSS) topic, agent_group.';
 COMMENT ON COLUMN agg_daily_ces.breakdown_value IS 'The channel, segment, ... (''(all)'' for breakdown all; ''(unknown)'' if empty).';
 COMMENT ON COLUMN agg_daily_ces.responses IS 'Survey responses submitted in the window.';
