@@ -10,7 +10,7 @@ from cx_pipeline.defs.pulls import PULL_ASSETS
 from cx_pipeline.defs.raw import RAW_ASSETS
 from cx_pipeline.defs.resources import default_resources
 from cx_pipeline.defs.schedules import DAILY_JOB, cx_daily_schedule
-from cx_pipeline.defs.sensors import late_drops_sensor
+from cx_pipeline.defs.sensors import late_drops_sensor, late_rows_sensor
 from cx_pipeline.defs.staging import STAGING_ASSETS
 from cx_pipeline.defs.state import STATE_ASSETS
 
@@ -23,6 +23,6 @@ defs = dg.Definitions(
     asset_checks=ASSET_CHECKS,
     jobs=[DAILY_JOB],
     schedules=[cx_daily_schedule],
-    sensors=[late_drops_sensor],
+    sensors=[late_drops_sensor, late_rows_sensor],
     resources=default_resources(),
 )

@@ -27,6 +27,9 @@ class PipelineSettings:
     schedule_timezone: str
     survey_min_responses: int
     repeat_contact_days: int
+    # Drops after a day that may still hold its rows (a late export, a drop cut in another
+    # time zone): a rerun of the day reads them and restates it.
+    late_row_days: int = 3
     # Source mappings with a SQL query, pulled by the pipeline itself each day.
     sql_sources: tuple[Path, ...] = ()
 
@@ -42,6 +45,7 @@ class PipelineSettings:
             ),
             survey_min_responses=int(env.get("CX_SURVEY_MIN_RESPONSES", "30")),
             repeat_contact_days=int(env.get("CX_REPEAT_CONTACT_DAYS", "7")),
+            late_row_days=int(env.get("CX_LATE_ROW_DAYS", "3")),
             sql_sources=tuple(
                 Path(name.strip()) for name in env.get("CX_SQL_SOURCES", "").split(",") if name
             ),
@@ -55,6 +59,8 @@ class PipelineSettings:
                 zoneinfo.ZoneInfo(name)
             except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
                 raise ValueError(f"unknown time zone {name!r} in cx-pipeline settings") from exc
+        if self.late_row_days < 0:
+            raise ValueError(f"CX_LATE_ROW_DAYS must be 0 or more, got {self.late_row_days}")
         if self.lookback_days < 1:
             raise ValueError(f"CX_LOOKBACK_DAYS must be at least 1, got {self.lookback_days}")
 

@@ -58,6 +58,7 @@ def churn_day(start: int, new: int, churned: int) -> pd.DataFrame:
                 "customers_new_30d": new,
                 "customers_churned_30d": churned,
                 "churn_rate_30d": churned / start,
+                "days_covered_30d": 30,
             }
         ]
     )

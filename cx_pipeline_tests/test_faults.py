@@ -1,5 +1,5 @@
 """Faults and reruns: identical reruns, a process killed mid-write, raw files untouched,
-late drops picked up."""
+late drops and late rows picked up."""
 
 from __future__ import annotations
 
@@ -15,12 +15,15 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cx_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from cx_pipeline.defs.resources import CxPaths
-from cx_pipeline.defs.sensors import late_drops_sensor
-from cx_pipeline.lib.storage import partition_path
+from cx_pipeline.defs.sensors import late_drops_sensor, late_rows_sensor
+from cx_pipeline.lib.storage import partition_path, write_partition
+from cx_pipeline.lib.tables import STAGED_TABLES
 from cx_pipeline_tests.helpers import run_range
 
 
@@ -129,3 +132,53 @@ def test_late_and_corrected_drops_trigger_a_rerun_of_their_days(
             "2026-01-04",
         )
         assert json.loads(later.cursor)  # the cursor records every drop's signature
+
+
+def test_staged_late_rows_trigger_a_rerun_that_restates_their_day(tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    paths = CxPaths(landing_dir=str(tmp_path / "landing"), output_dir=str(output))
+
+    def stage(table: str, arrival: str, column: str, instants: list[str]) -> None:
+        spec = STAGED_TABLES[table]
+        rows = pd.DataFrame({column: pd.to_datetime(instants, utc=True).as_unit("us")})
+        for field in spec.arrow_schema:
+            if field.name != column:
+                rows[field.name] = "x" if pa.types.is_string(field.type) else None
+        table_rows = pa.Table.from_pandas(rows[spec.arrow_schema.names], schema=spec.arrow_schema)
+        write_partition(output, spec.name, dt.date.fromisoformat(arrival), table_rows)
+
+    with dg.instance_for_test() as instance:
+
+        def tick(cursor: str | None) -> dg.SensorResult:
+            context = dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources={"paths": paths}
+            )
+            return late_rows_sensor(context)  # type: ignore[return-value]
+
+        stage("tickets", "2026-01-01", "created_at", ["2026-01-01T10:00:00Z"])
+        first = tick(None)
+        assert not first.run_requests  # the first look only records what is there
+        # The 01-02 drop holds a ticket created 01-01 23:30: restate 01-01 through 01-02.
+        stage(
+            "tickets", "2026-01-02", "created_at", ["2026-01-02T08:00:00Z", "2026-01-01T23:30:00Z"]
+        )
+        second = tick(first.cursor)
+        (request,) = second.run_requests
+        assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == (
+            "2026-01-01",
+            "2026-01-02",
+        )
+        # That rerun stages the same rows again: no new request, no loop.
+        stage(
+            "tickets", "2026-01-02", "created_at", ["2026-01-02T08:00:00Z", "2026-01-01T23:30:00Z"]
+        )
+        third = tick(second.cursor)
+        assert not third.run_requests
+        # An event three weeks old in the 01-09 drop: a day reads the 3 drops after it
+        # (CX_LATE_ROW_DAYS), so the rerun starts at 01-06; older days cannot take it.
+        stage("ticket_events", "2026-01-09", "event_at", ["2025-12-19T10:00:00Z"])
+        (request,) = tick(third.cursor).run_requests
+        assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == (
+            "2026-01-06",
+            "2026-01-09",
+        )

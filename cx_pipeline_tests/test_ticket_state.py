@@ -16,11 +16,12 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
+from cx_pipeline.lib.business_hours import ALWAYS_OPEN, BusinessSchedule
 from cx_pipeline.lib.metrics import Day
 from cx_pipeline.lib.storage import write_frame, write_partition
 from cx_pipeline.lib.tables import STAGED_TABLES
 from cx_pipeline.lib.ticket_state import STATE_SCHEMAS, load_live_tickets
-from cx_pipeline.lib.tickets import status_durations
+from cx_pipeline.lib.tickets import SlaTargets, status_durations, ticket_activity, ticket_facts
 
 REOPEN_DAYS = 3
 
@@ -151,3 +152,39 @@ def test_same_instant_events_follow_their_sequence_then_drop_order(tmp_path: Pat
         "D": "open",
         "E": "solved",
     }
+
+
+ROUND_THE_CLOCK = BusinessSchedule.from_settings("UTC", ALWAYS_OPEN)
+
+
+def _created_per_day(root: Path, date: dt.date, late_days: int) -> tuple[set[str], int]:
+    """Run one day as the tickets mart does: (tickets with a row, tickets created)."""
+    day = Day(date, "UTC")
+    live = load_live_tickets(root, date, arrival_slack_days=1)
+    tickets, events = live.with_late_rows(root, day, late_days).touched_on(day)
+    facts = ticket_facts(
+        tickets.assign(customer_segment="smb"), events, day, SlaTargets(), "s", ROUND_THE_CLOCK
+    )
+    for table, frame in live.advance(facts, day, REOPEN_DAYS).frames().items():
+        write_frame(root, table, date, frame, STATE_SCHEMAS[table])
+    activity = ticket_activity(facts, events, day)
+    return set(facts["ticket_id"]), int(activity["tickets_created"].sum())
+
+
+def test_a_late_row_restates_its_day_when_the_day_is_rerun(tmp_path: Path) -> None:
+    # L was created 03-01 23:30 and answered 23:45, but both rows come in the 03-02 drop.
+    first, second = dt.date(2026, 3, 1), dt.date(2026, 3, 2)
+    _stage(tmp_path, first, "tickets", [_ticket("A", "2026-03-01 10:00")])
+    _stage(tmp_path, first, "ticket_events", [])
+    # The daily run of 03-01, before the 03-02 drop landed: A only.
+    assert _created_per_day(tmp_path, first, late_days=3) == ({"A"}, 1)
+    _stage(tmp_path, second, "tickets", [_ticket("L", "2026-03-01 23:30"),
+                                         _ticket("B", "2026-03-02 09:00")])  # fmt: skip
+    _stage(tmp_path, second, "ticket_events", [_event("L", "2026-03-01 23:45", "agent_reply")])
+    # The rerun of 03-01 (the late-rows sensor asks for it) counts L as created that day.
+    assert _created_per_day(tmp_path, first, late_days=3) == ({"A", "L"}, 2)
+    # 03-02: L arrives in the state and gets its row (a late row's row on its arrival day)
+    # but is not created again; B is.
+    assert _created_per_day(tmp_path, second, late_days=3) == ({"L", "B"}, 1)
+    # With no late days, 03-01 stays as the daily run saw it.
+    assert _created_per_day(tmp_path, first, late_days=0) == ({"A"}, 1)

@@ -29,6 +29,7 @@ def churn_rows(at_start: int) -> pa.Table:
                 "customers_new_30d": 2,
                 "customers_churned_30d": 2,
                 "churn_rate_30d": 2 / at_start,
+                "days_covered_30d": 30,
             }
         ]
     )

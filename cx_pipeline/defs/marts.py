@@ -53,6 +53,9 @@ TOPIC_WINDOW_DAYS = 8
 # Repeat contacts look back their window, the channel mix 30 days; + 1 arrival day.
 CONTACTS_WINDOW_DAYS = max(SETTINGS.repeat_contact_days, max(contacts.CHANNEL_WINDOWS)) + 1
 
+ARRIVAL_TABLES = frozenset(spec.name for spec in tables.STAGED_TABLES.values())
+LATE = SETTINGS.late_row_days
+
 Compute = Callable[[Path, Day, MetricSettings], dict[str, pd.DataFrame]]
 
 
@@ -72,6 +75,11 @@ class Mart:
     # already validated upstream, read back by the mart's next day.
     state: Mapping[str, pa.Schema] = field(default_factory=dict)
 
+    def late_days(self, upstream: str) -> int:
+        """Days after the mart's day whose drops it also reads, for the day's late rows
+        (staged tables are by arrival day; carried states and marts are not)."""
+        return SETTINGS.late_row_days if upstream in ARRIVAL_TABLES else 0
+
     def missing_inputs(self, output: Path, day: dt.date) -> list[str]:
         """Staged tables whose own day is missing (a missing drop): the day is not computed,
         so it shows as missing rather than as a day with nothing in it."""
@@ -84,7 +92,7 @@ def single(spec: TableSpec, compute: Callable[[Path, Day], pd.DataFrame]) -> Com
 
 
 def _tickets_by_topic(output: Path, day: Day) -> pd.DataFrame:
-    ticket_rows = history.tickets_created_recently(output, day, TOPIC_WINDOW_DAYS)
+    ticket_rows = history.tickets_created_recently(output, day, TOPIC_WINDOW_DAYS, late_days=LATE)
     return metrics.tickets_by_topic(ticket_rows, day, SETTINGS.start_date)
 
 
@@ -105,7 +113,7 @@ def _retention_cohorts(output: Path, day: Day) -> pd.DataFrame:
 
 
 def _surveys(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.DataFrame]:
-    responses = history.survey_responses(output, day, SETTINGS.lookback_days)
+    responses = history.survey_responses(output, day, SETTINGS.lookback_days, LATE)
     kinds = surveys.survey_tables(
         responses, day, SETTINGS.survey_min_responses, SETTINGS.start_date
     )
@@ -114,7 +122,9 @@ def _surveys(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.
 
 def _tickets(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd.DataFrame]:
     live = ticket_state.load_live_tickets(output, day.date, history.EVENT_ARRIVAL_SLACK_DAYS)
-    ticket_rows, events = live.touched_on(day)
+    # The day's late rows count in its figures (a rerun restates it) but are not carried:
+    # the state takes them on the day they arrived.
+    ticket_rows, events = live.with_late_rows(output, day, LATE).touched_on(day)
     segments = history.current_customers(output, day, ("segment",))
     ticket_rows = ticket_rows.merge(
         segments[["customer_id", "segment"]].rename(columns={"segment": "customer_segment"}),
@@ -139,7 +149,7 @@ def _tickets(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd.D
 
 def _contacts(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.DataFrame]:
     columns = ("customer_id", "created_at", "channel", "topic")
-    recent = history.tickets_created_recently(output, day, CONTACTS_WINDOW_DAYS, columns)
+    recent = history.tickets_created_recently(output, day, CONTACTS_WINDOW_DAYS, columns, LATE)
     return {
         tables.AGG_DAILY_REPEAT_CONTACTS.name: contacts.repeat_contacts(
             recent, day, SETTINGS.repeat_contact_days, SETTINGS.start_date
@@ -165,8 +175,8 @@ def _customers(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd
     )  # fmt: skip
     activity = customers.day_activity(
         facts,
-        history.events_of_day(output, day, "reopened"),
-        history.answers_of_day(output, day),
+        history.events_of_day(output, day, "reopened", LATE),
+        history.answers_of_day(output, day, LATE),
         day,
         settings.id_salt,
     )
@@ -175,7 +185,7 @@ def _customers(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd
     snapshot = customers.update_snapshot(previous, activity, profiles, day, settings.id_salt)
     window = customers.VOLUME_WINDOW_DAYS
     recent = history.tickets_created_recently(
-        output, day, window + 1, ("customer_id", "created_at")
+        output, day, window + 1, ("customer_id", "created_at"), LATE
     )
     recent = recent[recent["created_at"] >= day.shifted(1 - window)]
     tickets_30d = tickets.hash_ids(recent["customer_id"], settings.id_salt).value_counts()
@@ -269,7 +279,8 @@ MARTS = (
 
 def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
     deps = [
-        dg.AssetDep(name, partition_mapping=days_back(days)) for name, days in mart.upstream.items()
+        dg.AssetDep(name, partition_mapping=days_back(days, mart.late_days(name)))
+        for name, days in mart.upstream.items()
     ]
     specs = [
         dg.AssetSpec(

@@ -21,9 +21,13 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 ALL_EARLIER_DAYS = 366 * 100
 
 
-def days_back(days: int) -> dg.TimeWindowPartitionMapping:
-    """Depend on the same day of the upstream asset and the ``days`` before it."""
-    return dg.TimeWindowPartitionMapping(start_offset=-days, end_offset=0)
+def days_back(days: int, late_days: int = 0) -> dg.TimeWindowPartitionMapping:
+    """Depend on the same day of the upstream asset and the ``days`` before it, and on the
+    ``late_days`` after it whose drops may hold late rows of the day (those that do not
+    exist yet are no dependency)."""
+    return dg.TimeWindowPartitionMapping(
+        start_offset=-days, end_offset=late_days, allow_nonexistent_upstream_partitions=True
+    )
 
 
 def own_previous_day(asset: str) -> dg.AssetDep:

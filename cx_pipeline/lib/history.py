@@ -31,6 +31,28 @@ def _on_day(column: str, day: Day) -> ds.Expression:
     return (ds.field(column) >= day.start) & (ds.field(column) < day.end)
 
 
+def _late(
+    output: Path,
+    spec_name: str,
+    day: Day,
+    late_days: int,
+    instant: str,
+    columns: list[str] | None = None,
+    row_filter: ds.Expression | None = None,
+) -> pd.DataFrame:
+    """Rows of the ``late_days`` drops after ``day`` whose ``instant`` is before its end:
+    the day's late rows (read when the day is rerun after they landed, to restate it)."""
+    belongs = ds.field(instant) < day.end
+    return _read(
+        output,
+        spec_name,
+        day.date + dt.timedelta(days=1),
+        day.date + dt.timedelta(days=max(late_days, 0)),
+        columns=columns,
+        row_filter=belongs if row_filter is None else belongs & row_filter,
+    )
+
+
 def _read(output: Path, spec_name: str, start: dt.date, end: dt.date, **kwargs) -> pd.DataFrame:
     spec = STAGED_TABLES[spec_name]
     return read_window(output, spec.name, spec.arrow_schema, start, end, **kwargs)
@@ -52,16 +74,23 @@ def tickets_by_id(
 
 
 def tickets_created_recently(
-    output: Path, day: Day, days: int, columns: tuple[str, ...] = ("created_at", "topic")
+    output: Path,
+    day: Day,
+    days: int,
+    columns: tuple[str, ...] = ("created_at", "topic"),
+    late_days: int = 0,
 ) -> pd.DataFrame:
-    """Newest version of the tickets that arrived in the ``days`` before ``day`` and on it."""
-    tickets = _read(
+    """Newest version of the tickets that arrived in the ``days`` before ``day`` and on it,
+    and of those created by its end that arrived in the ``late_days`` drops after it."""
+    recent = _read(
         output,
         "tickets",
         day.date - dt.timedelta(days=days),
         day.date,
         columns=["ticket_id", *columns],
     )
+    late = _late(output, "tickets", day, late_days, "created_at", ["ticket_id", *columns])
+    tickets = pd.concat([recent, late], ignore_index=True) if len(late) else recent
     return metrics.latest_versions(tickets, ["ticket_id"])
 
 
@@ -101,17 +130,22 @@ def _read_snapshot(output: Path, day: dt.date, columns: list[str] | None = None)
 SURVEY_WINDOW_DAYS = 30
 
 
-def survey_responses(output: Path, day: Day, lookback_days: int) -> pd.DataFrame:
-    """Responses submitted in the 30 days ending on ``day``, with their customer's segment and
-    plan (newest version) and their ticket's topic and agent group."""
+def survey_responses(
+    output: Path, day: Day, lookback_days: int, late_days: int = 0
+) -> pd.DataFrame:
+    """Responses submitted in the 30 days ending on ``day`` (also those that arrived in the
+    ``late_days`` drops after it), with their customer's segment and plan (newest version)
+    and their ticket's topic and agent group."""
     window_start = day.date - dt.timedelta(days=SURVEY_WINDOW_DAYS)
-    responses = _read(
-        output,
-        "survey_responses",
-        window_start,
-        day.date,
-        row_filter=(ds.field("submitted_at") >= day.shifted(1 - SURVEY_WINDOW_DAYS))
-        & (ds.field("submitted_at") < day.end),
+    in_window = (ds.field("submitted_at") >= day.shifted(1 - SURVEY_WINDOW_DAYS)) & (
+        ds.field("submitted_at") < day.end
+    )
+    responses = pd.concat(
+        [
+            _read(output, "survey_responses", window_start, day.date, row_filter=in_window),
+            _late(output, "survey_responses", day, late_days, "submitted_at", None, in_window),
+        ],
+        ignore_index=True,
     )
     responses = metrics.latest_versions(responses, ["response_id"]).drop(columns=["date"])
     customers = current_customers(output, day, ("segment", "plan"))
@@ -129,25 +163,27 @@ def ticket_states(output: Path, day: Day, columns: list[str] | None = None) -> p
     return read_window(output, spec.name, spec.arrow_schema, day.date, day.date, columns)
 
 
-def events_of_day(output: Path, day: Day, event_type: str) -> pd.DataFrame:
-    """The day's events of one type (from the day's drop and the day before's)."""
+def events_of_day(output: Path, day: Day, event_type: str, late_days: int = 0) -> pd.DataFrame:
+    """The day's events of one type (from the day's drop, the day before's and the
+    ``late_days`` after it)."""
     events = _read(
         output,
         "ticket_events",
         day.date - dt.timedelta(days=EVENT_ARRIVAL_SLACK_DAYS),
-        day.date,
+        day.date + dt.timedelta(days=late_days),
         row_filter=(ds.field("event_type") == event_type) & _on_day("event_at", day),
     )
     return events.drop_duplicates(list(TICKET_EVENTS_SOURCE.key))
 
 
-def answers_of_day(output: Path, day: Day) -> pd.DataFrame:
-    """Survey answers submitted on ``day`` (newest version of each)."""
+def answers_of_day(output: Path, day: Day, late_days: int = 0) -> pd.DataFrame:
+    """Survey answers submitted on ``day`` (newest version of each), also those that
+    arrived in the ``late_days`` drops after it."""
     responses = _read(
         output,
         "survey_responses",
         day.date - dt.timedelta(days=EVENT_ARRIVAL_SLACK_DAYS),
-        day.date,
+        day.date + dt.timedelta(days=late_days),
         columns=["response_id", "customer_id", "survey_type", "score", "submitted_at"],
         row_filter=_on_day("submitted_at", day),
     )

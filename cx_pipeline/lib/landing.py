@@ -1,12 +1,17 @@
-"""Watching the landing folder: which drops are new or changed since the last look."""
+"""Watching the landing folder (which drops are new or changed since the last look) and the
+staged drops (which hold late rows of earlier days)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pyarrow.parquet as pq
 
 from cx_pipeline.lib.drops import drop_day
+from cx_pipeline.lib.storage import PART_FILE
 
 
 @dataclass(frozen=True)
@@ -55,3 +60,61 @@ def complete_through(current: dict[str, str], sources: list[str]) -> dt.date | N
     common = set.intersection(*per_source) if per_source else set()
     common.discard(None)
     return max(common) if common else None  # type: ignore[type-var]
+
+
+# The instant that gives a staged row its day (an arrival-day partition may hold rows of
+# earlier days: late rows).
+EVENT_TIME = {
+    "stg_tickets": "created_at",
+    "stg_ticket_events": "event_at",
+    "stg_survey_responses": "submitted_at",
+}
+
+
+def staged_contents(output: Path, timezone: str) -> dict[str, str]:
+    """ "table/date=D" -> "rows:earliest day" of every staged partition, from the Parquet
+    footers (no data read). By content, not file time, so a rerun that writes the same rows
+    again is no change."""
+    contents = {}
+    for table, column in EVENT_TIME.items():
+        folder = output / table
+        if not folder.is_dir():
+            continue
+        for partition in sorted(folder.iterdir()):
+            part = partition / PART_FILE
+            if part.is_file():
+                rows, earliest = _rows_and_earliest(part, column)
+                day = earliest.astimezone(ZoneInfo(timezone)).date() if earliest else None
+                contents[f"{table}/{partition.name}"] = f"{rows}:{day or ''}"
+    return contents
+
+
+def _rows_and_earliest(path: Path, column: str) -> tuple[int, dt.datetime | None]:
+    metadata = pq.ParquetFile(path).metadata
+    index = metadata.schema.names.index(column)
+    minima = [
+        stats.min
+        for group in range(metadata.num_row_groups)
+        if (stats := metadata.row_group(group).column(index).statistics) and stats.has_min_max
+    ]
+    return metadata.num_rows, min(minima) if minima else None
+
+
+def late_row_range(
+    previous: dict[str, str], current: dict[str, str], late_row_days: int
+) -> tuple[dt.date, dt.date] | None:
+    """The days to rerun for staged partitions that are new or changed and hold rows of
+    earlier days: from the earliest such day (at most ``late_row_days`` back, as far as a
+    day reads later drops) through the newest arrival day; None if there are none."""
+    starts, ends = [], []
+    for key, content in current.items():
+        if previous.get(key) == content:
+            continue
+        arrival = dt.date.fromisoformat(key.rsplit("=", 1)[1])
+        earliest = content.split(":", 1)[1]
+        if earliest and dt.date.fromisoformat(earliest) < arrival and late_row_days > 0:
+            starts.append(
+                max(dt.date.fromisoformat(earliest), arrival - dt.timedelta(late_row_days))
+            )
+            ends.append(arrival)
+    return (min(starts), max(ends)) if starts else None

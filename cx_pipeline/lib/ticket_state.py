@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from cx_pipeline.lib.metrics import Day, among
 from cx_pipeline.lib.sources import TICKET_EVENTS
@@ -65,7 +66,11 @@ class LiveTickets:
             [
                 self.events.loc[day.contains(self.events["event_at"]), "ticket_id"],
                 self.tickets.loc[day.contains(self.tickets["created_at"]), "ticket_id"],
-                self.tickets.loc[self.tickets[ARRIVED] >= self.new_since, "ticket_id"],
+                # Arrived since the last state (not a later day's late row read for this day).
+                self.tickets.loc[
+                    (self.tickets[ARRIVED] >= self.new_since) & (self.tickets[ARRIVED] <= day.date),
+                    "ticket_id",
+                ],
             ]
         ).drop_duplicates()
         tickets = self.tickets[among(self.tickets["ticket_id"], ids)]
@@ -76,6 +81,22 @@ class LiveTickets:
             tickets[TICKET_COLUMNS].reset_index(drop=True),
             events[EVENT_COLUMNS].reset_index(drop=True),
         )
+
+    def with_late_rows(self, output: Path, day: Day, late_days: int) -> LiveTickets:
+        """The state joined by the day's late rows: tickets created and events that happened
+        before its end that arrived in the ``late_days`` drops after it. For computing the
+        day only (a rerun after they landed restates it); never carried forward."""
+        if late_days <= 0:
+            return self
+        first, last = day.date + ONE_DAY, day.date + dt.timedelta(days=late_days)
+        late_tickets, late_events = (
+            _arrived(output, spec.name, spec.arrow_schema, first, last, ds.field(at) < day.end)
+            for spec, at in ((_STAGED_TICKETS, "created_at"), (_STAGED_EVENTS, "event_at"))
+        )
+        if late_tickets.empty and late_events.empty:
+            return self
+        tickets, events = _merged(self.tickets, self.events, late_tickets, late_events)
+        return LiveTickets(tickets, events, self.new_since)
 
     def advance(self, facts: pd.DataFrame, day: Day, reopen_days: int) -> LiveTickets:
         """The state at the end of ``day``: touched tickets take their status from the
@@ -104,10 +125,17 @@ def load_live_tickets(output: Path, day: dt.date, arrival_slack_days: int) -> Li
     carried = {name: _read_state(output, name, previous) for name in STATE_SCHEMAS}
     new_tickets = _arrived(output, _STAGED_TICKETS.name, _STAGED_TICKETS.arrow_schema, since, day)
     new_events = _arrived(output, _STAGED_EVENTS.name, _STAGED_EVENTS.arrow_schema, since, day)
-    tickets = query(_NEWEST_TICKETS, carried=carried[LIVE_TICKETS], arrived=new_tickets)
-    both = pd.concat([carried[LIVE_EVENTS], new_events], ignore_index=True)
-    events = query(_FIRST_OF_EACH_EVENT, events=numbered(both))
+    tickets, events = _merged(carried[LIVE_TICKETS], carried[LIVE_EVENTS], new_tickets, new_events)
     return LiveTickets(tickets, events, since)
+
+
+def _merged(
+    tickets: pd.DataFrame, events: pd.DataFrame, new_tickets: pd.DataFrame, new_events: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The state with newly read rows: the newest version of each ticket, each event once."""
+    merged_tickets = query(_NEWEST_TICKETS, carried=tickets, arrived=new_tickets)
+    both = pd.concat([events, new_events], ignore_index=True)
+    return merged_tickets, query(_FIRST_OF_EACH_EVENT, events=numbered(both))
 
 
 _KEY = ", ".join(TICKET_EVENTS.key)
@@ -163,6 +191,12 @@ def _read_state(output: Path, name: str, day: dt.date | None) -> pd.DataFrame:
 
 
 def _arrived(
-    output: Path, table: str, schema: pa.Schema, start: dt.date, end: dt.date
+    output: Path,
+    table: str,
+    schema: pa.Schema,
+    start: dt.date,
+    end: dt.date,
+    row_filter: ds.Expression | None = None,
 ) -> pd.DataFrame:
-    return read_window(output, table, schema, start, end).rename(columns={"date": ARRIVED})
+    rows = read_window(output, table, schema, start, end, row_filter=row_filter)
+    return rows.rename(columns={"date": ARRIVED})
