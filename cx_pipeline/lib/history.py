@@ -42,14 +42,14 @@ def _late(
 ) -> pd.DataFrame:
     """Rows of the ``late_days`` drops after ``day`` whose ``instant`` is before its end:
     the day's late rows (read when the day is rerun after they landed, to restate it)."""
-    belongs = ds.field(instant) < day.end
     return _read(
         output,
         spec_name,
         day.date + dt.timedelta(days=1),
-        day.date + dt.timedelta(days=max(late_days, 0)),
+        day.date + dt.timedelta(days=late_days),  # before the start when late_days is 0
         columns=columns,
-        row_filter=belongs if row_filter is None else belongs & row_filter,
+        row_filter=row_filter,
+        before=(instant, day.end),
     )
 
 

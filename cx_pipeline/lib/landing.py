@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pyarrow.parquet as pq
-
 from cx_pipeline.lib.drops import drop_day
-from cx_pipeline.lib.storage import PART_FILE
+from cx_pipeline.lib.storage import PART_FILE, rows_and_minimum
 
 
 @dataclass(frozen=True)
@@ -83,21 +81,10 @@ def staged_contents(output: Path, timezone: str) -> dict[str, str]:
         for partition in sorted(folder.iterdir()):
             part = partition / PART_FILE
             if part.is_file():
-                rows, earliest = _rows_and_earliest(part, column)
+                rows, earliest = rows_and_minimum(part, column)
                 day = earliest.astimezone(ZoneInfo(timezone)).date() if earliest else None
                 contents[f"{table}/{partition.name}"] = f"{rows}:{day or ''}"
     return contents
-
-
-def _rows_and_earliest(path: Path, column: str) -> tuple[int, dt.datetime | None]:
-    metadata = pq.ParquetFile(path).metadata
-    index = metadata.schema.names.index(column)
-    minima = [
-        stats.min
-        for group in range(metadata.num_row_groups)
-        if (stats := metadata.row_group(group).column(index).statistics) and stats.has_min_max
-    ]
-    return metadata.num_rows, min(minima) if minima else None
 
 
 def late_row_range(

@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -58,6 +59,24 @@ def read_partition_table(root: Path, table: str, day: dt.date) -> pa.Table | Non
     return pq.read_table(path) if path.exists() else None
 
 
+def rows_and_minimum(path: Path, column: str) -> tuple[int, Any]:
+    """A Parquet file's row count and the smallest value of ``column``, from its footer
+    (row-group statistics): nothing of the data is read."""
+    metadata = pq.ParquetFile(path).metadata
+    index = metadata.schema.names.index(column)
+    minima = [
+        stats.min
+        for group in range(metadata.num_row_groups)
+        if (stats := metadata.row_group(group).column(index).statistics) and stats.has_min_max
+    ]
+    return metadata.num_rows, min(minima) if minima else None
+
+
+def _has_value_below(path: Path, column: str, bound: Any) -> bool:
+    _, smallest = rows_and_minimum(path, column)
+    return smallest is not None and smallest < bound
+
+
 def window_files(folder: Path, start: dt.date, end: dt.date) -> list[str]:
     """The Parquet files of the partitions ``start..end``: one listing of the table's
     folder, partitions picked by name (ISO dates sort as text), hidden files skipped."""
@@ -94,18 +113,26 @@ def read_window(
     end: dt.date,
     columns: list[str] | None = None,
     row_filter: ds.Expression | None = None,
+    before: tuple[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Rows of days ``start..end`` (inclusive), with the ``date`` column.
 
     Only the partitions in the window are opened (the filter on ``date`` prunes
     folders) and only the asked-for columns are read, so memory follows the
-    window and the projection, not the length of history.
+    window and the projection, not the length of history. ``before`` (column, bound):
+    only rows whose column is below the bound, and only from files whose footer says
+    they have some (a day's late rows in later drops: most drops have none).
     """
     wanted = columns or schema.names
     full_schema = schema.append(pa.field(PARTITION_COLUMN, pa.date32()))
     projection = [*wanted, PARTITION_COLUMN] if PARTITION_COLUMN not in wanted else wanted
     empty = full_schema.empty_table().select(projection).to_pandas()
     files = window_files(root / table, start, end)
+    if before is not None:
+        column, bound = before
+        files = [f for f in files if _has_value_below(Path(f), column, bound)]
+        below = ds.field(column) < bound
+        row_filter = below if row_filter is None else below & row_filter
     if not files:
         return empty
     dataset = ds.dataset(

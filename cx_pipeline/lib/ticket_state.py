@@ -22,10 +22,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from cx_pipeline.lib.metrics import Day, among
 from cx_pipeline.lib.sources import TICKET_EVENTS
@@ -90,7 +90,7 @@ class LiveTickets:
             return self
         first, last = day.date + ONE_DAY, day.date + dt.timedelta(days=late_days)
         late_tickets, late_events = (
-            _arrived(output, spec.name, spec.arrow_schema, first, last, ds.field(at) < day.end)
+            _arrived(output, spec.name, spec.arrow_schema, first, last, (at, day.end))
             for spec, at in ((_STAGED_TICKETS, "created_at"), (_STAGED_EVENTS, "event_at"))
         )
         if late_tickets.empty and late_events.empty:
@@ -196,7 +196,7 @@ def _arrived(
     schema: pa.Schema,
     start: dt.date,
     end: dt.date,
-    row_filter: ds.Expression | None = None,
+    before: tuple[str, Any] | None = None,
 ) -> pd.DataFrame:
-    rows = read_window(output, table, schema, start, end, row_filter=row_filter)
+    rows = read_window(output, table, schema, start, end, before=before)
     return rows.rename(columns={"date": ARRIVED})
