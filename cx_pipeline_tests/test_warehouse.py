@@ -7,9 +7,12 @@ import threading
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
+from cx_pipeline.lib.publish import PublishError, publish
+from cx_pipeline.lib.storage import partition_path
 from cx_pipeline.lib.tables import AGG_DAILY_CHURN, STG_REJECTS, TABLES_BY_NAME, TableSpec
 from cx_pipeline.lib.warehouse import Warehouse, checked_identifier, display_url
 
@@ -192,4 +195,42 @@ def test_loads_of_different_days_do_not_wait_for_each_other(postgres_url: str) -
         other.start()
         other.join(timeout=20)
         assert not other.is_alive()
+    assert rows_of(warehouse, AGG_DAILY_CHURN)["customers_at_start"].tolist() == [20]
+
+
+def test_a_failed_warehouse_load_leaves_parquet_and_warehouse_agreeing(
+    postgres_url: str, tmp_path
+) -> None:
+    # A real server-side failure: a trigger that raises PostgreSQL's own disk_full error
+    # (SQLSTATE 53100) on every insert, as a full tablespace would.
+    warehouse = Warehouse(postgres_url)
+    output = tmp_path / "output"
+    publish(AGG_DAILY_CHURN, DAY, churn_rows(10).to_pandas(), output, warehouse)
+    with warehouse.transaction() as conn:
+        conn.exec_driver_sql(
+            "CREATE FUNCTION full_disk() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'could not extend file: No space left on device' "
+            "USING ERRCODE = 'disk_full'; END $$"
+        )
+        conn.exec_driver_sql(
+            "CREATE TRIGGER full_disk BEFORE INSERT ON agg_daily_churn "
+            "FOR EACH ROW EXECUTE FUNCTION full_disk()"
+        )
+    with pytest.raises(PublishError) as failure:
+        publish(AGG_DAILY_CHURN, DAY, churn_rows(20).to_pandas(), output, warehouse)
+    message = str(failure.value)
+    assert message.startswith(f"agg_daily_churn {DAY}: warehouse load failed")
+    assert "No space left on device" in message
+    assert "both still hold the previous rows" in message
+    parquet = pq.read_table(partition_path(output, "agg_daily_churn", DAY)).to_pandas()
+    assert parquet["customers_at_start"].tolist() == [10]
+    assert rows_of(warehouse, AGG_DAILY_CHURN)["customers_at_start"].tolist() == [10]
+    assert not [p for p in partition_path(output, "agg_daily_churn", DAY).parent.iterdir()
+                if p.name.endswith(".tmp")]  # fmt: skip
+    # The space comes back: the rerun brings both sides to the new rows.
+    with warehouse.transaction() as conn:
+        conn.exec_driver_sql("DROP TRIGGER full_disk ON agg_daily_churn")
+    publish(AGG_DAILY_CHURN, DAY, churn_rows(20).to_pandas(), output, warehouse)
+    parquet = pq.read_table(partition_path(output, "agg_daily_churn", DAY)).to_pandas()
+    assert parquet["customers_at_start"].tolist() == [20]
     assert rows_of(warehouse, AGG_DAILY_CHURN)["customers_at_start"].tolist() == [20]

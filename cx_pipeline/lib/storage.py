@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,16 @@ def write_partition(
 ) -> Path:
     """Atomically replace one day's file of a table (``part`` names the file when a
     day has several, e.g. one per source)."""
+    with replacing_partition(root, table, day, data, part) as target:
+        return target
+
+
+@contextmanager
+def replacing_partition(
+    root: Path, table: str, day: dt.date, data: pa.Table, part: str = PART_FILE
+) -> Iterator[Path]:
+    """Write the day's new file beside the old one; it replaces the old one only when the
+    with-block succeeds (e.g. the warehouse load), so a failure leaves the previous file."""
     target = partition_path(root, table, day, part)
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.parent / f".{part}.{uuid.uuid4().hex}.tmp"
@@ -40,10 +52,10 @@ def write_partition(
         pq.write_table(data, temporary, compression="zstd")
         with temporary.open("rb") as handle:
             os.fsync(handle.fileno())
+        yield target
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
-    return target
 
 
 def write_frame(
