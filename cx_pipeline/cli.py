@@ -49,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     convert = commands.add_parser(
         "import", help="convert an export (source mapping YAML) into canonical daily drops"
     )
-    convert.add_argument("mapping", type=Path, help="the source mapping file")
+    convert.add_argument(
+        "mapping", type=Path, nargs="+",
+        help="source mapping files; mappings that belong together (tickets and their events) "
+        "go in one command, so their drops cover the same days",
+    )  # fmt: skip
     convert.add_argument("--landing", type=Path, default=None)
     convert.add_argument("--start", type=dt.date.fromisoformat, default=None)
     convert.add_argument("--end", type=dt.date.fromisoformat, default=None)
@@ -77,12 +81,21 @@ def run_import(args: argparse.Namespace) -> int:
 
     landing = args.landing or landing_dir()
     try:
-        mapping = load_mapping(args.mapping)
-        count = write_drops(mapping, landing, SETTINGS.reporting_timezone, args.start, args.end)
+        mappings = [load_mapping(path) for path in args.mapping]
+        written = write_drops(mappings, landing, SETTINGS.reporting_timezone, args.start, args.end)
     except MappingError as error:
         print(f"cx-pipeline import: {error}", file=sys.stderr)
         return 2
-    print(f"wrote {count} drops of {', '.join(mapping.targets)} into {landing}")
+    sources = sorted({target for mapping in mappings for target in mapping.targets})
+    if args.start is None or args.end is None:
+        print(
+            f"cx-pipeline import: warning: no --start/--end; the drops cover {written.first} .. "
+            f"{written.last}, the days of these exports' rows. Import the sources that belong "
+            "together in one command or with the same --start/--end, or their days will not "
+            "line up (a day with tickets but no events drop is a missing drop)",
+            file=sys.stderr,
+        )
+    print(f"wrote {written.drops} drops of {', '.join(sources)} into {landing}")
     return 0
 
 

@@ -170,9 +170,9 @@ def test_a_sql_source_is_pulled_day_by_day_from_a_real_postgresql(
     mapping = load_mapping(path)
     landing = tmp_path / "landing"
     written = write_drops(
-        mapping, landing, "Europe/Rome", dt.date(2026, 11, 22), dt.date(2026, 11, 23)
+        [mapping], landing, "Europe/Rome", dt.date(2026, 11, 22), dt.date(2026, 11, 23)
     )
-    assert written == 2
+    assert written.drops == 2
     day_22 = pd.read_csv(landing / "tickets" / "2026-11-22.csv", dtype="str")
     day_23 = pd.read_csv(landing / "tickets" / "2026-11-23.csv", dtype="str")
     assert day_22["ticket_id"].tolist() == ["T1"]
@@ -252,8 +252,8 @@ def staged(landing: Path, source: str) -> pd.DataFrame:
 
 def import_example(tmp_path: Path, *names: str) -> Path:
     landing = tmp_path / "landing"
-    for name in names:
-        write_drops(load_mapping(PROJECT_ROOT / "examples" / name), landing, "UTC")
+    mappings = [load_mapping(PROJECT_ROOT / "examples" / name) for name in names]
+    write_drops(mappings, landing, "UTC")  # one range of days for all
     return landing
 
 
@@ -356,3 +356,31 @@ def test_the_pipeline_pulls_a_sql_source_itself(tmp_path: Path, postgres_url: st
     assert staged["channel"].tolist() == ["phone", "email"]
     rejects = pd.read_parquet(out / "stg_rejects")
     assert rejects["message"].str.contains("channel: not one of").tolist() == [True]  # T3's Fax
+
+
+def test_mappings_imported_together_cover_the_same_days(tmp_path: Path) -> None:
+    # Tickets of 11-23 only; their events run to 11-25. Together, both sources get drops
+    # for 11-23, 11-24 and 11-25 (header-only where a day has no rows of that source).
+    write(tmp_path, MAPPING)
+    (tmp_path / "events.csv").write_text(
+        "ticket,at,what\n101,2026-11-23T10:00:00Z,agent_reply\n101,2026-11-25T09:00:00Z,solved\n",
+        encoding="utf-8",
+    )
+    events = tmp_path / "events.yaml"
+    events.write_text(
+        "source: ticket_events\nread: {path: events.csv, format: csv}\n"
+        "rename: {ticket: ticket_id, at: event_at, what: event_type}\n",
+        encoding="utf-8",
+    )
+    landing = tmp_path / "landing"
+    mappings = [load_mapping(tmp_path / "tickets.yaml"), load_mapping(events)]
+    written = write_drops(mappings, landing, "UTC")
+    assert (written.drops, written.first, written.last) == (
+        6,
+        dt.date(2026, 11, 23),
+        dt.date(2026, 11, 25),
+    )
+    for source in ("tickets", "ticket_events"):
+        days = sorted(path.stem for path in (landing / source).iterdir())
+        assert days == ["2026-11-23", "2026-11-24", "2026-11-25"]
+    assert pd.read_csv(landing / "tickets" / "2026-11-25.csv").empty

@@ -45,8 +45,8 @@ def build_pull_asset(mapping: SourceMapping) -> dg.AssetsDefinition:
     def pull(context: dg.AssetExecutionContext, paths: CxPaths) -> dg.MaterializeResult:
         days = partition_days(context)
         written = write_drops(
-            mapping, paths.landing, SETTINGS.reporting_timezone, days[0], days[-1]
-        )
+            [mapping], paths.landing, SETTINGS.reporting_timezone, days[0], days[-1]
+        ).drops
         # The URL is a secret: only the variable's name goes into metadata.
         return dg.MaterializeResult(
             metadata={"drops_written": written, "mapping": str(mapping.path)}

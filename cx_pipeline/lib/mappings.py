@@ -13,7 +13,7 @@ import datetime as dt
 import glob
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -423,6 +423,8 @@ def daily_drops(
         for source, frame in frames.items()
     }
     known = [d for days in days_of.values() for d in (days.min(), days.max()) if pd.notna(d)]
+    if not known and (first is None or last is None):
+        return  # no rows and no range: no days
     first = first or min(known)
     last = last or max(known)
     for source, frame in frames.items():
@@ -441,33 +443,63 @@ def daily_drops(
             day += dt.timedelta(days=1)
 
 
+@dataclass(frozen=True)
+class Written:
+    drops: int
+    # The days the drops cover (None: nothing written).
+    first: dt.date | None = None
+    last: dt.date | None = None
+
+
 def write_drops(
-    mapping: SourceMapping, landing: Path, timezone: str,
+    mappings: Sequence[SourceMapping], landing: Path, timezone: str,
     first: dt.date | None = None, last: dt.date | None = None,
-) -> int:  # fmt: skip
-    """Convert the mapping's source into canonical CSV drops under ``landing``; a SQL
-    source is queried once per day with that day's bounds. Returns the drops written."""
-    written = 0
-    if "sql" in mapping.spec["read"]:
-        if first is None or last is None:
-            raise mapping.error("read.sql", "a SQL source needs a date range (--start/--end)")
-        day = first
-        while day <= last:
-            start = pd.Timestamp(day).tz_localize(timezone)
-            raw = read_source(
-                mapping, start.to_pydatetime(), (start + pd.Timedelta(days=1)).to_pydatetime()
-            )
-            for source, frame in to_canonical(mapping, raw).items():
-                rows = frame.drop(columns=ARRIVAL, errors="ignore")
-                _write_csv(rows, landing / source / f"{day.isoformat()}.csv")
-                written += 1
-            day += dt.timedelta(days=1)
-        return written
-    frames = to_canonical(mapping, read_source(mapping))
-    for source, day, rows in daily_drops(frames, timezone, first, last):
+) -> Written:  # fmt: skip
+    """Convert the mappings' sources into canonical CSV drops under ``landing``, all over
+    one range of days: the given one, or the first to the last row's day over all of them,
+    so sources that belong together (tickets and their events) land on the same days. A
+    SQL source is queried once per day with that day's bounds (it needs the range)."""
+    written = Written(0)
+    frames: dict[str, list[pd.DataFrame]] = {}
+    for mapping in mappings:
+        if "sql" in mapping.spec["read"]:
+            written = _merge(written, _pull_days(mapping, landing, timezone, first, last))
+            continue
+        for source, frame in to_canonical(mapping, read_source(mapping)).items():
+            frames.setdefault(source, []).append(frame)
+    together = {source: pd.concat(parts, ignore_index=True) for source, parts in frames.items()}
+    for source, day, rows in daily_drops(together, timezone, first, last):
         _write_csv(rows, landing / source / f"{day.isoformat()}.csv")
-        written += 1
+        written = _merge(written, Written(1, day, day))
     return written
+
+
+def _pull_days(
+    mapping: SourceMapping, landing: Path, timezone: str, first: dt.date | None,
+    last: dt.date | None,
+) -> Written:  # fmt: skip
+    if first is None or last is None:
+        raise mapping.error("read.sql", "a SQL source needs a date range (--start/--end)")
+    drops, day = 0, first
+    while day <= last:
+        start = pd.Timestamp(day).tz_localize(timezone)
+        raw = read_source(
+            mapping, start.to_pydatetime(), (start + pd.Timedelta(days=1)).to_pydatetime()
+        )
+        for source, frame in to_canonical(mapping, raw).items():
+            rows = frame.drop(columns=ARRIVAL, errors="ignore")
+            _write_csv(rows, landing / source / f"{day.isoformat()}.csv")
+            drops += 1
+        day += dt.timedelta(days=1)
+    return Written(drops, first, last)
+
+
+def _merge(a: Written, b: Written) -> Written:
+    firsts = [d for d in (a.first, b.first) if d is not None]
+    lasts = [d for d in (a.last, b.last) if d is not None]
+    return Written(
+        a.drops + b.drops, min(firsts) if firsts else None, max(lasts) if lasts else None
+    )
 
 
 def _write_csv(rows: pd.DataFrame, path: Path) -> None:
