@@ -73,7 +73,10 @@ def test_a_value_can_map_to_empty(tmp_path: Path) -> None:
     ("change", "message"),
     [
         (("Requester: customer_id", "Requester: customer"), "rename.customer: not a column"),
-        (('"Ticket ID": ticket_id', '"Ticket": ticket_id'), "rename.Ticket: no such column"),
+        (
+            ('"Ticket ID": ticket_id', '"Ticket": ticket_id'),
+            "rename.Ticket: no column 'Ticket' in the source; its columns",
+        ),
         (("Urgent: urgent", "Urgent: critical"), "values.priority.Urgent: 'critical' is not"),
         (("format: csv", "format: xls"), "read.format: 'xls' is not one of"),
         (("constants:", "constant:"), "constant: unknown key"),
@@ -238,6 +241,19 @@ def test_a_query_sees_only_the_files_its_mapping_declares(tmp_path: Path, query:
         load_mapping(path)
     assert "root:" not in str(error.value)  # nothing of the file is echoed
     assert not out.exists()
+
+
+def test_a_file_in_another_format_is_named_but_not_shown(tmp_path: Path) -> None:
+    # A mapping pointed at a file that is not a CSV export (here a passwd-like file): the
+    # error names the mapping, the key and the problem, and shows nothing of the file.
+    secret = tmp_path / "passwd"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/sh\n")
+    path = tmp_path / "wrong.yaml"
+    path.write_text(MAPPING.replace("path: export.csv", f"path: {secret}"), encoding="utf-8")
+    with pytest.raises(MappingError, match="does not split into columns") as error:
+        load_mapping(path)
+    assert str(path) in str(error.value)
+    assert "/bin/bash" not in str(error.value) and "alice" not in str(error.value)
 
 
 def staged(landing: Path, source: str) -> pd.DataFrame:

@@ -117,9 +117,9 @@ def _check(mapping: SourceMapping) -> None:
     if header is not None:
         for column in spec.get("rename") or {}:
             if column not in header:
-                raise mapping.error(f"rename.{column}", f"no such column in the source: {header}")
+                raise mapping.error(f"rename.{column}", _no_column(column, header))
         if "arrival" in spec and spec["arrival"] not in header:
-            raise mapping.error("arrival", f"no such column in the source: {header}")
+            raise mapping.error("arrival", _no_column(spec["arrival"], header))
 
 
 def _check_event_log(mapping: SourceMapping, log: Any) -> None:
@@ -132,12 +132,24 @@ def _check_event_log(mapping: SourceMapping, log: Any) -> None:
     for key in ("case_id", "activity", "timestamp", "actor"):
         if key in log and header is not None and log[key] not in header:
             raise mapping.error(
-                f"event_log.{key}", f"no column {log[key]!r} in the source: {header}"
+                f"event_log.{key}", _no_column(log[key], header)
             )
     tickets = set(SOURCES_BY_NAME["tickets"].columns)
     for name in log.get("ticket_constants") or {}:
         if name not in tickets:
             raise mapping.error(f"event_log.ticket_constants.{name}", "not a column of tickets")
+
+
+def _no_column(name: str, header: list[str]) -> str:
+    """Say which column is missing. The header's names are listed only when it splits into
+    columns: a file in another format (a mapping pointed at /etc/passwd) has one "column",
+    its first line, and the message must not show a file's content."""
+    if len(header) < 2:
+        return (
+            f"no column {name!r}: the file does not split into columns (a file in another "
+            "format, or another delimiter: set read.delimiter); its content is not shown"
+        )
+    return f"no column {name!r} in the source; its columns: {header}"
 
 
 def _check_values(mapping: SourceMapping, key: str, values: Mapping[str, Any]) -> None:
