@@ -400,3 +400,45 @@ def test_mappings_imported_together_cover_the_same_days(tmp_path: Path) -> None:
         days = sorted(path.stem for path in (landing / source).iterdir())
         assert days == ["2026-11-23", "2026-11-24", "2026-11-25"]
     assert pd.read_csv(landing / "tickets" / "2026-11-25.csv").empty
+
+
+def test_an_event_log_takes_ticket_fields_and_creation_from_columns(tmp_path: Path) -> None:
+    # The log says when the case was opened and who the customer is (on some rows only),
+    # and records "Wait" and "Resolve" again without a change of status in between.
+    (tmp_path / "log.csv").write_text(
+        "case,activity,at,who,customer,chan,opened\n"
+        "K1,Take,2026-11-23 09:10:00+00:00,a,,email,2026-11-23 08:00:00+00:00\n"
+        "K1,Wait,2026-11-23 09:20:00+00:00,a,C7,email,\n"
+        "K1,Wait,2026-11-23 09:40:00+00:00,a,C7,email,\n"
+        "K1,Resolve,2026-11-23 10:00:00+00:00,a,C7,email,\n"
+        "K1,Resolve,2026-11-23 10:30:00+00:00,b,C7,email,\n"
+        "K1,Close,2026-11-23 11:00:00+00:00,system,C7,email,\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "log.yaml"
+    path.write_text(
+        "read: {path: log.csv, format: csv}\n"
+        "event_log:\n"
+        "  case_id: case\n  activity: activity\n  timestamp: at\n  actor: who\n"
+        "  created_at: opened\n"
+        "  ticket_columns: {customer_id: customer, channel: chan}\n"
+        "  ticket_constants: {priority: normal}\n"
+        "  activities: {Take: agent_reply, Wait: pending, Resolve: solved, Close: closed}\n",
+        encoding="utf-8",
+    )
+    mapping = load_mapping(path)
+    frames = to_canonical(mapping, read_source(mapping))
+    ticket = frames["tickets"].iloc[0]
+    assert ticket["created_at"] == "2026-11-23T08:00:00+00:00"  # the column, not 09:10
+    assert (ticket["customer_id"], ticket["channel"], ticket["priority"]) == (
+        "C7",  # the case's first non-empty value
+        "email",
+        "normal",
+    )
+    events = frames["ticket_events"]
+    # The second Wait and the second Resolve change nothing: one pending, one solve.
+    assert events["event_type"].tolist() == ["agent_reply", "pending", "solved", "closed"]
+    assert events["event_at"].tolist()[1:3] == [
+        "2026-11-23T09:20:00+00:00",
+        "2026-11-23T10:00:00+00:00",
+    ]

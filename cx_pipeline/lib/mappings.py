@@ -26,6 +26,7 @@ import yaml
 
 from cx_pipeline.lib import schemas
 from cx_pipeline.lib.sources import SOURCES_BY_NAME
+from cx_pipeline.lib.tickets import STATUS_EVENTS
 
 FORMATS = ("csv", "jsonl", "json", "parquet")
 TOP_KEYS = {"source", "read", "rename", "values", "timestamps", "constants", "event_log",
@@ -33,7 +34,7 @@ TOP_KEYS = {"source", "read", "rename", "values", "timestamps", "constants", "ev
 READ_KEYS = {"path", "tables", "query", "format", "delimiter", "encoding", "records", "sql"}
 SQL_KEYS = {"url_env", "query"}
 EVENT_LOG_KEYS = {"case_id", "activity", "timestamp", "actor", "activities", "reopened_by",
-                  "ticket_constants"}  # fmt: skip
+                  "ticket_constants", "ticket_columns", "created_at"}  # fmt: skip
 # Canonical columns whose values are a fixed list: a value map must land inside it.
 ALLOWED_VALUES = {
     "channel": schemas.CHANNELS,
@@ -129,15 +130,17 @@ def _check_event_log(mapping: SourceMapping, log: Any) -> None:
             raise mapping.error(f"event_log.{key}", "required")
     _check_values(mapping, "event_log", {"event_type": log["activities"]})
     header = source_columns(mapping)
-    for key in ("case_id", "activity", "timestamp", "actor"):
-        if key in log and header is not None and log[key] not in header:
-            raise mapping.error(
-                f"event_log.{key}", _no_column(log[key], header)
-            )
+    columns = {key: log[key] for key in ("case_id", "activity", "timestamp", "actor", "created_at")
+               if key in log}  # fmt: skip
+    columns |= {f"ticket_columns.{k}": v for k, v in (log.get("ticket_columns") or {}).items()}
+    for key, column in columns.items():
+        if header is not None and column not in header:
+            raise mapping.error(f"event_log.{key}", _no_column(column, header))
     tickets = set(SOURCES_BY_NAME["tickets"].columns)
-    for name in log.get("ticket_constants") or {}:
-        if name not in tickets:
-            raise mapping.error(f"event_log.ticket_constants.{name}", "not a column of tickets")
+    for section in ("ticket_constants", "ticket_columns"):
+        for name in log.get(section) or {}:
+            if name not in tickets:
+                raise mapping.error(f"event_log.{section}.{name}", "not a column of tickets")
 
 
 def _no_column(name: str, header: list[str]) -> str:
@@ -333,9 +336,11 @@ def to_canonical(mapping: SourceMapping, raw: pd.DataFrame) -> dict[str, pd.Data
     """Canonical rows per target source (text, timestamps as ISO 8601 UTC)."""
     spec = mapping.spec
     if "event_log" in spec:
-        return _from_event_log(
-            spec["event_log"], _timestamps(raw, spec, spec["event_log"]["timestamp"])
-        )
+        log = spec["event_log"]
+        for key in ("timestamp", "created_at"):
+            if key in log:
+                raw = _timestamps(raw, spec, log[key])
+        return _from_event_log(log, raw)
     frame = raw.rename(columns=spec.get("rename") or {})
     for column, value_map in (spec.get("values") or {}).items():
         # A value mapped to null or "" becomes empty (e.g. "N/A" -> no agent group).
@@ -373,8 +378,10 @@ def _timestamps(frame: pd.DataFrame, spec: Mapping[str, Any], column: str) -> pd
 
 
 def _from_event_log(log: Mapping[str, Any], raw: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Tickets (a case, created at its first event) and events (mapped activities; an
-    activity in ``reopened_by`` after a solve also reopens the ticket)."""
+    """Tickets (a case; created at its ``created_at`` column or its first event; fields
+    from ``ticket_columns`` or ``ticket_constants``) and events (mapped activities; an
+    activity in ``reopened_by`` after a solve also reopens the ticket; a status event that
+    does not change the status is left out)."""
     events = pd.DataFrame(
         {
             "ticket_id": raw[log["case_id"]],
@@ -383,10 +390,7 @@ def _from_event_log(log: Mapping[str, Any], raw: pd.DataFrame) -> dict[str, pd.D
             "actor": raw[log["actor"]] if "actor" in log else None,
         }
     ).sort_values(["ticket_id", "event_at"], kind="stable", ignore_index=True)
-    created = events.groupby("ticket_id", sort=True)["event_at"].min()
-    tickets = pd.DataFrame({"ticket_id": created.index, "created_at": created.to_numpy()})
-    for column, value in (log.get("ticket_constants") or {}).items():
-        tickets[column] = str(value)
+    tickets = _tickets_of_cases(log, raw, events)
     events["event_type"] = events["activity"].map({str(k): v for k, v in log["activities"].items()})
     # The first reopening activity after each solve reopens the ticket; later ones until
     # the next solve find it open already.
@@ -398,10 +402,39 @@ def _from_event_log(log: Mapping[str, Any], raw: pd.DataFrame) -> dict[str, pd.D
     mapped = pd.concat([events[events["event_type"].notna()], reopens], ignore_index=True)
     mapped = mapped.drop_duplicates(["ticket_id", "event_at", "event_type", "actor"])
     columns = ["ticket_id", "event_at", "event_type", "actor"]
-    return {
-        "tickets": tickets,
-        "ticket_events": mapped[columns].sort_values(columns[:2], ignore_index=True),
-    }
+    mapped = mapped[columns].sort_values(columns[:2], kind="stable", ignore_index=True)
+    return {"tickets": tickets, "ticket_events": _status_changes_only(mapped)}
+
+
+def _tickets_of_cases(
+    log: Mapping[str, Any], raw: pd.DataFrame, events: pd.DataFrame
+) -> pd.DataFrame:
+    """One ticket per case: ticket fields from the log's columns (the case's first
+    non-empty value) or constants; created at the creation column's time, else at the
+    case's first event."""
+    cases = raw[log["case_id"]]
+    created = events.groupby("ticket_id", sort=True)["event_at"].min()
+    tickets = pd.DataFrame({"ticket_id": created.index, "created_at": created.to_numpy()})
+    fields = {**(log.get("ticket_columns") or {})}
+    if "created_at" in log:
+        fields["created_at"] = log["created_at"]
+    for canonical, column in fields.items():
+        values = tickets["ticket_id"].map(raw[column].groupby(cases).first())  # first non-empty
+        tickets[canonical] = values.fillna(tickets[canonical]) if canonical in tickets else values
+    for column, value in (log.get("ticket_constants") or {}).items():
+        tickets[column] = str(value)
+    return tickets
+
+
+def _status_changes_only(events: pd.DataFrame) -> pd.DataFrame:
+    """Leave out a status event that repeats the ticket's status (a log that records
+    "Waiting" on every touch, a second "Resolve"): a ticket solved twice without a reopen
+    between was solved once."""
+    status = events["event_type"].map(STATUS_EVENTS)
+    changes = events[status.notna()]
+    before = status[status.notna()].groupby(changes["ticket_id"]).shift()
+    repeated = before.index[before.to_numpy() == status[status.notna()].to_numpy()]
+    return events.drop(index=repeated).reset_index(drop=True)
 
 
 # A mapping's `arrival` column: when the row reached the source system, if that is not
