@@ -141,7 +141,8 @@ def build_staging_asset(source: Source) -> dg.AssetsDefinition:
                 slice_of = {"source": source.name}
                 publish(STG_REJECTS, day, staged.rejects, paths.output, target, slice_of)
                 fail_above_threshold(staged, file, source.name, threshold)
-                publish(spec, day, staged.rows, paths.output, target)
+                # stage_drop validated every row against the model and kept the valid ones.
+                publish(spec, day, staged.rows, paths.output, target, validated=True)
                 volumes.append(volume_check(paths.output, spec.name, day, len(staged.rows)))
                 rows_by_day[day] = len(staged.rows)
                 rejects += len(staged.rejects)

@@ -19,15 +19,17 @@ def publish(
     output_dir: Path,
     warehouse: Warehouse,
     slice_of: dict[str, str] | None = None,
+    validated: bool = False,
 ) -> Path:
     """Replace ``day``'s rows of ``spec`` (or of one slice of the day) everywhere.
 
-    The frame is validated against the table's pandera model first, so nothing
-    that breaks the schema is written anywhere. The new Parquet file replaces the old one
-    only once the warehouse has committed the day, so a failure on either side (a full
-    disk, a lost connection) leaves both with the previous rows; the error says so.
+    The frame is validated against the table's pandera model first (unless the caller
+    has just ``validated`` it), so nothing that breaks the schema is written anywhere.
+    The new Parquet file replaces the old one only once the warehouse has committed the
+    day, so a failure on either side (a full disk, a lost connection) leaves both with the
+    previous rows; the error says so.
     """
-    data = spec.to_arrow(frame)
+    data = spec.to_arrow(frame, validated)
     part = f"{'-'.join(slice_of.values())}.parquet" if slice_of else PART_FILE
     where = f"{spec.name} {day}"
     step = "Parquet write"

@@ -104,12 +104,13 @@ class TableSpec:
             [pa_arrow.field(c.name, _ARROW_TYPES[c.dtype], c.nullable) for c in self.columns]
         )
 
-    def to_arrow(self, frame: pd.DataFrame) -> pa_arrow.Table:
-        """Validate a frame against the model and convert it with the table's exact types."""
-        validated = self.model.validate(frame)
-        if self.keyed and not self.grain and len(validated) > 1:
-            raise ValueError(f"{self.name} holds one row a day, got {len(validated)}")
-        ordered = validated[[c.name for c in self.columns]]
+    def to_arrow(self, frame: pd.DataFrame, validated: bool = False) -> pa_arrow.Table:
+        """Validate a frame against the model (unless the caller just ``validated`` it) and
+        convert it with the table's exact types."""
+        checked = frame if validated else self.model.validate(frame)
+        if self.keyed and not self.grain and len(checked) > 1:
+            raise ValueError(f"{self.name} holds one row a day, got {len(checked)}")
+        ordered = checked[[c.name for c in self.columns]]
         return pa_arrow.Table.from_pandas(ordered, schema=self.arrow_schema, preserve_index=False)
 
     def create_sql(self, dialect: str, qualified_name: str) -> list[str]:
