@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from cx_pipeline.lib.mappings import MappingError, load_mapping, write_drops
+    from cx_pipeline.lib.ingest.mappings import MappingError, load_mapping, write_drops
     from cx_pipeline.settings import SETTINGS
 
     landing = args.landing or landing_dir()
@@ -118,7 +118,7 @@ def prepare_dagster_home() -> Path:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from cx_pipeline.lib.sample_data import SampleConfig, generate, write_sample_drops
+    from cx_pipeline.lib.ingest.sample_data import SampleConfig, generate, write_sample_drops
 
     landing = args.landing or landing_dir()
     config = SampleConfig(
@@ -194,7 +194,7 @@ def whole_marts(names: list[str]) -> list[str]:
 
 def run_demo(days: int) -> int:
     from cx_pipeline.defs.resources import default_resources
-    from cx_pipeline.lib.sample_data import SampleConfig, generate, write_sample_drops
+    from cx_pipeline.lib.ingest.sample_data import SampleConfig, generate, write_sample_drops
     from cx_pipeline.lib.summary import summarise
     from cx_pipeline.settings import SETTINGS
 
@@ -213,8 +213,8 @@ def run_demo(days: int) -> int:
 
 
 def run_ddl(dialect: str | None, write: bool) -> int:
-    from cx_pipeline.lib.tables import DIALECTS, ddl_script
-    from cx_pipeline.lib.views import views_script
+    from cx_pipeline.lib.store.tables import DIALECTS, ddl_script
+    from cx_pipeline.lib.store.views import views_script
 
     if write:
         path = PROJECT_ROOT / "sql" / "views.sql"

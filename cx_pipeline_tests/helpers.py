@@ -14,8 +14,8 @@ from cx_pipeline.definitions import ASSETS, RUNNABLE
 from cx_pipeline.defs.marts import MART_ASSETS
 from cx_pipeline.defs.raw import RAW_ASSETS
 from cx_pipeline.defs.staging import STAGING_ASSETS
-from cx_pipeline.lib.tables import MART_TABLES, STAGED_TABLES
-from cx_pipeline.lib.warehouse import Warehouse
+from cx_pipeline.lib.store.tables import MART_TABLES, STAGED_TABLES
+from cx_pipeline.lib.store.warehouse import Warehouse
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 

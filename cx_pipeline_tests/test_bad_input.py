@@ -16,10 +16,10 @@ import pytest
 from cx_pipeline.cli import QUIET_RUN_CONFIG, RANGE_END_TAG, RANGE_START_TAG
 from cx_pipeline.definitions import RUNNABLE
 from cx_pipeline.defs.resources import StagingPolicy
-from cx_pipeline.lib.drops import DropError, read_drop
-from cx_pipeline.lib.landing import scan_landing
-from cx_pipeline.lib.sources import CUSTOMERS, SURVEY_RESPONSES, TICKET_EVENTS, TICKETS
-from cx_pipeline.lib.staging import stage_drop
+from cx_pipeline.lib.ingest.drops import DropError, read_drop
+from cx_pipeline.lib.ingest.landing import scan_landing
+from cx_pipeline.lib.ingest.sources import CUSTOMERS, SURVEY_RESPONSES, TICKET_EVENTS, TICKETS
+from cx_pipeline.lib.ingest.staging import stage_drop
 from cx_pipeline_tests.conftest import make_resources
 from cx_pipeline_tests.helpers import warehouse_table
 

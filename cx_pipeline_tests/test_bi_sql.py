@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from cx_pipeline.lib.tables import (
+from cx_pipeline.lib.store.tables import (
     AGG_DAILY_CHURN,
     AGG_DAILY_CHURN_BY_SEGMENT,
     AGG_DAILY_RESOLUTION_TIME,
 )
-from cx_pipeline.lib.views import VIEWS, views_of
-from cx_pipeline.lib.warehouse import Warehouse
+from cx_pipeline.lib.store.views import VIEWS, views_of
+from cx_pipeline.lib.store.warehouse import Warehouse
 from cx_pipeline.settings import PROJECT_ROOT
 
 MONDAY = dt.date(2026, 3, 2)
@@ -99,7 +99,7 @@ def test_weekly_views_roll_up_numerators_not_daily_rates(warehouse_url: str) -> 
 
 
 def test_every_view_is_valid_sql_on_both_engines(warehouse_url: str) -> None:
-    from cx_pipeline.lib.tables import MART_TABLES
+    from cx_pipeline.lib.store.tables import MART_TABLES
 
     warehouse = Warehouse(warehouse_url)
     for spec in MART_TABLES:
@@ -142,7 +142,7 @@ def test_read_only_role_sees_only_the_output_schema(postgres_url: str) -> None:
 
 
 def test_weekly_workload_divides_solved_tickets_by_working_days(warehouse_url: str) -> None:
-    from cx_pipeline.lib.tables import AGG_DAILY_WORKLOAD
+    from cx_pipeline.lib.store.tables import AGG_DAILY_WORKLOAD
 
     warehouse = Warehouse(warehouse_url)
     # Mon-Fri: 10 solved each, working days; Sat and Sun: 1 solved each, closed.
@@ -196,7 +196,7 @@ def test_weekly_churn_by_segment_rolls_up_each_plan(warehouse_url: str) -> None:
 def _ticket_row(ticket_id: str, resolved: str | None, reopened: str | None = None) -> dict:
     """An fct_tickets row with the two instants the reopen cohort reads; every other
     column a placeholder of its type."""
-    from cx_pipeline.lib.tables import FCT_TICKETS
+    from cx_pipeline.lib.store.tables import FCT_TICKETS
 
     placeholders = {"string": "x", "double": 0.0, "int64": 0, "bool": False}
     row = {
@@ -219,7 +219,7 @@ def test_reopen_cohort_counts_reopens_within_the_window_of_the_first_resolution(
 ) -> None:
     import pyarrow as pa
 
-    from cx_pipeline.lib.tables import FCT_TICKETS
+    from cx_pipeline.lib.store.tables import FCT_TICKETS
 
     # Each ticket's rows by day, as the tickets mart writes them (state at the day's end):
     # T1 solved 03-02 10:00, reopened 03-04 (2 days: within 7 and 30); T2 solved 03-03,

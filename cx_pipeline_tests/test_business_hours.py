@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cx_pipeline.lib.business_hours import ALWAYS_OPEN, BusinessSchedule
+from cx_pipeline.lib.metrics.business_hours import ALWAYS_OPEN, BusinessSchedule
 
 WEEKDAYS_9_TO_5 = dict.fromkeys(["mon", "tue", "wed", "thu", "fri"], "09:00-17:00")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import duckdb
 
-from cx_pipeline.lib.tables import DIALECTS, ddl_script
-from cx_pipeline.lib.views import views_script
+from cx_pipeline.lib.store.tables import DIALECTS, ddl_script
+from cx_pipeline.lib.store.views import views_script
 from cx_pipeline.settings import PROJECT_ROOT
 
 BIN = Path(sys.executable).parent

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cx_pipeline.lib.business_hours import BusinessSchedule
-from cx_pipeline.lib.contacts import channel_mix, repeat_contacts
-from cx_pipeline.lib.metrics import Day
-from cx_pipeline.lib.tickets import workload
+from cx_pipeline.lib.metrics.business_hours import BusinessSchedule
+from cx_pipeline.lib.metrics.contacts import channel_mix, repeat_contacts
+from cx_pipeline.lib.metrics.core import Day
+from cx_pipeline.lib.metrics.tickets import workload
 
 DAY = Day(dt.date(2026, 3, 10), "UTC")  # a Tuesday
 

@@ -8,16 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cx_pipeline.lib.customers import (
+from cx_pipeline.lib.metrics.core import Day
+from cx_pipeline.lib.metrics.customers import (
     DEFAULT_PLAN_SCORES,
     DEFAULT_WEIGHTS,
     day_activity,
     health,
     update_snapshot,
 )
-from cx_pipeline.lib.metrics import Day
-from cx_pipeline.lib.tables import DIM_CUSTOMERS
-from cx_pipeline.lib.tickets import hash_ids
+from cx_pipeline.lib.metrics.tickets import hash_ids
+from cx_pipeline.lib.store.tables import DIM_CUSTOMERS
 
 SALT = "s"
 DAY_1 = Day(dt.date(2026, 3, 9), "UTC")

@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 from cx_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from cx_pipeline.defs.resources import CxPaths
 from cx_pipeline.defs.sensors import late_drops_sensor, late_rows_sensor
-from cx_pipeline.lib.storage import partition_path, write_partition
-from cx_pipeline.lib.tables import STAGED_TABLES
+from cx_pipeline.lib.store.parquet import partition_path, write_partition
+from cx_pipeline.lib.store.tables import STAGED_TABLES
 from cx_pipeline_tests.helpers import run_range
 
 
@@ -53,9 +53,9 @@ WRITER = """
 import datetime as dt, sys
 import pandas as pd
 from pathlib import Path
-from cx_pipeline.lib.publish import publish
-from cx_pipeline.lib.tables import STG_REJECTS
-from cx_pipeline.lib.warehouse import Warehouse
+from cx_pipeline.lib.store.publish import publish
+from cx_pipeline.lib.store.tables import STG_REJECTS
+from cx_pipeline.lib.store.warehouse import Warehouse
 
 output, url, rows, repeat = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
 frame = pd.DataFrame({

@@ -12,16 +12,16 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from cx_pipeline.lib.drops import read_drop
-from cx_pipeline.lib.mappings import (
+from cx_pipeline.lib.ingest.drops import read_drop
+from cx_pipeline.lib.ingest.mappings import (
     MappingError,
     load_mapping,
     read_source,
     to_canonical,
     write_drops,
 )
-from cx_pipeline.lib.sources import SOURCES_BY_NAME
-from cx_pipeline.lib.staging import stage_drop
+from cx_pipeline.lib.ingest.sources import SOURCES_BY_NAME
+from cx_pipeline.lib.ingest.staging import stage_drop
 from cx_pipeline.settings import PROJECT_ROOT
 
 EXPORT = """Ticket ID,Requester,Created,Source,Priority,Type

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cx_pipeline.lib import metrics
-from cx_pipeline.lib.business_hours import ALWAYS_OPEN, BusinessSchedule
-from cx_pipeline.lib.metrics import Day
+from cx_pipeline.lib.metrics import core
+from cx_pipeline.lib.metrics.business_hours import ALWAYS_OPEN, BusinessSchedule
+from cx_pipeline.lib.metrics.core import Day
 
 
 def ts(text: str | None) -> pd.Timestamp:
@@ -79,7 +79,7 @@ OFFICE = BusinessSchedule.from_settings(
 
 
 def test_resolution_time_counts_first_resolution_on_its_day() -> None:
-    result = metrics.resolution_time(TICKETS, EVENTS, MARCH_4, ALWAYS).set_index(
+    result = core.resolution_time(TICKETS, EVENTS, MARCH_4, ALWAYS).set_index(
         ["channel", "priority"]
     )
     email = result.loc[("email", "high")]
@@ -112,7 +112,7 @@ def test_resolution_time_counts_first_resolution_on_its_day() -> None:
 
 def test_resolution_time_in_business_minutes() -> None:
     # Office hours Mon-Fri 09-17 UTC; 2026-03-04 is a Wednesday.
-    result = metrics.resolution_time(TICKETS, EVENTS, MARCH_4, OFFICE)
+    result = core.resolution_time(TICKETS, EVENTS, MARCH_4, OFFICE)
     email = result.set_index(["channel", "priority"]).loc[("email", "high")]
     # A: created Sun 03-01 09:00, solved Wed 09:00 -> Mon 480 + Tue 480 = 960.
     # B: created Wed 08:00, solved 10:00 -> only 09:00-10:00 counts: 60.
@@ -128,7 +128,7 @@ def test_resolution_time_in_business_minutes() -> None:
 
 def test_resolution_time_of_a_day_without_events_is_empty() -> None:
     quiet = Day(dt.date(2026, 3, 10), "UTC")
-    assert metrics.resolution_time(TICKETS, EVENTS, quiet, ALWAYS).empty
+    assert core.resolution_time(TICKETS, EVENTS, quiet, ALWAYS).empty
 
 
 def test_day_boundaries_follow_the_reporting_zone() -> None:
@@ -136,7 +136,7 @@ def test_day_boundaries_follow_the_reporting_zone() -> None:
     # E's 01:00 UTC reply belongs to 03-03 there, C's and B's to 03-04.
     new_york = Day(dt.date(2026, 3, 4), "America/New_York")
     assert new_york.start == ts("2026-03-04 05:00")
-    result = metrics.resolution_time(TICKETS, EVENTS, new_york, ALWAYS).set_index(
+    result = core.resolution_time(TICKETS, EVENTS, new_york, ALWAYS).set_index(
         ["channel", "priority"]
     )
     assert ("chat", "low") not in result.index
@@ -175,9 +175,7 @@ def test_tickets_by_topic_share_and_change_against_previous_seven_days() -> None
             ("2026-03-02 09:00", "login"),  # 8 days back: outside the window
         ]
     )
-    result = metrics.tickets_by_topic(
-        tickets, Day(dt.date(2026, 3, 10), "UTC"), dt.date(2026, 1, 1)
-    )
+    result = core.tickets_by_topic(tickets, Day(dt.date(2026, 3, 10), "UTC"), dt.date(2026, 1, 1))
     result = result.set_index("topic")
     assert result["tickets_created"].to_dict() == {"billing": 2, "login": 1, "доставка": 1}
     assert (result["tickets_created_all_topics"] == 4).all()
@@ -194,9 +192,7 @@ def test_tickets_by_topic_share_and_change_against_previous_seven_days() -> None
 
 def test_topic_absent_today_is_reported_with_zero() -> None:
     tickets = topic_tickets([("2026-03-09 09:00", "login"), ("2026-03-10 09:00", "billing")])
-    result = metrics.tickets_by_topic(
-        tickets, Day(dt.date(2026, 3, 10), "UTC"), dt.date(2026, 1, 1)
-    )
+    result = core.tickets_by_topic(tickets, Day(dt.date(2026, 3, 10), "UTC"), dt.date(2026, 1, 1))
     login = result.set_index("topic").loc["login"]
     assert login["tickets_created"] == 0
     assert login["change_vs_prev_7d"] == pytest.approx(-1 / 7)
@@ -205,11 +201,11 @@ def test_topic_absent_today_is_reported_with_zero() -> None:
 
 def test_previous_days_before_the_pipeline_start_are_not_counted() -> None:
     tickets = topic_tickets([("2026-01-01 09:00", "billing"), ("2026-01-03 09:00", "billing")])
-    result = metrics.tickets_by_topic(tickets, Day(dt.date(2026, 1, 3), "UTC"), dt.date(2026, 1, 1))
+    result = core.tickets_by_topic(tickets, Day(dt.date(2026, 1, 3), "UTC"), dt.date(2026, 1, 1))
     # Only 01-01 and 01-02 precede 01-03 inside the range: mean 1 / 2.
     assert result.loc[0, "prev_7d_days"] == 2
     assert result.loc[0, "prev_7d_mean"] == pytest.approx(0.5)
-    first = metrics.tickets_by_topic(tickets, Day(dt.date(2026, 1, 1), "UTC"), dt.date(2026, 1, 1))
+    first = core.tickets_by_topic(tickets, Day(dt.date(2026, 1, 1), "UTC"), dt.date(2026, 1, 1))
     assert first.loc[0, "prev_7d_days"] == 0
     assert np.isnan(first.loc[0, "prev_7d_mean"])
 
@@ -242,7 +238,7 @@ CUSTOMERS = customers_frame(
 
 
 def test_churn_of_a_day() -> None:
-    row = metrics.churn(CUSTOMERS, Day(dt.date(2026, 3, 10), "UTC")).iloc[0]
+    row = core.churn(CUSTOMERS, Day(dt.date(2026, 3, 10), "UTC")).iloc[0]
     assert row["customers_at_start"] == 3  # A, B, G
     assert row["customers_new"] == 3  # D, E, F
     assert row["customers_churned"] == 3  # B, E, G
@@ -259,14 +255,14 @@ def test_churn_of_a_day() -> None:
 def test_churn_near_the_first_day_says_how_many_days_its_window_covers() -> None:
     # The pipeline started 03-01: the 30-day window of 03-10 has 10 days of drops.
     day = Day(dt.date(2026, 3, 10), "UTC")
-    assert metrics.churn(CUSTOMERS, day, dt.date(2026, 3, 1)).iloc[0]["days_covered_30d"] == 10
+    assert core.churn(CUSTOMERS, day, dt.date(2026, 3, 1)).iloc[0]["days_covered_30d"] == 10
     customers = CUSTOMERS.assign(plan="pro", segment="smb")
-    by_segment = metrics.churn_by_segment(customers, day, dt.date(2026, 3, 1))
+    by_segment = core.churn_by_segment(customers, day, dt.date(2026, 3, 1))
     assert set(by_segment["days_covered_30d"]) == {10}
 
 
 def test_churn_with_no_customers_has_no_rate() -> None:
-    row = metrics.churn(
+    row = core.churn(
         customers_frame([("A", "2026-03-10 10:00", None)]), Day(dt.date(2026, 3, 10), "UTC")
     )
     assert row.loc[0, "customers_at_start"] == 0
@@ -282,7 +278,7 @@ def test_churn_by_plan_and_tenure_band() -> None:
             ("D", "2026-03-10 08:00", None),  # new today: first band, not at the start
         ]
     ).assign(plan=["pro", "pro", None, "free"], segment="smb")
-    rows = metrics.churn_by_segment(customers, Day(dt.date(2026, 3, 10), "UTC"))
+    rows = core.churn_by_segment(customers, Day(dt.date(2026, 3, 10), "UTC"))
     got = {
         (r.breakdown, r.breakdown_value): (
             r.customers_at_start, r.customers_new, r.customers_churned, r.churn_rate
@@ -303,9 +299,9 @@ def test_churn_by_plan_and_tenure_band() -> None:
 def test_tenure_bands_count_whole_calendar_months() -> None:
     signups = utc(["2025-12-31 00:00", "2025-02-28 00:00", "2025-01-31 00:00", None])
     # From Dec 31 one month is complete on Jan 31, from Jan 31 on Feb 28 (clamped).
-    bands = metrics.tenure_bands(signups, ts("2026-01-31 00:00"), "UTC")
+    bands = core.tenure_bands(signups, ts("2026-01-31 00:00"), "UTC")
     assert list(bands) == ["00-11 months", "00-11 months", "12-23 months", "00-11 months"]
-    assert list(metrics.tenure_bands(utc(["2025-01-31 00:00"]), ts("2026-02-28"), "UTC")) == [
+    assert list(core.tenure_bands(utc(["2025-01-31 00:00"]), ts("2026-02-28"), "UTC")) == [
         "12-23 months"
     ]
 
@@ -325,7 +321,7 @@ def test_retention_cohort_triangle() -> None:
             ("G", "2026-03-12 10:00", None),  # signs up after the as-of day: not counted
         ]
     )
-    result = metrics.retention_cohorts(customers, Day(dt.date(2026, 3, 10), "UTC"))
+    result = core.retention_cohorts(customers, Day(dt.date(2026, 3, 10), "UTC"))
     cells = {
         (row.cohort_month.isoformat(), row.months_since_signup): (
             row.cohort_customers,

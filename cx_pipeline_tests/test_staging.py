@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cx_pipeline.lib.drops import DropError, find_drop, read_drop
-from cx_pipeline.lib.sources import SURVEY_RESPONSES, TICKETS
-from cx_pipeline.lib.staging import MissingColumnsError, stage_drop
-from cx_pipeline.lib.storage import partition_path, read_window, write_partition
+from cx_pipeline.lib.ingest.drops import DropError, find_drop, read_drop
+from cx_pipeline.lib.ingest.sources import SURVEY_RESPONSES, TICKETS
+from cx_pipeline.lib.ingest.staging import MissingColumnsError, stage_drop
+from cx_pipeline.lib.store.parquet import partition_path, read_window, write_partition
 
 HEADER = "ticket_id,customer_id,created_at,channel,topic,priority,agent_group\n"
 

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cx_pipeline.lib.metrics import Day
-from cx_pipeline.lib.surveys import normalised_ces, survey_tables
+from cx_pipeline.lib.metrics.core import Day
+from cx_pipeline.lib.metrics.surveys import normalised_ces, survey_tables
 
 DAY = Day(dt.date(2026, 3, 10), "UTC")
 Z = 1.959963984540054

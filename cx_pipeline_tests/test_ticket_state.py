@@ -16,12 +16,17 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from cx_pipeline.lib.business_hours import ALWAYS_OPEN, BusinessSchedule
-from cx_pipeline.lib.metrics import Day
-from cx_pipeline.lib.storage import write_frame, write_partition
-from cx_pipeline.lib.tables import STAGED_TABLES
-from cx_pipeline.lib.ticket_state import STATE_SCHEMAS, load_live_tickets
-from cx_pipeline.lib.tickets import SlaTargets, status_durations, ticket_activity, ticket_facts
+from cx_pipeline.lib.metrics.business_hours import ALWAYS_OPEN, BusinessSchedule
+from cx_pipeline.lib.metrics.core import Day
+from cx_pipeline.lib.metrics.tickets import (
+    SlaTargets,
+    status_durations,
+    ticket_activity,
+    ticket_facts,
+)
+from cx_pipeline.lib.store.parquet import write_frame, write_partition
+from cx_pipeline.lib.store.tables import STAGED_TABLES
+from cx_pipeline.lib.store.ticket_state import STATE_SCHEMAS, load_live_tickets
 
 REOPEN_DAYS = 3
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cx_pipeline.lib.business_hours import BusinessSchedule
-from cx_pipeline.lib.metrics import Day
-from cx_pipeline.lib.tickets import SlaTargets, ticket_activity, ticket_facts
+from cx_pipeline.lib.metrics.business_hours import BusinessSchedule
+from cx_pipeline.lib.metrics.core import Day
+from cx_pipeline.lib.metrics.tickets import SlaTargets, ticket_activity, ticket_facts
 
 DAY = Day(dt.date(2026, 3, 4), "UTC")  # a Wednesday
 OFFICE = BusinessSchedule.from_settings(

@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from cx_pipeline.lib.publish import PublishError, publish
-from cx_pipeline.lib.storage import partition_path
-from cx_pipeline.lib.tables import AGG_DAILY_CHURN, STG_REJECTS, TABLES_BY_NAME, TableSpec
-from cx_pipeline.lib.warehouse import Warehouse, checked_identifier, display_url
+from cx_pipeline.lib.store.parquet import partition_path
+from cx_pipeline.lib.store.publish import PublishError, publish
+from cx_pipeline.lib.store.tables import AGG_DAILY_CHURN, STG_REJECTS, TABLES_BY_NAME, TableSpec
+from cx_pipeline.lib.store.warehouse import Warehouse, checked_identifier, display_url
 
 DAY = dt.date(2026, 3, 4)
 

@@ -13,8 +13,8 @@ import dagster as dg
 from cx_pipeline.defs.partitions import ALL_EARLIER_DAYS, DAILY, days_back, partition_days
 from cx_pipeline.defs.resources import CxPaths
 from cx_pipeline.lib.quality import events_before_creation, unknown_references
-from cx_pipeline.lib.storage import read_window
-from cx_pipeline.lib.tables import STAGED_TABLES, TABLES_BY_NAME
+from cx_pipeline.lib.store.parquet import read_window
+from cx_pipeline.lib.store.tables import STAGED_TABLES, TABLES_BY_NAME
 from cx_pipeline.settings import SETTINGS
 
 

@@ -30,21 +30,13 @@ from cx_pipeline.defs.staging import (
     volume_check_result,
     volume_check_spec,
 )
-from cx_pipeline.lib import (
-    contacts,
-    customers,
-    history,
-    metrics,
-    surveys,
-    tables,
-    ticket_state,
-    tickets,
-)
-from cx_pipeline.lib.metrics import Day
-from cx_pipeline.lib.publish import publish
+from cx_pipeline.lib.metrics import contacts, core, customers, surveys, tickets
+from cx_pipeline.lib.metrics.core import Day
 from cx_pipeline.lib.quality import VolumeCheck, partition_rows, volume_check
-from cx_pipeline.lib.storage import write_frame
-from cx_pipeline.lib.tables import TableSpec
+from cx_pipeline.lib.store import history, tables, ticket_state
+from cx_pipeline.lib.store.parquet import write_frame
+from cx_pipeline.lib.store.publish import publish
+from cx_pipeline.lib.store.tables import TableSpec
 from cx_pipeline.settings import SETTINGS
 
 # Tickets by topic compares a day with the 7 before it; one more day of
@@ -93,15 +85,15 @@ def single(spec: TableSpec, compute: Callable[[Path, Day], pd.DataFrame]) -> Com
 
 def _tickets_by_topic(output: Path, day: Day) -> pd.DataFrame:
     ticket_rows = history.tickets_created_recently(output, day, TOPIC_WINDOW_DAYS, late_days=LATE)
-    return metrics.tickets_by_topic(ticket_rows, day, SETTINGS.start_date)
+    return core.tickets_by_topic(ticket_rows, day, SETTINGS.start_date)
 
 
 def _churn(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.DataFrame]:
     columns = ("signed_up_at", "churned_at", "plan", "segment")
     customers = history.current_customers(output, day, columns)
     return {
-        tables.AGG_DAILY_CHURN.name: metrics.churn(customers, day, SETTINGS.start_date),
-        tables.AGG_DAILY_CHURN_BY_SEGMENT.name: metrics.churn_by_segment(
+        tables.AGG_DAILY_CHURN.name: core.churn(customers, day, SETTINGS.start_date),
+        tables.AGG_DAILY_CHURN_BY_SEGMENT.name: core.churn_by_segment(
             customers, day, SETTINGS.start_date
         ),
     }
@@ -109,7 +101,7 @@ def _churn(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.Da
 
 def _retention_cohorts(output: Path, day: Day) -> pd.DataFrame:
     customers = history.current_customers(output, day)
-    return metrics.retention_cohorts(customers, day)
+    return core.retention_cohorts(customers, day)
 
 
 def _surveys(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.DataFrame]:
@@ -140,7 +132,7 @@ def _tickets(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd.D
         tables.FCT_TICKETS.name: facts,
         tables.AGG_DAILY_TICKET_ACTIVITY.name: activity,
         tables.AGG_DAILY_WORKLOAD.name: tickets.workload(activity, day, schedule),
-        tables.AGG_DAILY_RESOLUTION_TIME.name: metrics.resolution_time(
+        tables.AGG_DAILY_RESOLUTION_TIME.name: core.resolution_time(
             ticket_rows, events, day, schedule
         ),
         **live.advance(facts, day, SETTINGS.lookback_days).frames(),
@@ -213,7 +205,7 @@ MARTS = (
         },
         _tickets,
         # The live tickets (open or recently solved) with their events: the history a
-        # day needs, carried forward instead of reread (lib/ticket_state.py).
+        # day needs, carried forward instead of reread (lib/store/ticket_state.py).
         carries=tables.FCT_TICKETS.name,
         state=ticket_state.STATE_SCHEMAS,
         optional=(history.CURRENT_CUSTOMERS,),

@@ -8,7 +8,7 @@ from typing import Any
 
 import dagster as dg
 
-from cx_pipeline.lib.tables import TableSpec
+from cx_pipeline.lib.store.tables import TableSpec
 
 
 def table_definition_metadata(spec: TableSpec) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import dagster as dg
 
 from cx_pipeline.defs.partitions import DAILY, ONE_RUN, partition_days
 from cx_pipeline.defs.resources import CxPaths
-from cx_pipeline.lib.mappings import MappingError, SourceMapping, load_mapping, write_drops
+from cx_pipeline.lib.ingest.mappings import MappingError, SourceMapping, load_mapping, write_drops
 from cx_pipeline.settings import SETTINGS
 
 

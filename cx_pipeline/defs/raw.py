@@ -12,9 +12,9 @@ from cx_pipeline.defs.metadata import run_summary
 from cx_pipeline.defs.partitions import DAILY, ONE_RUN, partition_days
 from cx_pipeline.defs.pulls import PULLED_SOURCES
 from cx_pipeline.defs.resources import CxPaths, StagingPolicy
-from cx_pipeline.lib.drops import DROP_SUFFIXES, find_drop, read_drop
-from cx_pipeline.lib.sources import SOURCES, Source
-from cx_pipeline.lib.storage import partition_path, write_partition
+from cx_pipeline.lib.ingest.drops import DROP_SUFFIXES, find_drop, read_drop
+from cx_pipeline.lib.ingest.sources import SOURCES, Source
+from cx_pipeline.lib.store.parquet import partition_path, write_partition
 
 SOURCE_FILE_KEY = b"cx_source_file"
 

@@ -23,14 +23,14 @@ import dagster as dg
 from cx_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from cx_pipeline.defs.resources import CxPaths
 from cx_pipeline.defs.schedules import DAILY_JOB
-from cx_pipeline.lib.landing import (
+from cx_pipeline.lib.ingest.landing import (
     changed_days,
     complete_through,
     late_row_range,
     scan_landing,
     staged_contents,
 )
-from cx_pipeline.lib.sources import SOURCES
+from cx_pipeline.lib.ingest.sources import SOURCES
 from cx_pipeline.settings import SETTINGS
 
 LATE_RERUN_DAYS = int(os.environ.get("CX_LATE_RERUN_DAYS", "7"))

@@ -12,12 +12,12 @@ from cx_pipeline.defs.metadata import run_summary, table_definition_metadata
 from cx_pipeline.defs.partitions import DAILY, ONE_RUN, partition_days
 from cx_pipeline.defs.raw import SOURCE_FILE_KEY
 from cx_pipeline.defs.resources import CxPaths, StagingPolicy, WarehouseResource
-from cx_pipeline.lib.publish import publish
+from cx_pipeline.lib.ingest.sources import SOURCES, Source
+from cx_pipeline.lib.ingest.staging import StagedDrop, stage_drop
 from cx_pipeline.lib.quality import commonest_rule, volume_check
-from cx_pipeline.lib.sources import SOURCES, Source
-from cx_pipeline.lib.staging import StagedDrop, stage_drop
-from cx_pipeline.lib.storage import read_partition_table
-from cx_pipeline.lib.tables import STAGED_TABLES, STG_REJECTS
+from cx_pipeline.lib.store.parquet import read_partition_table
+from cx_pipeline.lib.store.publish import publish
+from cx_pipeline.lib.store.tables import STAGED_TABLES, STG_REJECTS
 
 MAX_REJECTS_LOGGED = 5
 VOLUME_CHECK = "row_count_vs_trailing_mean"

@@ -3,7 +3,7 @@
 A carried table's day is its previous day plus one day of drops, so a day's cost does not
 grow with years of history. Each declares a dependency on its own previous day, so
 backfills run it in date order. (The live tickets are carried by the tickets mart
-itself, which is their only reader: lib/ticket_state.py.)
+itself, which is their only reader: lib/store/ticket_state.py.)
 """
 
 import dagster as dg
@@ -11,9 +11,9 @@ import dagster as dg
 from cx_pipeline.defs.metadata import run_summary
 from cx_pipeline.defs.partitions import DAILY, ONE_RUN, days_back, own_previous_day, partition_days
 from cx_pipeline.defs.resources import CxPaths
-from cx_pipeline.lib.history import CURRENT_CUSTOMERS, STG_CUSTOMERS, updated_customers
 from cx_pipeline.lib.quality import partition_rows
-from cx_pipeline.lib.storage import write_frame
+from cx_pipeline.lib.store.history import CURRENT_CUSTOMERS, STG_CUSTOMERS, updated_customers
+from cx_pipeline.lib.store.parquet import write_frame
 from cx_pipeline.settings import SETTINGS
 
 

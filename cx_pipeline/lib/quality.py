@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cx_pipeline.lib.storage import partition_path
+from cx_pipeline.lib.store.parquet import partition_path
 
 TRAILING_DAYS = 7
 # A day's rows outside [LOW, HIGH] x the trailing mean are worth a look (weekends

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from cx_pipeline.lib.tables import ALL_TABLES
-from cx_pipeline.lib.warehouse import Warehouse, display_url
+from cx_pipeline.lib.store.tables import ALL_TABLES
+from cx_pipeline.lib.store.warehouse import Warehouse, display_url
 
 HEADLINES_SQL = """
 SELECT

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cx_pipeline.lib.business_hours import BusinessSchedule
+from cx_pipeline.lib.metrics.business_hours import BusinessSchedule
 
 RESOLUTION_EVENTS = ("solved", "closed")
 RESPONSE_EVENTS = ("agent_reply",)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from cx_pipeline.lib.drops import drop_day
-from cx_pipeline.lib.storage import PART_FILE, rows_and_minimum
+from cx_pipeline.lib.ingest.drops import drop_day
+from cx_pipeline.lib.store.parquet import PART_FILE, rows_and_minimum
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ import sqlalchemy as sa
 import yaml
 
 from cx_pipeline.lib import schemas
-from cx_pipeline.lib.sources import SOURCES_BY_NAME
-from cx_pipeline.lib.tickets import STATUS_EVENTS
+from cx_pipeline.lib.ingest.sources import SOURCES_BY_NAME
+from cx_pipeline.lib.metrics.tickets import STATUS_EVENTS
 
 FORMATS = ("csv", "jsonl", "json", "parquet")
 TOP_KEYS = {"source", "read", "rename", "values", "timestamps", "constants", "event_log",

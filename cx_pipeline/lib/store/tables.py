@@ -16,8 +16,8 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 
 from cx_pipeline.lib import schemas
-from cx_pipeline.lib.sources import SOURCES
-from cx_pipeline.lib.storage import PARTITION_COLUMN
+from cx_pipeline.lib.ingest.sources import SOURCES
+from cx_pipeline.lib.store.parquet import PARTITION_COLUMN
 
 _ARROW_TYPES = {
     "str": pa_arrow.string(),

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from cx_pipeline.lib.drops import BOOKKEEPING, MALFORMED, RAW_TEXT, ROW_NUMBER
-from cx_pipeline.lib.sources import Source
+from cx_pipeline.lib.ingest.drops import BOOKKEEPING, MALFORMED, RAW_TEXT, ROW_NUMBER
+from cx_pipeline.lib.ingest.sources import Source
 
 _REJECT_COLUMNS = ["source", "file", "row_number", "columns", "rules", "message", "raw_row"]
 

@@ -10,7 +10,7 @@ import datetime as dt
 
 import pandas as pd
 
-from cx_pipeline.lib.metrics import Day, days_covered, ratio
+from cx_pipeline.lib.metrics.core import Day, days_covered, ratio
 
 ALL_TOPICS = "(all)"
 CHANNEL_WINDOWS = (1, 30)

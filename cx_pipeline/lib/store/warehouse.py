@@ -25,9 +25,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
-from cx_pipeline.lib.storage import PARTITION_COLUMN
-from cx_pipeline.lib.tables import TableSpec, sql_text
-from cx_pipeline.lib.views import View, views_of
+from cx_pipeline.lib.store.parquet import PARTITION_COLUMN
+from cx_pipeline.lib.store.tables import TableSpec, sql_text
+from cx_pipeline.lib.store.views import View, views_of
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _COPY_BATCH_ROWS = 200_000

@@ -12,7 +12,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from cx_pipeline.lib.metrics import Day, days_covered, ratio
+from cx_pipeline.lib.metrics.core import Day, days_covered, ratio
 
 WINDOWS = (1, 7, 30)
 ALL = "(all)"

@@ -14,11 +14,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from cx_pipeline.lib import metrics, tables
-from cx_pipeline.lib.metrics import Day
-from cx_pipeline.lib.sources import TICKET_EVENTS as TICKET_EVENTS_SOURCE
-from cx_pipeline.lib.storage import latest_partition_before, read_window
-from cx_pipeline.lib.tables import STAGED_TABLES
+from cx_pipeline.lib.ingest.sources import TICKET_EVENTS as TICKET_EVENTS_SOURCE
+from cx_pipeline.lib.metrics import core
+from cx_pipeline.lib.metrics.core import Day
+from cx_pipeline.lib.store import tables
+from cx_pipeline.lib.store.parquet import latest_partition_before, read_window
+from cx_pipeline.lib.store.tables import STAGED_TABLES
 
 STG_CUSTOMERS = STAGED_TABLES["customers"]
 # Events are read from the drop of their own day and of the day before, so a
@@ -70,7 +71,7 @@ def tickets_by_id(
         columns=columns,
         row_filter=ds.field("ticket_id").isin(pa.array(ids, pa.string())),
     )
-    return metrics.latest_versions(tickets, ["ticket_id"]).drop(columns="date")
+    return core.latest_versions(tickets, ["ticket_id"]).drop(columns="date")
 
 
 def tickets_created_recently(
@@ -91,7 +92,7 @@ def tickets_created_recently(
     )
     late = _late(output, "tickets", day, late_days, "created_at", ["ticket_id", *columns])
     tickets = pd.concat([recent, late], ignore_index=True) if len(late) else recent
-    return metrics.latest_versions(tickets, ["ticket_id"])
+    return core.latest_versions(tickets, ["ticket_id"])
 
 
 CURRENT_CUSTOMERS = "int_current_customers"
@@ -105,9 +106,7 @@ def updated_customers(output: Path, day: dt.date, first_day: dt.date) -> pd.Data
     since = previous + dt.timedelta(days=1) if previous else first_day
     carried = [] if previous is None else [_read_snapshot(output, previous)]
     drops = _read(output, "customers", since, day)
-    return metrics.latest_versions(pd.concat([*carried, drops]), ["customer_id"]).drop(
-        columns="date"
-    )
+    return core.latest_versions(pd.concat([*carried, drops]), ["customer_id"]).drop(columns="date")
 
 
 def current_customers(
@@ -147,7 +146,7 @@ def survey_responses(
         ],
         ignore_index=True,
     )
-    responses = metrics.latest_versions(responses, ["response_id"]).drop(columns=["date"])
+    responses = core.latest_versions(responses, ["response_id"]).drop(columns=["date"])
     customers = current_customers(output, day, ("segment", "plan"))
     ids = responses["ticket_id"].dropna().unique()
     tickets = tickets_by_id(output, ids, day, lookback_days, ["ticket_id", "topic", "agent_group"])
@@ -187,7 +186,7 @@ def answers_of_day(output: Path, day: Day, late_days: int = 0) -> pd.DataFrame:
         columns=["response_id", "customer_id", "survey_type", "score", "submitted_at"],
         row_filter=_on_day("submitted_at", day),
     )
-    return metrics.latest_versions(responses, ["response_id"])
+    return core.latest_versions(responses, ["response_id"])
 
 
 def previous_snapshot(

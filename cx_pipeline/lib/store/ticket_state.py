@@ -27,11 +27,11 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from cx_pipeline.lib.metrics import Day, among
-from cx_pipeline.lib.sources import TICKET_EVENTS
-from cx_pipeline.lib.sql import numbered, query, sql_list
-from cx_pipeline.lib.storage import latest_partition_before, read_window
-from cx_pipeline.lib.tables import STAGED_TABLES
+from cx_pipeline.lib.ingest.sources import TICKET_EVENTS
+from cx_pipeline.lib.metrics.core import Day, among
+from cx_pipeline.lib.metrics.sql import numbered, query, sql_list
+from cx_pipeline.lib.store.parquet import latest_partition_before, read_window
+from cx_pipeline.lib.store.tables import STAGED_TABLES
 
 LIVE_TICKETS = "int_live_tickets"
 LIVE_EVENTS = "int_live_ticket_events"

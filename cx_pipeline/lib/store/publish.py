@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from cx_pipeline.lib.storage import PART_FILE, replacing_partition
-from cx_pipeline.lib.tables import TableSpec
-from cx_pipeline.lib.warehouse import Warehouse
+from cx_pipeline.lib.store.parquet import PART_FILE, replacing_partition
+from cx_pipeline.lib.store.tables import TableSpec
+from cx_pipeline.lib.store.warehouse import Warehouse
 
 
 def publish(

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from cx_pipeline.lib.business_hours import BusinessSchedule
-from cx_pipeline.lib.metrics import RESOLUTION_EVENTS, Day, ratio
+from cx_pipeline.lib.metrics.business_hours import BusinessSchedule
+from cx_pipeline.lib.metrics.core import RESOLUTION_EVENTS, Day, ratio
+from cx_pipeline.lib.metrics.sql import numbered, query, sql_list
 from cx_pipeline.lib.schemas import AggDailyTicketActivity, FctTickets
-from cx_pipeline.lib.sql import numbered, query, sql_list
 
 STATUS_EVENTS = {
     "open": "open",

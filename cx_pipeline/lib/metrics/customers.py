@@ -15,8 +15,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from cx_pipeline.lib.metrics import Day, days_covered, ratio, side_by_side
-from cx_pipeline.lib.tickets import hash_ids
+from cx_pipeline.lib.metrics.core import Day, days_covered, ratio, side_by_side
+from cx_pipeline.lib.metrics.tickets import hash_ids
 
 COUNTERS = ["tickets", "tickets_resolved", "resolution_minutes_sum", "reopens"]
 LAST_ANSWERS = {"nps": ("last_nps", "last_nps_at"), "csat": ("last_csat", "last_csat_at")}
