@@ -30,6 +30,8 @@ class PipelineSettings:
     # Drops after a day that may still hold its rows (a late export, a drop cut in another
     # time zone): a rerun of the day reads them and restates it.
     late_row_days: int = 3
+    # Days after a late or corrected drop that late_drops_sensor reruns too.
+    late_rerun_days: int = 7
     # Source mappings with a SQL query, pulled by the pipeline itself each day.
     sql_sources: tuple[Path, ...] = ()
 
@@ -46,6 +48,7 @@ class PipelineSettings:
             survey_min_responses=int(env.get("CX_SURVEY_MIN_RESPONSES", "30")),
             repeat_contact_days=int(env.get("CX_REPEAT_CONTACT_DAYS", "7")),
             late_row_days=int(env.get("CX_LATE_ROW_DAYS", "3")),
+            late_rerun_days=int(env.get("CX_LATE_RERUN_DAYS", "7")),
             sql_sources=tuple(
                 Path(name.strip()) for name in env.get("CX_SQL_SOURCES", "").split(",") if name
             ),

@@ -16,7 +16,6 @@ newly staged drop holds such rows.
 import datetime as dt
 import hashlib
 import json
-import os
 
 import dagster as dg
 
@@ -32,8 +31,6 @@ from cx_pipeline.lib.ingest.landing import (
 )
 from cx_pipeline.lib.ingest.sources import SOURCES
 from cx_pipeline.settings import SETTINGS
-
-LATE_RERUN_DAYS = int(os.environ.get("CX_LATE_RERUN_DAYS", "7"))
 
 
 @dg.sensor(
@@ -63,7 +60,7 @@ def late_drops_sensor(
     if not days or last_complete is None:
         return dg.SensorResult(cursor=cursor, skip_reason="no new or changed drops")
     start = days[0]
-    end = min(max(days[-1], start) + dt.timedelta(days=LATE_RERUN_DAYS), last_complete)
+    end = min(max(days[-1], start) + dt.timedelta(days=SETTINGS.late_rerun_days), last_complete)
     if end < start:
         return dg.SensorResult(cursor=cursor, skip_reason=f"drops for {start} are incomplete")
     context.log.info(
