@@ -39,14 +39,73 @@ from cx_pipeline.lib.store.publish import publish
 from cx_pipeline.lib.store.tables import TableSpec
 from cx_pipeline.settings import SETTINGS
 
-# Tickets by topic compares a day with the 7 before it; one more day of
-# arrivals covers a ticket created just before midnight that landed next day.
-TOPIC_WINDOW_DAYS = 8
-# Repeat contacts look back their window, the channel mix 30 days; + 1 arrival day.
-CONTACTS_WINDOW_DAYS = max(SETTINGS.repeat_contact_days, max(contacts.CHANNEL_WINDOWS)) + 1
-
 ARRIVAL_TABLES = frozenset(spec.name for spec in tables.STAGED_TABLES.values())
 LATE = SETTINGS.late_row_days
+
+
+@dataclass(frozen=True)
+class Input:
+    """A table a mart reads, declared once: the Dagster dependency and the read both use
+    its window (the mart's day and the ``days`` before it; an arrival-day table also the
+    late-row days after it) and its columns."""
+
+    table: str
+    days: int = 0
+    columns: tuple[str, ...] = ()
+    # Only enriches (a ticket's customer segment): a day without it is still computed
+    # (an event-log source has no customer records).
+    optional: bool = False
+
+    @property
+    def late_days(self) -> int:
+        """Days after the mart's day whose drops it also reads, for the day's late rows
+        (staged tables are by arrival day; carried states and marts are not)."""
+        return LATE if self.table in ARRIVAL_TABLES else 0
+
+    def dependency(self) -> dg.AssetDep:
+        return dg.AssetDep(self.table, partition_mapping=days_back(self.days, self.late_days))
+
+
+# Tickets by topic compares a day with the 7 before it; one more day of
+# arrivals covers a ticket created just before midnight that landed next day.
+TOPIC_TICKETS = Input("stg_tickets", days=8, columns=("created_at", "topic"))
+# Repeat contacts look back their window, the channel mix 30 days; + 1 arrival day.
+CONTACT_TICKETS = Input(
+    "stg_tickets",
+    days=max(SETTINGS.repeat_contact_days, max(contacts.CHANNEL_WINDOWS)) + 1,
+    columns=("customer_id", "created_at", "channel", "topic"),
+)
+# Ticket volume per customer over 30 days; + 1 arrival day.
+VOLUME_TICKETS = Input(
+    "stg_tickets", days=customers.VOLUME_WINDOW_DAYS + 1, columns=("customer_id", "created_at")
+)
+LIVE_TICKETS = Input("stg_tickets", days=history.EVENT_ARRIVAL_SLACK_DAYS)
+LIVE_EVENTS = Input("stg_ticket_events", days=history.EVENT_ARRIVAL_SLACK_DAYS)
+REOPENS = Input("stg_ticket_events", days=history.EVENT_ARRIVAL_SLACK_DAYS)
+ANSWERS = Input("stg_survey_responses", days=history.EVENT_ARRIVAL_SLACK_DAYS)
+SURVEY_ANSWERS = Input("stg_survey_responses", days=history.SURVEY_WINDOW_DAYS)
+# A survey's ticket (its topic and agent group), looked up by id within the lookback.
+SURVEYED_TICKETS = Input(
+    "stg_tickets",
+    days=SETTINGS.lookback_days,
+    columns=("ticket_id", "topic", "agent_group"),
+    optional=True,
+)
+SEGMENTS = Input(history.CURRENT_CUSTOMERS, columns=("segment",), optional=True)
+CHURN_CUSTOMERS = Input(
+    history.CURRENT_CUSTOMERS, columns=("signed_up_at", "churned_at", "plan", "segment")
+)
+COHORT_CUSTOMERS = Input(history.CURRENT_CUSTOMERS, columns=("signed_up_at", "churned_at"))
+SURVEYED_CUSTOMERS = Input(history.CURRENT_CUSTOMERS, columns=("segment", "plan"), optional=True)
+PROFILES = Input(history.CURRENT_CUSTOMERS, columns=customers.PROFILE)
+DAY_TICKETS = Input(
+    tables.FCT_TICKETS.name,
+    columns=("ticket_id", "customer_key", "created_at", "first_resolved_at",
+             "first_resolution_minutes"),
+)  # fmt: skip
+BACKLOG_TICKETS = Input(
+    tables.FCT_TICKETS.name, columns=("ticket_id", "created_at", "channel", "priority", "status")
+)
 
 Compute = Callable[[Path, Day, MetricSettings], dict[str, pd.DataFrame]]
 
@@ -55,27 +114,28 @@ Compute = Callable[[Path, Day, MetricSettings], dict[str, pd.DataFrame]]
 class Mart:
     name: str
     specs: tuple[TableSpec, ...]
-    # Staged table -> how many days before the mart's day it reads.
-    upstream: dict[str, int]
+    inputs: tuple[Input, ...]
     compute: Compute
     # A table of this mart whose previous day it reads (a snapshot carried forward).
     carries: str | None = None
-    # Inputs that only enrich (e.g. a ticket's customer segment): a day without their
-    # drop is still computed (an event-log source has no customer records).
-    optional: tuple[str, ...] = ()
     # Carried state this mart writes to Parquet only (table name -> Arrow schema): rows
     # already validated upstream, read back by the mart's next day.
     state: Mapping[str, pa.Schema] = field(default_factory=dict)
 
-    def late_days(self, upstream: str) -> int:
-        """Days after the mart's day whose drops it also reads, for the day's late rows
-        (staged tables are by arrival day; carried states and marts are not)."""
-        return SETTINGS.late_row_days if upstream in ARRIVAL_TABLES else 0
+    def dependencies(self) -> list[dg.AssetDep]:
+        """One per upstream table, over the widest window the mart reads of it."""
+        widest: dict[str, Input] = {}
+        for item in self.inputs:
+            known = widest.get(item.table)
+            if known is None or item.days > known.days:
+                widest[item.table] = item
+        return [item.dependency() for item in widest.values()]
 
     def missing_inputs(self, output: Path, day: dt.date) -> list[str]:
-        """Staged tables whose own day is missing (a missing drop): the day is not computed,
-        so it shows as missing rather than as a day with nothing in it."""
-        required = [t for t in self.upstream if t not in self.optional]
+        """Required tables whose own day is missing (a missing drop): the day is not
+        computed, so it shows as missing rather than as a day with nothing in it."""
+        optional = {i.table for i in self.inputs if i.optional}
+        required = dict.fromkeys(i.table for i in self.inputs if i.table not in optional)
         return [t for t in required if partition_rows(output, t, day) is None]
 
 
@@ -84,13 +144,14 @@ def single(spec: TableSpec, compute: Callable[[Path, Day], pd.DataFrame]) -> Com
 
 
 def _tickets_by_topic(output: Path, day: Day) -> pd.DataFrame:
-    ticket_rows = history.tickets_created_recently(output, day, TOPIC_WINDOW_DAYS, late_days=LATE)
+    ticket_rows = history.tickets_created_recently(
+        output, day, TOPIC_TICKETS.days, TOPIC_TICKETS.columns, LATE
+    )
     return core.tickets_by_topic(ticket_rows, day, SETTINGS.start_date)
 
 
 def _churn(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.DataFrame]:
-    columns = ("signed_up_at", "churned_at", "plan", "segment")
-    customers = history.current_customers(output, day, columns)
+    customers = history.current_customers(output, day, CHURN_CUSTOMERS.columns)
     return {
         tables.AGG_DAILY_CHURN.name: core.churn(customers, day, SETTINGS.start_date),
         tables.AGG_DAILY_CHURN_BY_SEGMENT.name: core.churn_by_segment(
@@ -100,12 +161,15 @@ def _churn(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.Da
 
 
 def _retention_cohorts(output: Path, day: Day) -> pd.DataFrame:
-    customers = history.current_customers(output, day)
+    customers = history.current_customers(output, day, COHORT_CUSTOMERS.columns)
     return core.retention_cohorts(customers, day)
 
 
 def _surveys(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.DataFrame]:
-    responses = history.survey_responses(output, day, SETTINGS.lookback_days, LATE)
+    responses = history.survey_responses(
+        output, day, SURVEYED_TICKETS.days, LATE, SURVEYED_CUSTOMERS.columns,
+        SURVEYED_TICKETS.columns,
+    )  # fmt: skip
     kinds = surveys.survey_tables(
         responses, day, SETTINGS.survey_min_responses, SETTINGS.start_date
     )
@@ -113,11 +177,11 @@ def _surveys(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.
 
 
 def _tickets(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd.DataFrame]:
-    live = ticket_state.load_live_tickets(output, day.date, history.EVENT_ARRIVAL_SLACK_DAYS)
+    live = ticket_state.load_live_tickets(output, day.date, LIVE_TICKETS.days)
     # The day's late rows count in its figures (a rerun restates it) but are not carried:
     # the state takes them on the day they arrived.
     ticket_rows, events = live.with_late_rows(output, day, LATE).touched_on(day)
-    segments = history.current_customers(output, day, ("segment",))
+    segments = history.current_customers(output, day, SEGMENTS.columns)
     ticket_rows = ticket_rows.merge(
         segments[["customer_id", "segment"]].rename(columns={"segment": "customer_segment"}),
         on="customer_id",
@@ -140,8 +204,9 @@ def _tickets(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd.D
 
 
 def _contacts(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.DataFrame]:
-    columns = ("customer_id", "created_at", "channel", "topic")
-    recent = history.tickets_created_recently(output, day, CONTACTS_WINDOW_DAYS, columns, LATE)
+    recent = history.tickets_created_recently(
+        output, day, CONTACT_TICKETS.days, CONTACT_TICKETS.columns, LATE
+    )
     return {
         tables.AGG_DAILY_REPEAT_CONTACTS.name: contacts.repeat_contacts(
             recent, day, SETTINGS.repeat_contact_days, SETTINGS.start_date
@@ -151,7 +216,7 @@ def _contacts(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd
 
 
 def _backlog(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.DataFrame]:
-    facts = history.ticket_states(output, day)
+    facts = history.ticket_states(output, day, list(BACKLOG_TICKETS.columns))
     previous = history.previous_snapshot(output, day, SETTINGS.start_date)
     snapshot = tickets.open_tickets(previous, facts)
     return {
@@ -161,10 +226,7 @@ def _backlog(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.
 
 
 def _customers(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd.DataFrame]:
-    facts = history.ticket_states(
-        output, day, ["ticket_id", "customer_key", "created_at", "first_resolved_at",
-                      "first_resolution_minutes"],
-    )  # fmt: skip
+    facts = history.ticket_states(output, day, list(DAY_TICKETS.columns))
     activity = customers.day_activity(
         facts,
         history.events_of_day(output, day, "reopened", LATE),
@@ -173,13 +235,12 @@ def _customers(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd
         settings.id_salt,
     )
     previous = history.previous_snapshot(output, day, SETTINGS.start_date, tables.DIM_CUSTOMERS)
-    profiles = history.current_customers(output, day, customers.PROFILE)
+    profiles = history.current_customers(output, day, PROFILES.columns)
     snapshot = customers.update_snapshot(previous, activity, profiles, day, settings.id_salt)
-    window = customers.VOLUME_WINDOW_DAYS
     recent = history.tickets_created_recently(
-        output, day, window + 1, ("customer_id", "created_at"), LATE
+        output, day, VOLUME_TICKETS.days, VOLUME_TICKETS.columns, LATE
     )
-    recent = recent[recent["created_at"] >= day.shifted(1 - window)]
+    recent = recent[recent["created_at"] >= day.shifted(1 - customers.VOLUME_WINDOW_DAYS)]
     tickets_30d = tickets.hash_ids(recent["customer_id"], settings.id_salt).value_counts()
     scores = customers.health(
         snapshot, tickets_30d, day, settings.health_weights, settings.plan_scores,
@@ -188,7 +249,6 @@ def _customers(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd
     return {tables.DIM_CUSTOMERS.name: snapshot, tables.AGG_DAILY_CUSTOMER_HEALTH.name: scores}
 
 
-LOOKBACK = SETTINGS.lookback_days
 MARTS = (
     Mart(
         "tickets",
@@ -198,71 +258,55 @@ MARTS = (
             tables.AGG_DAILY_WORKLOAD,
             tables.AGG_DAILY_RESOLUTION_TIME,
         ),
-        {
-            "stg_tickets": history.EVENT_ARRIVAL_SLACK_DAYS,
-            "stg_ticket_events": history.EVENT_ARRIVAL_SLACK_DAYS,
-            history.CURRENT_CUSTOMERS: 0,
-        },
+        (LIVE_TICKETS, LIVE_EVENTS, SEGMENTS),
         _tickets,
         # The live tickets (open or recently solved) with their events: the history a
         # day needs, carried forward instead of reread (lib/store/ticket_state.py).
         carries=tables.FCT_TICKETS.name,
         state=ticket_state.STATE_SCHEMAS,
-        optional=(history.CURRENT_CUSTOMERS,),
     ),
     Mart(
         "tickets_by_topic",
         (tables.AGG_DAILY_TICKETS_BY_TOPIC,),
-        {"stg_tickets": TOPIC_WINDOW_DAYS},
+        (TOPIC_TICKETS,),
         single(tables.AGG_DAILY_TICKETS_BY_TOPIC, _tickets_by_topic),
     ),
     Mart(
         "contacts",
         (tables.AGG_DAILY_REPEAT_CONTACTS, tables.AGG_DAILY_CHANNEL_MIX),
-        {"stg_tickets": CONTACTS_WINDOW_DAYS},
+        (CONTACT_TICKETS,),
         _contacts,
     ),
     Mart(
         "churn",
         (tables.AGG_DAILY_CHURN, tables.AGG_DAILY_CHURN_BY_SEGMENT),
-        {history.CURRENT_CUSTOMERS: 0},
+        (CHURN_CUSTOMERS,),
         _churn,
     ),
     Mart(
         "customers",
         (tables.DIM_CUSTOMERS, tables.AGG_DAILY_CUSTOMER_HEALTH),
-        {
-            "fct_tickets": 0,
-            "stg_ticket_events": history.EVENT_ARRIVAL_SLACK_DAYS,
-            "stg_survey_responses": history.EVENT_ARRIVAL_SLACK_DAYS,
-            history.CURRENT_CUSTOMERS: 0,
-            "stg_tickets": customers.VOLUME_WINDOW_DAYS + 1,
-        },
+        (DAY_TICKETS, REOPENS, ANSWERS, PROFILES, VOLUME_TICKETS),
         _customers,
         carries=tables.DIM_CUSTOMERS.name,
     ),
     Mart(
         "retention_cohorts",
         (tables.AGG_RETENTION_COHORTS,),
-        {history.CURRENT_CUSTOMERS: 0},
+        (COHORT_CUSTOMERS,),
         single(tables.AGG_RETENTION_COHORTS, _retention_cohorts),
     ),
     Mart(
         "surveys",
         (tables.AGG_DAILY_NPS, tables.AGG_DAILY_CSAT, tables.AGG_DAILY_CES),
-        {
-            "stg_survey_responses": history.SURVEY_WINDOW_DAYS,
-            history.CURRENT_CUSTOMERS: 0,
-            "stg_tickets": LOOKBACK,
-        },
-        _surveys,
         # A survey tool's export alone is enough: customers and tickets only add breakdowns.
-        optional=(history.CURRENT_CUSTOMERS, "stg_tickets"),
+        (SURVEY_ANSWERS, SURVEYED_CUSTOMERS, SURVEYED_TICKETS),
+        _surveys,
     ),
     Mart(
         "backlog",
         (tables.FCT_OPEN_TICKETS, tables.AGG_DAILY_BACKLOG),
-        {"fct_tickets": 0},
+        (BACKLOG_TICKETS,),
         _backlog,
         carries=tables.FCT_OPEN_TICKETS.name,
     ),
@@ -270,10 +314,7 @@ MARTS = (
 
 
 def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
-    deps = [
-        dg.AssetDep(name, partition_mapping=days_back(days, mart.late_days(name)))
-        for name, days in mart.upstream.items()
-    ]
+    deps = mart.dependencies()
     specs = [
         dg.AssetSpec(
             spec.name,

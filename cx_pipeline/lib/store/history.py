@@ -130,7 +130,12 @@ SURVEY_WINDOW_DAYS = 30
 
 
 def survey_responses(
-    output: Path, day: Day, lookback_days: int, late_days: int = 0
+    output: Path,
+    day: Day,
+    lookback_days: int,
+    late_days: int = 0,
+    customer_columns: tuple[str, ...] = ("segment", "plan"),
+    ticket_columns: tuple[str, ...] = ("ticket_id", "topic", "agent_group"),
 ) -> pd.DataFrame:
     """Responses submitted in the 30 days ending on ``day`` (also those that arrived in the
     ``late_days`` drops after it), with their customer's segment and plan (newest version)
@@ -147,9 +152,9 @@ def survey_responses(
         ignore_index=True,
     )
     responses = core.latest_versions(responses, ["response_id"]).drop(columns=["date"])
-    customers = current_customers(output, day, ("segment", "plan"))
+    customers = current_customers(output, day, customer_columns)
     ids = responses["ticket_id"].dropna().unique()
-    tickets = tickets_by_id(output, ids, day, lookback_days, ["ticket_id", "topic", "agent_group"])
+    tickets = tickets_by_id(output, ids, day, lookback_days, list(ticket_columns))
     return responses.merge(customers, on="customer_id", how="left").merge(
         tickets, on="ticket_id", how="left"
     )
