@@ -130,29 +130,30 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_backfill(start: dt.date, end: dt.date, chunk_days: int, select: str | None = None) -> int:
-    """Materialise every asset (or the ``select``ed ones) for ``start..end``, a chunk of days
-    per Dagster run, in order."""
+    """Run the cx_daily job (every asset, or the ``select``ed ones) for ``start..end``, a
+    chunk of days per Dagster run, in order; with CX_MAX_PROCESSES > 1 independent steps run
+    side by side, each in its own process."""
     import dagster as dg
     from tqdm import tqdm
 
-    from cx_pipeline.definitions import RUNNABLE, defs
+    from cx_pipeline.definitions import daily_job
 
     if end < start:
         raise SystemExit(f"--end {end} is before --start {start}")
-    selection = dg.AssetSelection.assets(*whole_marts(select.split(","))) if select else None
+    selection = [dg.AssetKey(name) for name in whole_marts(select.split(","))] if select else None
     instance = dg.DagsterInstance.get()
-    resources = defs.resources
+    # Rebuilt by name in each step's process when steps run in processes of their own.
+    job = dg.reconstructable(daily_job)
     total = (end - start).days + 1
     with tqdm(total=total, unit="day", desc="backfill", file=sys.stderr) as progress:
         chunk_start = start
         while chunk_start <= end:
             chunk_end = min(end, chunk_start + dt.timedelta(days=chunk_days - 1))
             progress.set_postfix_str(f"{chunk_start}..{chunk_end}")
-            result = dg.materialize(
-                RUNNABLE,
-                selection=selection,
+            result = dg.execute_job(
+                job,
                 instance=instance,
-                resources=resources,
+                asset_selection=selection,
                 tags={
                     RANGE_START_TAG: chunk_start.isoformat(),
                     RANGE_END_TAG: chunk_end.isoformat(),

@@ -26,3 +26,8 @@ defs = dg.Definitions(
     sensors=[late_drops_sensor, late_rows_sensor],
     resources=default_resources(),
 )
+
+
+def daily_job() -> dg.JobDefinition:
+    """cx_daily, rebuilt by name in each step process of a multiprocess run."""
+    return defs.get_job_def(DAILY_JOB.name)

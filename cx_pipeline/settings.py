@@ -32,6 +32,8 @@ class PipelineSettings:
     late_row_days: int = 3
     # Days after a late or corrected drop that late_drops_sensor reruns too.
     late_rerun_days: int = 7
+    # Steps of a run that may run at once, each in its own process (1: all in one process).
+    max_processes: int = 1
     # Source mappings with a SQL query, pulled by the pipeline itself each day.
     sql_sources: tuple[Path, ...] = ()
 
@@ -49,6 +51,7 @@ class PipelineSettings:
             repeat_contact_days=int(env.get("CX_REPEAT_CONTACT_DAYS", "7")),
             late_row_days=int(env.get("CX_LATE_ROW_DAYS", "3")),
             late_rerun_days=int(env.get("CX_LATE_RERUN_DAYS", "7")),
+            max_processes=int(env.get("CX_MAX_PROCESSES", "1")),
             sql_sources=tuple(
                 Path(name.strip()) for name in env.get("CX_SQL_SOURCES", "").split(",") if name
             ),

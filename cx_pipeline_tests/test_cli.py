@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import duckdb
+import sqlalchemy as sa
 
 from cx_pipeline.lib.store.tables import DIALECTS, ddl_script
 from cx_pipeline.lib.store.views import views_script
@@ -81,3 +83,45 @@ def test_two_first_runs_at_once_on_a_fresh_instance(tmp_path: Path, small_world:
         _, errors = run.communicate(timeout=600)
         assert run.returncode == 0, errors[-2000:]
         assert "already exists" not in errors
+
+
+def parquet_files(output: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(output)): path.read_bytes()
+        for path in sorted(output.rglob("*.parquet"))
+        if not path.name.startswith(".")
+    }
+
+
+def test_a_backfill_with_steps_in_processes_of_their_own_equals_one_process(
+    tmp_path: Path, small_world: Path, postgres_url: str
+) -> None:
+    # CX_MAX_PROCESSES=2: independent steps run side by side in their own processes (Dagster's
+    # multiprocess executor), writing to PostgreSQL, whose writers do not wait for each other.
+    runs = {}
+    for name, extra in (
+        ("one", {}),
+        ("many", {"CX_MAX_PROCESSES": "2", "CX_WAREHOUSE_URL": postgres_url}),
+    ):
+        folder = tmp_path / name
+        (folder / "dagster_home").mkdir(parents=True)
+        result = subprocess.run(
+            [BIN / "cx-pipeline", "backfill", "--start", "2026-01-01", "--end", "2026-01-03"],
+            env={**environment(folder, small_world), **extra},
+            capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs[name] = folder
+    one, many = (parquet_files(runs[name] / "data" / "output") for name in ("one", "many"))
+    assert one.keys() == many.keys() and one == many  # byte for byte
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as conn:
+        days = conn.exec_driver_sql("SELECT CAST(date AS TEXT) FROM agg_daily_churn ORDER BY 1")
+        assert [row[0] for row in days] == ["2026-01-01", "2026-01-02", "2026-01-03"]
+    engine.dispose()
+    # The run is the cx_daily job, with its steps in processes of their own.
+    with dg.DagsterInstance.from_config(str(runs["many"] / "dagster_home")) as instance:
+        (run,) = instance.get_runs(limit=1)
+        assert run.job_name == "cx_daily"
+        logs = instance.all_logs(run.run_id)
+        assert any("multiprocess" in (entry.user_message or "") for entry in logs)

@@ -7,10 +7,22 @@ import dagster as dg
 
 from cx_pipeline.settings import SETTINGS
 
+
+def run_executor(max_processes: int) -> dg.ExecutorDefinition:
+    """One process for every step (the default: no process start-up, and a DuckDB file
+    takes one writing process at a time), or up to ``max_processes`` steps at once, each in
+    its own process (independent marts side by side; worth it with PostgreSQL, whose
+    writers do not wait for each other)."""
+    if max_processes <= 1:
+        return dg.in_process_executor
+    return dg.multiprocess_executor.configured({"max_concurrent": max_processes})
+
+
 DAILY_JOB = dg.define_asset_job(
     "cx_daily",
     selection=dg.AssetSelection.all(),
     description="Every asset for one day (or a range): raw -> staging -> marts.",
+    executor_def=run_executor(SETTINGS.max_processes),
 )
 
 
