@@ -12,10 +12,14 @@ from pathlib import Path
 
 from cx_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from cx_pipeline.defs.resources import data_dir, landing_dir
+from cx_pipeline.lib.ingest.sources import SOURCES, SOURCES_BY_NAME
 from cx_pipeline.settings import PROJECT_ROOT
 
 # The progress bar says how far a backfill is; Dagster's console shows warnings up.
+# Warnings on the console; a failed step is told in one line by run_backfill (the run's
+# whole log, traceback included, stays in the instance and the UI).
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+BACKFILL_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +62,27 @@ def main(argv: list[str] | None = None) -> int:
     convert.add_argument("--start", type=dt.date.fromisoformat, default=None)
     convert.add_argument("--end", type=dt.date.fromisoformat, default=None)
 
+    validate = commands.add_parser(
+        "validate",
+        help="stage one file as the pipeline would and print its rejects; writes nothing",
+    )
+    validate.add_argument("file", type=Path)
+    validate.add_argument("--source", required=True, choices=[s.name for s in SOURCES])
+
+    rejects = commands.add_parser("rejects", help="the rows quarantined on a day, with reasons")
+    rejects.add_argument("--day", type=dt.date.fromisoformat, required=True)
+    rejects.add_argument("--source", default=None, choices=[s.name for s in SOURCES])
+
+    status = commands.add_parser(
+        "status", help="days with missing drops, outputs not computed, changed drops, failed runs"
+    )
+    status.add_argument("--start", type=dt.date.fromisoformat, default=None)
+    status.add_argument("--end", type=dt.date.fromisoformat, default=None)
+
+    summary = commands.add_parser("summary", help="headline figures of a date range")
+    summary.add_argument("--start", type=dt.date.fromisoformat, required=True)
+    summary.add_argument("--end", type=dt.date.fromisoformat, required=True)
+
     ddl = commands.add_parser("ddl", help="print or write the warehouse DDL (sql/)")
     ddl.add_argument("--dialect", choices=["duckdb", "postgresql"], default=None)
     ddl.add_argument("--write", action="store_true", help="rewrite sql/<dialect>/tables.sql")
@@ -72,6 +97,14 @@ def main(argv: list[str] | None = None) -> int:
         return run_generate(args)
     if args.command == "import":
         return run_import(args)
+    if args.command == "validate":
+        return run_validate(args.file, args.source)
+    if args.command == "rejects":
+        return run_rejects(args.day, args.source)
+    if args.command == "status":
+        return run_status(args.start, args.end)
+    if args.command == "summary":
+        return run_summary(args.start, args.end)
     return run_ddl(args.dialect, args.write)
 
 
@@ -158,19 +191,37 @@ def run_backfill(start: dt.date, end: dt.date, chunk_days: int, select: str | No
                     RANGE_START_TAG: chunk_start.isoformat(),
                     RANGE_END_TAG: chunk_end.isoformat(),
                 },
-                run_config=QUIET_RUN_CONFIG,
+                run_config=BACKFILL_RUN_CONFIG,
                 raise_on_error=False,
             )
             if not result.success:
+                progress.close()
                 print(
-                    f"backfill failed in {chunk_start}..{chunk_end}; see the run's logs in "
-                    f"the Dagster UI (run id {result.run_id})",
+                    f"backfill failed in {chunk_start}..{chunk_end}: {_first_failure(result)} "
+                    f"(run {result.run_id}; its whole log is in the Dagster UI)",
                     file=sys.stderr,
                 )
                 return 1
             progress.update((chunk_end - chunk_start).days + 1)
             chunk_start = chunk_end + dt.timedelta(days=1)
     return 0
+
+
+def _first_failure(result: object) -> str:
+    """The failed step and the first line of its error: the message our assets raise names
+    the file, day and rule, so the traceback adds nothing a data engineer needs here."""
+    failures = result.get_step_failure_events()  # type: ignore[attr-defined]
+    if not failures:
+        return "the run failed before any step"
+    error = failures[0].step_failure_data.error
+    while error is not None and error.cause is not None and "Error occurred while" in (
+        error.message or ""
+    ):
+        error = error.cause  # Dagster's wrapper: the user code's own error is the cause
+    lines = (error.message if error is not None else "").strip().splitlines()
+    first = lines[0] if lines else "failed"
+    kind, _, text = first.partition(": ")  # "package.module.DropError: <message>"
+    return f"{failures[0].step_key}: {text if '.' in kind and ' ' not in kind else first}"
 
 
 def whole_marts(names: list[str]) -> list[str]:
@@ -210,6 +261,126 @@ def run_demo(days: int) -> int:
         return 1
     paths, warehouse = resources["paths"], resources["warehouse"]
     print(summarise(warehouse.connect(), paths.output, end))  # type: ignore[attr-defined]
+    return 0
+
+
+def run_validate(path: Path, source_name: str) -> int:
+    """Stage ``path`` as a drop of ``source_name`` with the pipeline's rules and settings;
+    print what would be quarantined. Exit 0: every row valid; 1: rows rejected or the file
+    unreadable."""
+    from cx_pipeline.defs.resources import staging_policy_from_env
+    from cx_pipeline.lib.ingest.drops import DropError, drop_day, read_drop
+    from cx_pipeline.lib.ingest.staging import MissingColumnsError, stage_drop
+
+    policy = staging_policy_from_env()
+    day = drop_day(path) or dt.date.today()  # a drop's name gives its day
+    try:
+        raw = read_drop(path, policy.encoding)
+        staged = stage_drop(
+            raw.to_pandas(), SOURCES_BY_NAME[source_name], str(path), policy.naive_timezone,
+            policy.plausible_times(day),
+        )  # fmt: skip
+    except (DropError, MissingColumnsError, FileNotFoundError) as error:
+        print(f"cx-pipeline validate: {error}", file=sys.stderr)
+        return 1
+    for message in staged.rejects["message"]:
+        print(message)
+    print(
+        f"{path}: {staged.rows_read} rows, {len(staged.rows)} valid, {len(staged.rejects)} "
+        f"rejected ({staged.reject_share:.1%}), {staged.duplicates_removed} duplicates, "
+        f"{staged.lines_swallowed} lines swallowed; nothing written",
+        file=sys.stderr,
+    )
+    return 1 if len(staged.rejects) or staged.lines_swallowed else 0
+
+
+def run_rejects(day: dt.date, source: str | None) -> int:
+    """Print the day's quarantined rows (stg_rejects) as ``file row N: column: rule``."""
+    from cx_pipeline.defs.resources import output_dir
+    from cx_pipeline.lib.store.parquet import read_window
+    from cx_pipeline.lib.store.tables import STG_REJECTS
+
+    rows = read_window(output_dir(), STG_REJECTS.name, STG_REJECTS.arrow_schema, day, day)
+    if source:
+        rows = rows[rows["source"] == source]
+    for message in rows.sort_values(["source", "file", "row_number"])["message"]:
+        print(message)
+    print(f"{len(rows)} rejected row(s) on {day}", file=sys.stderr)
+    return 0
+
+
+def run_status(start: dt.date | None, end: dt.date | None) -> int:
+    """Days that need attention, from the folders and the run history. Exit 1 if any."""
+    import dagster as dg
+
+    from cx_pipeline.defs.resources import output_dir
+    from cx_pipeline.lib.status import day_status, days
+    from cx_pipeline.lib.store.tables import MART_TABLES, STAGED_TABLES
+    from cx_pipeline.settings import SETTINGS
+
+    landing, output = landing_dir(), output_dir()
+    start = start or SETTINGS.start_date
+    end = end or _last_drop_day(landing) or start
+    tables = [spec.name for spec in (*STAGED_TABLES.values(), *MART_TABLES)]
+    sources = [source.name for source in SOURCES]
+    failed = _failed_days(dg.DagsterInstance.get())
+    attention = 0
+    for day in days(start, end):
+        status = day_status(landing, output, sources, tables, day)
+        problems = [
+            f"missing drop(s): {', '.join(status.missing_drops)}" if status.missing_drops else "",
+            f"drop(s) changed since the day ran: {', '.join(status.stale)}" if status.stale else "",
+            f"not computed: {len(status.not_computed)} table(s), e.g. {status.not_computed[0]}"
+            if status.not_computed else "",
+            f"latest run failed: {failed[day]}" if day in failed else "",
+        ]  # fmt: skip
+        problems = [p for p in problems if p]
+        if problems:
+            attention += 1
+            print(f"{day}: " + "; ".join(problems))
+    print(f"{start} .. {end}: {attention} day(s) need attention", file=sys.stderr)
+    return 1 if attention else 0
+
+
+def _last_drop_day(landing: Path) -> dt.date | None:
+    from cx_pipeline.lib.ingest.drops import drop_day
+
+    found = [d for path in landing.glob("*/*") if (d := drop_day(path)) is not None]
+    return max(found) if found else None
+
+
+def _failed_days(instance: object) -> dict[dt.date, str]:
+    """Day -> run id, for days whose latest run (by start) failed."""
+    import dagster as dg
+
+    from cx_pipeline.lib.status import days
+
+    latest: dict[dt.date, object] = {}
+    for run in reversed(instance.get_runs(limit=500)):  # type: ignore[attr-defined]
+        tags = run.tags
+        first = tags.get(RANGE_START_TAG) or tags.get("dagster/partition")
+        last = tags.get(RANGE_END_TAG) or tags.get("dagster/partition")
+        if not first or not last:
+            continue
+        for day in days(dt.date.fromisoformat(first), dt.date.fromisoformat(last)):
+            latest[day] = run
+    return {
+        day: run.run_id  # type: ignore[attr-defined]
+        for day, run in latest.items()
+        if run.status == dg.DagsterRunStatus.FAILURE  # type: ignore[attr-defined]
+    }
+
+
+def run_summary(start: dt.date, end: dt.date) -> int:
+    from cx_pipeline.defs.resources import default_resources
+    from cx_pipeline.lib.summary import summarise
+
+    if end < start:
+        print(f"cx-pipeline summary: --end {end} is before --start {start}", file=sys.stderr)
+        return 2
+    resources = default_resources()
+    paths, warehouse = resources["paths"], resources["warehouse"]
+    print(summarise(warehouse.connect(), paths.output, end, start))  # type: ignore[attr-defined]
     return 0
 
 

@@ -30,4 +30,4 @@ defs = dg.Definitions(
 
 def daily_job() -> dg.JobDefinition:
     """cx_daily, rebuilt by name in each step process of a multiprocess run."""
-    return defs.get_job_def(DAILY_JOB.name)
+    return defs.resolve_job_def(DAILY_JOB.name)

@@ -125,3 +125,67 @@ def test_a_backfill_with_steps_in_processes_of_their_own_equals_one_process(
         assert run.job_name == "cx_daily"
         logs = instance.all_logs(run.run_id)
         assert any("multiprocess" in (entry.user_message or "") for entry in logs)
+
+
+def cli(tmp_path: Path, landing: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [BIN / "cx-pipeline", *args], env=environment(tmp_path, landing),
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def test_validate_prints_rejects_and_writes_nothing(tmp_path: Path, small_world: Path) -> None:
+    # 01-01's survey answers: R2 is an NPS of 11.
+    drop = small_world / "survey_responses" / "2026-01-01.csv"
+    checked = cli(tmp_path, small_world, "validate", str(drop), "--source", "survey_responses")
+    assert checked.returncode == 1
+    (line,) = checked.stdout.splitlines()
+    assert line.startswith(f"{drop} row 2: score: score outside the response's scale")
+    assert "3 rows, 2 valid, 1 rejected" in checked.stderr
+    assert not (tmp_path / "data").exists()  # nothing written
+    good = tmp_path / "2026-01-05.csv"
+    good.write_text(drop.read_text(encoding="utf-8").replace(",11,", ",10,"), encoding="utf-8")
+    assert (
+        cli(tmp_path, small_world, "validate", str(good), "--source", "survey_responses").returncode
+        == 0
+    )
+    # A usage error is exit 2; an unreadable file, 1 with one line.
+    assert cli(tmp_path, small_world, "validate", str(good), "--source", "orders").returncode == 2
+    missing = cli(
+        tmp_path, small_world, "validate", str(tmp_path / "nope.csv"), "--source", "tickets"
+    )
+    assert missing.returncode == 1 and len(missing.stderr.splitlines()) == 1
+
+
+def test_rejects_status_summary_and_a_failed_day_in_one_line(
+    tmp_path: Path, small_world: Path
+) -> None:
+    (tmp_path / "dagster_home").mkdir()
+    ran = cli(tmp_path, small_world, "backfill", "--start", "2026-01-01", "--end", "2026-01-02")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    rejects = cli(
+        tmp_path, small_world, "rejects", "--day", "2026-01-01", "--source", "survey_responses"
+    )
+    assert rejects.returncode == 0
+    assert "row 2: score: score outside the response's scale" in rejects.stdout
+    # 01-03 has drops but was not run; a changed 01-01 events drop makes 01-01 stale.
+    events = small_world / "ticket_events" / "2026-01-01.csv"
+    later = events.stat().st_mtime + 60
+    os.utime(events, (later, later))
+    status = cli(tmp_path, small_world, "status", "--start", "2026-01-01", "--end", "2026-01-03")
+    assert status.returncode == 1
+    lines = dict(line.split(": ", 1) for line in status.stdout.splitlines())
+    assert lines.keys() == {"2026-01-01", "2026-01-03"}
+    assert lines["2026-01-01"] == "drop(s) changed since the day ran: ticket_events"
+    assert lines["2026-01-03"].startswith("not computed: ")
+    summary = cli(tmp_path, small_world, "summary", "--start", "2026-01-01", "--end", "2026-01-02")
+    assert summary.returncode == 0 and "2026-01-01 .. 2026-01-02:" in summary.stdout
+    # A day that fails says why in one line, and the exit code says failed.
+    (small_world / "tickets" / "2026-01-03.csv").write_text("", encoding="utf-8")
+    failed = cli(tmp_path, small_world, "backfill", "--start", "2026-01-03", "--end", "2026-01-03")
+    assert failed.returncode == 1
+    (message,) = [line for line in failed.stderr.splitlines() if "backfill failed" in line]
+    assert "raw_tickets: " in message and "2026-01-03.csv is empty" in message
+    assert len(failed.stderr) < 3000  # no traceback
+    status = cli(tmp_path, small_world, "status", "--start", "2026-01-03", "--end", "2026-01-03")
+    assert "latest run failed" in status.stdout

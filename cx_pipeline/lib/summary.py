@@ -52,8 +52,12 @@ def _share(value: object) -> str:
     return "n/a" if value is None else f"{float(value):.1%}"  # type: ignore[arg-type]
 
 
-def summarise(warehouse: Warehouse, output_dir: Path, end: dt.date) -> str:
-    start = end - dt.timedelta(days=6)
+def summarise(
+    warehouse: Warehouse, output_dir: Path, end: dt.date, start: dt.date | None = None
+) -> str:
+    """Rows per table and the headline figures of ``start..end`` (default: the week
+    ending on ``end``)."""
+    start = start or end - dt.timedelta(days=6)
     names = {
         "topic": warehouse.qualified("agg_daily_tickets_by_topic"),
         "resolution": warehouse.qualified("agg_daily_resolution_time"),
@@ -73,7 +77,7 @@ def summarise(warehouse: Warehouse, output_dir: Path, end: dt.date) -> str:
     top = ", ".join(f"{row.topic} ({row.tickets:,})" for row in topics.itertuples())
     lines += [
         "",
-        f"Last week ({start} .. {end}):",
+        f"{start} .. {end}:",
         f"  tickets created            {int(headline['tickets_created'] or 0):,}",
         f"  top topics                 {top}",
         f"  mean first response        {headline['first_response_hours_mean']:.1f} h",
