@@ -214,8 +214,10 @@ def _first_failure(result: object) -> str:
     if not failures:
         return "the run failed before any step"
     error = failures[0].step_failure_data.error
-    while error is not None and error.cause is not None and "Error occurred while" in (
-        error.message or ""
+    while (
+        error is not None
+        and error.cause is not None
+        and "Error occurred while" in (error.message or "")
     ):
         error = error.cause  # Dagster's wrapper: the user code's own error is the cause
     lines = (error.message if error is not None else "").strip().splitlines()

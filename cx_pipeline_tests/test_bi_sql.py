@@ -6,13 +6,17 @@ import datetime as dt
 import subprocess
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
 from cx_pipeline.lib.store.tables import (
+    AGG_DAILY_BACKLOG,
     AGG_DAILY_CHURN,
     AGG_DAILY_CHURN_BY_SEGMENT,
+    AGG_DAILY_NPS,
     AGG_DAILY_RESOLUTION_TIME,
+    TableSpec,
 )
 from cx_pipeline.lib.store.views import VIEWS, views_of
 from cx_pipeline.lib.store.warehouse import Warehouse
@@ -193,32 +197,38 @@ def test_weekly_churn_by_segment_rolls_up_each_plan(warehouse_url: str) -> None:
     assert week.loc["free", "churn_rate"] == 0
 
 
+def placeholder_row(spec: TableSpec, **values: object) -> dict:
+    """A row of ``spec`` with the given values; every other column a placeholder of its
+    type (the views under test do not read them)."""
+    placeholders = {"string": "x", "double": 0.0, "int64": 0, "bool": False}
+    row = {field.name: placeholders.get(str(field.type)) for field in spec.arrow_schema}
+    return {**row, **values}
+
+
+def write_days(warehouse: Warehouse, spec: TableSpec, rows: dict[str, list[dict]]) -> None:
+    for day, day_rows in rows.items():
+        table = pa.Table.from_pylist(day_rows, schema=spec.arrow_schema)
+        warehouse.replace_partition(spec, dt.date.fromisoformat(day), table)
+    warehouse.replace_views(views_of(spec.name))
+
+
 def _ticket_row(ticket_id: str, resolved: str | None, reopened: str | None = None) -> dict:
-    """An fct_tickets row with the two instants the reopen cohort reads; every other
-    column a placeholder of its type."""
+    """An fct_tickets row with the two instants the reopen cohort reads."""
     from cx_pipeline.lib.store.tables import FCT_TICKETS
 
-    placeholders = {"string": "x", "double": 0.0, "int64": 0, "bool": False}
-    row = {
-        field.name: placeholders.get(str(field.type))
-        for field in FCT_TICKETS.arrow_schema
-        if not str(field.type).startswith("timestamp")
-    }
     instant = lambda text: pd.Timestamp(text, tz="UTC") if text else None  # noqa: E731
-    return {
-        **row,
-        "ticket_id": ticket_id,
-        "created_at": instant("2026-03-02 08:00"),
-        "first_resolved_at": instant(resolved),
-        "first_reopened_at": instant(reopened),
-    }
+    return placeholder_row(
+        FCT_TICKETS,
+        ticket_id=ticket_id,
+        created_at=instant("2026-03-02 08:00"),
+        first_resolved_at=instant(resolved),
+        first_reopened_at=instant(reopened),
+    )
 
 
 def test_reopen_cohort_counts_reopens_within_the_window_of_the_first_resolution(
     warehouse_url: str,
 ) -> None:
-    import pyarrow as pa
-
     from cx_pipeline.lib.store.tables import FCT_TICKETS
 
     # Each ticket's rows by day, as the tickets mart writes them (state at the day's end):
@@ -236,10 +246,7 @@ def test_reopen_cohort_counts_reopens_within_the_window_of_the_first_resolution(
         "2026-03-12": [_ticket_row("T2", "2026-03-03 09:00", "2026-03-12 09:00")],
     }
     warehouse = Warehouse(warehouse_url)
-    for day, day_rows in rows.items():
-        table = pa.Table.from_pylist(day_rows, schema=FCT_TICKETS.arrow_schema)
-        warehouse.replace_partition(FCT_TICKETS, dt.date.fromisoformat(day), table)
-    warehouse.replace_views(views_of("fct_tickets"))
+    write_days(warehouse, FCT_TICKETS, rows)
     weeks = warehouse.read_frame(
         "SELECT * FROM agg_weekly_reopen_cohort ORDER BY period_start"
     ).to_dict("records")
@@ -255,3 +262,51 @@ def test_reopen_cohort_counts_reopens_within_the_window_of_the_first_resolution(
     assert second["days_observed_after"] == 3
     month = warehouse.read_frame("SELECT * FROM agg_monthly_reopen_cohort").iloc[0]
     assert (month["tickets_resolved"], month["reopened_within_30_days"]) == (4, 2)
+
+
+def test_survey_and_backlog_roll_ups_recompute_from_counts_and_stocks(warehouse_url: str) -> None:
+    warehouse = Warehouse(warehouse_url)
+
+    def nps_row(window: int, responses: int, promoters: int, detractors: int) -> dict:
+        return placeholder_row(
+            AGG_DAILY_NPS, window_days=window, breakdown="all", breakdown_value="(all)",
+            responses=responses, promoters=promoters, detractors=detractors,
+            passives=responses - promoters - detractors,
+        )  # fmt: skip
+
+    # Monday 3 promoters and 1 detractor (NPS 50); Tuesday 1 detractor (NPS -100). The
+    # week: 3 promoters, 2 detractors of 5 answers, NPS 20 (not the mean of -25). The
+    # trailing 7-day row of Tuesday is not an answer of its own and is left out.
+    write_days(
+        warehouse,
+        AGG_DAILY_NPS,
+        {
+            "2026-03-02": [nps_row(1, 4, 3, 1)],
+            "2026-03-03": [nps_row(1, 1, 0, 1), nps_row(7, 5, 3, 2)],
+        },
+    )
+    week = warehouse.read_frame("SELECT * FROM agg_weekly_nps").iloc[0]
+    assert (week["responses"], week["promoters"], week["detractors"]) == (5, 3, 2)
+    assert week["nps"] == pytest.approx(20.0)
+    # The backlog is a stock: a week's figure is its last day's, per channel x priority.
+    backlog = lambda channel, priority, open_tickets: placeholder_row(  # noqa: E731
+        AGG_DAILY_BACKLOG, channel=channel, priority=priority, open_tickets=open_tickets
+    )
+    write_days(
+        warehouse,
+        AGG_DAILY_BACKLOG,
+        {
+            "2026-03-02": [backlog("email", "high", 10)],
+            "2026-03-04": [backlog("email", "high", 7), backlog("chat", "low", 2)],
+            "2026-03-09": [backlog("email", "high", 5)],
+        },
+    )
+    weeks = warehouse.read_frame(
+        "SELECT CAST(period_start AS VARCHAR) AS week, CAST(as_of AS VARCHAR) AS as_of, "
+        "channel, open_tickets FROM agg_weekly_backlog ORDER BY 1, 3"
+    )
+    assert weeks.values.tolist() == [
+        ["2026-03-02", "2026-03-04", "chat", 2],
+        ["2026-03-02", "2026-03-04", "email", 7],
+        ["2026-03-09", "2026-03-09", "email", 5],
+    ]

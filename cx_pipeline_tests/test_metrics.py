@@ -339,3 +339,18 @@ def test_retention_cohort_triangle() -> None:
     }
     share = result.set_index(["months_since_signup"])["share_active"]
     assert share.iloc[1] == pytest.approx(2 / 3)
+
+
+def test_calendar_rows_follow_iso_weeks_across_new_year() -> None:
+    # 2026-01-01 is a Thursday in ISO week 1 of 2026, which starts on Monday 2025-12-29;
+    # 2027-01-01 is a Friday in week 53 of 2026 (a year that starts on a Thursday has 53).
+    new_year = core.calendar_row(dt.date(2026, 1, 1), 0.0).iloc[0]
+    assert (new_year["iso_year"], new_year["iso_week"], new_year["weekday"]) == (2026, 1, 4)
+    assert new_year["week_start"] == dt.date(2025, 12, 29)
+    assert (new_year["quarter"], new_year["weekday_name"]) == (1, "Thursday")
+    assert not new_year["is_working_day"]  # a holiday: no business minutes
+    next_year = core.calendar_row(dt.date(2027, 1, 1), 480.0).iloc[0]
+    assert (next_year["iso_year"], next_year["iso_week"]) == (2026, 53)
+    assert next_year["week_start"] == dt.date(2026, 12, 28)
+    assert next_year["is_working_day"] and not next_year["is_weekend"]
+    assert next_year["month_start"] == dt.date(2027, 1, 1)

@@ -418,6 +418,150 @@ FROM cohort
 WHERE date IS NOT NULL
 GROUP BY 1;
 
+-- The backlog at the end of each week (its last day with data) per channel x priority: a stock is not summed over days.
+CREATE OR REPLACE VIEW agg_weekly_backlog AS
+SELECT period_start, date AS as_of, channel, priority, open_tickets,
+    open_over_12h, open_over_24h, open_over_72h
+FROM (
+    SELECT CAST(date_trunc('week', date) AS DATE) AS period_start, b.*,
+        MAX(date) OVER (PARTITION BY CAST(date_trunc('week', date) AS DATE)) AS last_day
+    FROM agg_daily_backlog AS b
+) AS by_period
+WHERE date = last_day;
+
+-- The backlog at the end of each month (its last day with data) per channel x priority: a stock is not summed over days.
+CREATE OR REPLACE VIEW agg_monthly_backlog AS
+SELECT period_start, date AS as_of, channel, priority, open_tickets,
+    open_over_12h, open_over_24h, open_over_72h
+FROM (
+    SELECT CAST(date_trunc('month', date) AS DATE) AS period_start, b.*,
+        MAX(date) OVER (PARTITION BY CAST(date_trunc('month', date) AS DATE)) AS last_day
+    FROM agg_daily_backlog AS b
+) AS by_period
+WHERE date = last_day;
+
+-- The backlog at the end of each quarter (its last day with data) per channel x priority: a stock is not summed over days.
+CREATE OR REPLACE VIEW agg_quarterly_backlog AS
+SELECT period_start, date AS as_of, channel, priority, open_tickets,
+    open_over_12h, open_over_24h, open_over_72h
+FROM (
+    SELECT CAST(date_trunc('quarter', date) AS DATE) AS period_start, b.*,
+        MAX(date) OVER (PARTITION BY CAST(date_trunc('quarter', date) AS DATE)) AS last_day
+    FROM agg_daily_backlog AS b
+) AS by_period
+WHERE date = last_day;
+
+-- NPS per week x breakdown, from the answers of each day (window_days = 1) summed over the period: never an average of daily scores.
+CREATE OR REPLACE VIEW agg_weekly_nps AS
+SELECT CAST(date_trunc('week', date) AS DATE) AS period_start, breakdown, breakdown_value,
+    COUNT(*) AS days_with_answers,
+    SUM(responses) AS responses,
+    SUM(promoters) AS promoters,
+    SUM(passives) AS passives,
+    SUM(detractors) AS detractors,
+    100.0 * (SUM(promoters) - SUM(detractors)) / NULLIF(SUM(responses), 0) AS nps
+FROM agg_daily_nps
+WHERE window_days = 1
+GROUP BY 1, 2, 3;
+
+-- NPS per month x breakdown, from the answers of each day (window_days = 1) summed over the period: never an average of daily scores.
+CREATE OR REPLACE VIEW agg_monthly_nps AS
+SELECT CAST(date_trunc('month', date) AS DATE) AS period_start, breakdown, breakdown_value,
+    COUNT(*) AS days_with_answers,
+    SUM(responses) AS responses,
+    SUM(promoters) AS promoters,
+    SUM(passives) AS passives,
+    SUM(detractors) AS detractors,
+    100.0 * (SUM(promoters) - SUM(detractors)) / NULLIF(SUM(responses), 0) AS nps
+FROM agg_daily_nps
+WHERE window_days = 1
+GROUP BY 1, 2, 3;
+
+-- NPS per quarter x breakdown, from the answers of each day (window_days = 1) summed over the period: never an average of daily scores.
+CREATE OR REPLACE VIEW agg_quarterly_nps AS
+SELECT CAST(date_trunc('quarter', date) AS DATE) AS period_start, breakdown, breakdown_value,
+    COUNT(*) AS days_with_answers,
+    SUM(responses) AS responses,
+    SUM(promoters) AS promoters,
+    SUM(passives) AS passives,
+    SUM(detractors) AS detractors,
+    100.0 * (SUM(promoters) - SUM(detractors)) / NULLIF(SUM(responses), 0) AS nps
+FROM agg_daily_nps
+WHERE window_days = 1
+GROUP BY 1, 2, 3;
+
+-- CSAT per week x breakdown, from the answers of each day (window_days = 1) summed over the period: never an average of daily scores.
+CREATE OR REPLACE VIEW agg_weekly_csat AS
+SELECT CAST(date_trunc('week', date) AS DATE) AS period_start, breakdown, breakdown_value,
+    COUNT(*) AS days_with_answers,
+    SUM(responses) AS responses,
+    SUM(satisfied) AS satisfied,
+    SUM(score_sum) AS score_sum,
+    100.0 * SUM(satisfied) / NULLIF(SUM(responses), 0) AS csat_pct,
+    SUM(score_sum) / NULLIF(SUM(responses), 0) AS score_mean
+FROM agg_daily_csat
+WHERE window_days = 1
+GROUP BY 1, 2, 3;
+
+-- CSAT per month x breakdown, from the answers of each day (window_days = 1) summed over the period: never an average of daily scores.
+CREATE OR REPLACE VIEW agg_monthly_csat AS
+SELECT CAST(date_trunc('month', date) AS DATE) AS period_start, breakdown, breakdown_value,
+    COUNT(*) AS days_with_answers,
+    SUM(responses) AS responses,
+    SUM(satisfied) AS satisfied,
+    SUM(score_sum) AS score_sum,
+    100.0 * SUM(satisfied) / NULLIF(SUM(responses), 0) AS csat_pct,
+    SUM(score_sum) / NULLIF(SUM(responses), 0) AS score_mean
+FROM agg_daily_csat
+WHERE window_days = 1
+GROUP BY 1, 2, 3;
+
+-- CSAT per quarter x breakdown, from the answers of each day (window_days = 1) summed over the period: never an average of daily scores.
+CREATE OR REPLACE VIEW agg_quarterly_csat AS
+SELECT CAST(date_trunc('quarter', date) AS DATE) AS period_start, breakdown, breakdown_value,
+    COUNT(*) AS days_with_answers,
+    SUM(responses) AS responses,
+    SUM(satisfied) AS satisfied,
+    SUM(score_sum) AS score_sum,
+    100.0 * SUM(satisfied) / NULLIF(SUM(responses), 0) AS csat_pct,
+    SUM(score_sum) / NULLIF(SUM(responses), 0) AS score_mean
+FROM agg_daily_csat
+WHERE window_days = 1
+GROUP BY 1, 2, 3;
+
+-- CES per week x breakdown, from the answers of each day (window_days = 1) summed over the period: never an average of daily scores.
+CREATE OR REPLACE VIEW agg_weekly_ces AS
+SELECT CAST(date_trunc('week', date) AS DATE) AS period_start, breakdown, breakdown_value,
+    COUNT(*) AS days_with_answers,
+    SUM(responses) AS responses,
+    SUM(score_sum) AS score_sum,
+    SUM(score_sum) / NULLIF(SUM(responses), 0) AS score_mean
+FROM agg_daily_ces
+WHERE window_days = 1
+GROUP BY 1, 2, 3;
+
+-- CES per month x breakdown, from the answers of each day (window_days = 1) summed over the period: never an average of daily scores.
+CREATE OR REPLACE VIEW agg_monthly_ces AS
+SELECT CAST(date_trunc('month', date) AS DATE) AS period_start, breakdown, breakdown_value,
+    COUNT(*) AS days_with_answers,
+    SUM(responses) AS responses,
+    SUM(score_sum) AS score_sum,
+    SUM(score_sum) / NULLIF(SUM(responses), 0) AS score_mean
+FROM agg_daily_ces
+WHERE window_days = 1
+GROUP BY 1, 2, 3;
+
+-- CES per quarter x breakdown, from the answers of each day (window_days = 1) summed over the period: never an average of daily scores.
+CREATE OR REPLACE VIEW agg_quarterly_ces AS
+SELECT CAST(date_trunc('quarter', date) AS DATE) AS period_start, breakdown, breakdown_value,
+    COUNT(*) AS days_with_answers,
+    SUM(responses) AS responses,
+    SUM(score_sum) AS score_sum,
+    SUM(score_sum) / NULLIF(SUM(responses), 0) AS score_mean
+FROM agg_daily_ces
+WHERE window_days = 1
+GROUP BY 1, 2, 3;
+
 -- The retention cohort triangle as of the latest day (for a heatmap).
 CREATE OR REPLACE VIEW agg_latest_retention_cohorts AS
 SELECT * FROM agg_retention_cohorts WHERE date = (SELECT MAX(date) FROM agg_retention_cohorts);

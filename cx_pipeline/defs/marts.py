@@ -249,6 +249,11 @@ def _customers(output: Path, day: Day, settings: MetricSettings) -> dict[str, pd
     return {tables.DIM_CUSTOMERS.name: snapshot, tables.AGG_DAILY_CUSTOMER_HEALTH.name: scores}
 
 
+def _calendar(_output: Path, day: Day, settings: MetricSettings) -> dict[str, pd.DataFrame]:
+    minutes = settings.schedule().working_minutes(day.date)
+    return {tables.DIM_DATE.name: core.calendar_row(day.date, minutes)}
+
+
 MARTS = (
     Mart(
         "tickets",
@@ -310,6 +315,8 @@ MARTS = (
         _backlog,
         carries=tables.FCT_OPEN_TICKETS.name,
     ),
+    # The calendar needs no input: each day describes itself.
+    Mart("calendar", (tables.DIM_DATE,), (), _calendar),
 )
 
 

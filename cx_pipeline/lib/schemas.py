@@ -800,3 +800,29 @@ class AggDailyBacklog(pa.DataFrameModel):
     class Config:
         strict = True
         unique = ["channel", "priority"]
+
+
+class DimDate(pa.DataFrameModel):
+    """The calendar: one row per day (its own partition), for BI tools to group and filter
+    by week, month, quarter and working day without date arithmetic of their own."""
+
+    year: Series[int] = pa.Field(description="Calendar year.")
+    quarter: Series[int] = pa.Field(ge=1, le=4, description="Calendar quarter, 1-4.")
+    month: Series[int] = pa.Field(ge=1, le=12, description="Month, 1-12.")
+    month_name: Series[str] = pa.Field(description="January ... December.")
+    month_start: Series[Date] = pa.Field(description="First day of the month.")
+    iso_year: Series[int] = pa.Field(description="ISO 8601 week-numbering year.")
+    iso_week: Series[int] = pa.Field(ge=1, le=53, description="ISO 8601 week, 1-53.")
+    week_start: Series[Date] = pa.Field(
+        description="Monday of the ISO week (the weekly views' period_start)."
+    )
+    weekday: Series[int] = pa.Field(ge=1, le=7, description="ISO weekday: 1 Monday ... 7 Sunday.")
+    weekday_name: Series[str] = pa.Field(description="Monday ... Sunday.")
+    is_weekend: Series[bool] = pa.Field(description="Saturday or Sunday.")
+    working_minutes: Series[float] = pa.Field(
+        ge=0, description="Business minutes of the day (CX_BUSINESS_HOURS, CX_HOLIDAYS)."
+    )
+    is_working_day: Series[bool] = pa.Field(description="working_minutes > 0.")
+
+    class Config:
+        strict = True

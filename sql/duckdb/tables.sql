@@ -682,3 +682,35 @@ COMMENT ON COLUMN agg_daily_ces.score_mean IS 'Mean normalised score, 1-7.';
 COMMENT ON COLUMN agg_daily_ces.score_sd IS 'Sample standard deviation (empty for one response).';
 COMMENT ON COLUMN agg_daily_ces.score_margin_of_error IS 'Half-width of the 95 % confidence interval of the mean.';
 COMMENT ON COLUMN agg_daily_ces.low_sample IS 'True when responses < CX_SURVEY_MIN_RESPONSES (default 30): do not read much into it.';
+
+CREATE TABLE IF NOT EXISTS dim_date (
+    date DATE NOT NULL,
+    year BIGINT NOT NULL,
+    quarter BIGINT NOT NULL,
+    month BIGINT NOT NULL,
+    month_name VARCHAR NOT NULL,
+    month_start DATE NOT NULL,
+    iso_year BIGINT NOT NULL,
+    iso_week BIGINT NOT NULL,
+    week_start DATE NOT NULL,
+    weekday BIGINT NOT NULL,
+    weekday_name VARCHAR NOT NULL,
+    is_weekend BOOLEAN NOT NULL,
+    working_minutes DOUBLE NOT NULL,
+    is_working_day BOOLEAN NOT NULL
+);
+COMMENT ON TABLE dim_date IS 'The calendar: one row per day (its own partition), for BI tools to group and filter by week, month, quarter and working day without date arithmetic of their own.';
+COMMENT ON COLUMN dim_date.date IS 'The day described.';
+COMMENT ON COLUMN dim_date.year IS 'Calendar year.';
+COMMENT ON COLUMN dim_date.quarter IS 'Calendar quarter, 1-4.';
+COMMENT ON COLUMN dim_date.month IS 'Month, 1-12.';
+COMMENT ON COLUMN dim_date.month_name IS 'January ... December.';
+COMMENT ON COLUMN dim_date.month_start IS 'First day of the month.';
+COMMENT ON COLUMN dim_date.iso_year IS 'ISO 8601 week-numbering year.';
+COMMENT ON COLUMN dim_date.iso_week IS 'ISO 8601 week, 1-53.';
+COMMENT ON COLUMN dim_date.week_start IS 'Monday of the ISO week (the weekly views'' period_start).';
+COMMENT ON COLUMN dim_date.weekday IS 'ISO weekday: 1 Monday ... 7 Sunday.';
+COMMENT ON COLUMN dim_date.weekday_name IS 'Monday ... Sunday.';
+COMMENT ON COLUMN dim_date.is_weekend IS 'Saturday or Sunday.';
+COMMENT ON COLUMN dim_date.working_minutes IS 'Business minutes of the day (CX_BUSINESS_HOURS, CX_HOLIDAYS).';
+COMMENT ON COLUMN dim_date.is_working_day IS 'working_minutes > 0.';

@@ -375,3 +375,29 @@ def _month_dates(month_numbers: pd.Series) -> pd.Series:
         (month_numbers // 12).astype("str") + "-" + (month_numbers % 12 + 1).astype("str") + "-01"
     )
     return pd.to_datetime(text, format="%Y-%m-%d").dt.date
+
+
+# --- dim_date ------------------------------------------------------------------
+
+
+def calendar_row(day: dt.date, working_minutes: float) -> pd.DataFrame:
+    """dim_date's row of ``day``: its year, quarter, month, ISO week, weekday and whether
+    it is a working day (``working_minutes`` from the business schedule)."""
+    iso = day.isocalendar()
+    return pd.DataFrame(
+        {
+            "year": [day.year],
+            "quarter": [(day.month - 1) // 3 + 1],
+            "month": [day.month],
+            "month_name": [day.strftime("%B")],
+            "month_start": [day.replace(day=1)],
+            "iso_year": [iso.year],
+            "iso_week": [iso.week],
+            "week_start": [day - dt.timedelta(days=iso.weekday - 1)],
+            "weekday": [iso.weekday],
+            "weekday_name": [day.strftime("%A")],
+            "is_weekend": [iso.weekday >= 6],
+            "working_minutes": [float(working_minutes)],
+            "is_working_day": [working_minutes > 0],
+        }
+    ).astype({"month_name": "str", "weekday_name": "str"})

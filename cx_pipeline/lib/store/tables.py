@@ -197,6 +197,7 @@ DIM_CUSTOMERS = TableSpec(
 AGG_DAILY_CUSTOMER_HEALTH = TableSpec(
     "agg_daily_customer_health", schemas.AggDailyCustomerHealth, "Day scored (as of its end).", True
 )
+DIM_DATE = TableSpec("dim_date", schemas.DimDate, "The day described.", keyed=True)
 MART_TABLES = (
     FCT_TICKETS,
     AGG_DAILY_TICKET_ACTIVITY,
@@ -215,6 +216,7 @@ MART_TABLES = (
     AGG_DAILY_NPS,
     AGG_DAILY_CSAT,
     AGG_DAILY_CES,
+    DIM_DATE,
 )
 ALL_TABLES: tuple[TableSpec, ...] = (*STAGED_TABLES.values(), STG_REJECTS, *MART_TABLES)
 TABLES_BY_NAME = {table.name: table for table in ALL_TABLES}

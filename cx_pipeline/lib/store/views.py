@@ -8,6 +8,7 @@ them out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cx_pipeline.lib.metrics.tickets import ACTIVITY_COUNTS, ACTIVITY_RATES, ACTIVITY_SUMS, GRAIN
@@ -158,6 +159,64 @@ GROUP BY 1""",
     )
 
 
+# Survey mart -> (counts summed over the period, the period's figures from those sums).
+SURVEY_ROLL_UPS = {
+    "nps": (
+        ("responses", "promoters", "passives", "detractors"),
+        "100.0 * (SUM(promoters) - SUM(detractors)) / NULLIF(SUM(responses), 0) AS nps",
+    ),
+    "csat": (
+        ("responses", "satisfied", "score_sum"),
+        "100.0 * SUM(satisfied) / NULLIF(SUM(responses), 0) AS csat_pct,\n    "
+        + "SUM(score_sum) / NULLIF(SUM(responses), 0) AS score_mean",
+    ),
+    "ces": (
+        ("responses", "score_sum"),
+        "SUM(score_sum) / NULLIF(SUM(responses), 0) AS score_mean",
+    ),
+}
+
+
+def _survey(kind: str) -> Callable[[str], View]:
+    counts, figures = SURVEY_ROLL_UPS[kind]
+
+    def build(period: str) -> View:
+        sums = ",\n    ".join(f"SUM({column}) AS {column}" for column in counts)
+        return View(
+            name=f"agg_{period}ly_{kind}",
+            table=f"agg_daily_{kind}",
+            description=f"{kind.upper()} per {period} x breakdown, from the answers of each "
+            "day (window_days = 1) summed over the period: never an average of daily scores.",
+            select=f"""SELECT {_period(period)} AS period_start, breakdown, breakdown_value,
+    COUNT(*) AS days_with_answers,
+    {sums},
+    {figures}
+FROM {{table}}
+WHERE window_days = 1
+GROUP BY 1, 2, 3""",
+        )
+
+    return build
+
+
+def _backlog(period: str) -> View:
+    # A backlog is a stock, not a flow: a period's figure is its last day's.
+    return View(
+        name=f"agg_{period}ly_backlog",
+        table="agg_daily_backlog",
+        description=f"The backlog at the end of each {period} (its last day with data) per "
+        "channel x priority: a stock is not summed over days.",
+        select=f"""SELECT period_start, date AS as_of, channel, priority, open_tickets,
+    open_over_12h, open_over_24h, open_over_72h
+FROM (
+    SELECT {_period(period)} AS period_start, b.*,
+        MAX(date) OVER (PARTITION BY {_period(period)}) AS last_day
+    FROM {{table}} AS b
+) AS by_period
+WHERE date = last_day""",
+    )
+
+
 # Windows of the cohort reopen rate, in days after the first resolution.
 REOPEN_WINDOWS = (7, 30)
 
@@ -247,6 +306,8 @@ VIEWS: tuple[View, ...] = (
             _activity,
             _workload,
             _reopen_cohort,
+            _backlog,
+            *(_survey(kind) for kind in SURVEY_ROLL_UPS),
         )
         for period in PERIODS
     ),

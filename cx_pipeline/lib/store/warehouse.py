@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -74,6 +75,9 @@ class Warehouse:
             raise ValueError(f"unsupported warehouse {self.dialect!r}: use duckdb or postgresql")
         self.schema = checked_identifier(schema, "schema name") if schema else None
         self._lock_timeout_s = lock_timeout_s
+        if self.dialect == "duckdb" and parsed.database not in (None, "", ":memory:"):
+            # The first asset to run may be one that reads no files (the calendar).
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         # No pool: a DuckDB file is locked by the process holding it open, and
         # Dagster runs steps in separate processes.
         self.engine = sa.create_engine(parsed, poolclass=NullPool)
