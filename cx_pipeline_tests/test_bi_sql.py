@@ -111,6 +111,22 @@ def test_every_view_is_valid_sql_on_both_engines(warehouse_url: str) -> None:
         warehouse.replace_views(views_of(spec.name))
     for view in VIEWS:
         assert warehouse.read_frame(f"SELECT * FROM {view.name}").empty
+    # Every view column a BI tool lists carries what it means.
+    comment_sql = {
+        "duckdb": "SELECT comment FROM duckdb_columns() WHERE table_name = :view "
+        "AND column_name = :column",
+        "postgresql": "SELECT col_description(CAST(:view AS regclass), "
+        "(SELECT attnum FROM pg_attribute WHERE attrelid = CAST(:view AS regclass) "
+        "AND attname = :column))",
+    }[warehouse.dialect]
+    comment = lambda view, column: warehouse.read_frame(  # noqa: E731
+        comment_sql, {"view": view, "column": column}
+    ).iloc[0, 0]
+    assert comment("agg_weekly_reopen_cohort", "reopen_rate_7_days") == (
+        "reopened_within_7_days / tickets_resolved."
+    )
+    assert comment("agg_weekly_nps", "promoters") == "Answers 9-10 (the number of advocates)."
+    assert comment("agg_monthly_backlog", "period_start").startswith("First day of the period")
 
 
 def test_read_only_role_sees_only_the_output_schema(postgres_url: str) -> None:

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cx_pipeline.lib.metrics.tickets import ACTIVITY_COUNTS, ACTIVITY_RATES, ACTIVITY_SUMS, GRAIN
+from cx_pipeline.lib.store.parquet import PARTITION_COLUMN
+from cx_pipeline.lib.store.tables import TABLES_BY_NAME
 
 PERIODS = ("week", "month", "quarter")
 
@@ -332,3 +334,37 @@ def views_script() -> str:
         for view in VIEWS
     ]
     return header + "\n" + "\n".join(blocks)
+
+
+# Columns the views compute, described once; every other column of a view means what the
+# same column of its table means (summed over the period where the view sums it).
+VIEW_COLUMNS = {
+    "period_start": "First day of the period (the Monday of a week, the 1st of a month).",
+    "days_with_rows": "Days of the period with a row for this group.",
+    "days_with_answers": "Days of the period with answers in this group.",
+    "days_covered": "Days of the period with a row (a period still running has fewer).",
+    "as_of": "The period's last day with data: the day the stock is counted at.",
+    "retention_rate": "(customers_at_end - customers_new) / customers_at_start.",
+    "share_of_period": "This topic's share of the period's tickets created.",
+    "working_days": "Working days of the period (business hours, holidays).",
+    "tickets_resolved": "Tickets first resolved in the period (the cohort).",
+    "reopened_within_7_days": "Of the cohort, reopened less than 7 days after that resolution.",
+    "reopened_within_30_days": "Of the cohort, reopened less than 30 days after it.",
+    "reopen_rate_7_days": "reopened_within_7_days / tickets_resolved.",
+    "reopen_rate_30_days": "reopened_within_30_days / tickets_resolved.",
+    "days_observed_after": "Days of data after the period's last cohort day; a window's "
+    "figure is final once this is at least the window.",
+    "newest": "1: the ticket's newest row.",
+}
+
+
+def column_description(view: View, column: str) -> str | None:
+    """What a view's column means, for its comment (None: say nothing rather than guess)."""
+    if column in VIEW_COLUMNS:
+        return VIEW_COLUMNS[column]
+    spec = TABLES_BY_NAME.get(view.table)
+    if spec is None:
+        return None
+    if column == PARTITION_COLUMN:
+        return spec.date_description
+    return next((c.description for c in spec.columns if c.name == column), None) or None

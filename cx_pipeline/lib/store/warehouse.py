@@ -28,7 +28,7 @@ from sqlalchemy.pool import NullPool
 
 from cx_pipeline.lib.store.parquet import PARTITION_COLUMN
 from cx_pipeline.lib.store.tables import TableSpec, sql_text
-from cx_pipeline.lib.store.views import View, views_of
+from cx_pipeline.lib.store.views import View, column_description, views_of
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _COPY_BATCH_ROWS = 200_000
@@ -168,6 +168,12 @@ class Warehouse:
                     f"COMMENT ON VIEW {name} IS {sql_text(view.description)}",
                 ):
                     self._run_ddl(conn, statement)
+                for column in sorted(self._existing_columns(conn, view.name)):
+                    description = column_description(view, column)
+                    if description:
+                        self._run_ddl(
+                            conn, f"COMMENT ON COLUMN {name}.{column} IS {sql_text(description)}"
+                        )
 
     def _existing_columns(self, conn: Connection, table: str) -> set[str]:
         # information_schema works alike on DuckDB and PostgreSQL.
