@@ -83,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     summary.add_argument("--start", type=dt.date.fromisoformat, required=True)
     summary.add_argument("--end", type=dt.date.fromisoformat, required=True)
 
+    report = commands.add_parser("report", help="build the HTML CX report of a date range")
+    report.add_argument("--start", type=dt.date.fromisoformat, required=True)
+    report.add_argument("--end", type=dt.date.fromisoformat, required=True)
+
     ddl = commands.add_parser("ddl", help="print or write the warehouse DDL (sql/)")
     ddl.add_argument("--dialect", choices=["duckdb", "postgresql"], default=None)
     ddl.add_argument("--write", action="store_true", help="rewrite sql/<dialect>/tables.sql")
@@ -105,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_status(args.start, args.end)
     if args.command == "summary":
         return run_summary(args.start, args.end)
+    if args.command == "report":
+        return run_report(args.start, args.end)
     return run_ddl(args.dialect, args.write)
 
 
@@ -249,6 +255,7 @@ def whole_marts(names: list[str]) -> list[str]:
 def run_demo(days: int) -> int:
     from cx_pipeline.defs.resources import default_resources
     from cx_pipeline.lib.ingest.sample_data import SampleConfig, generate, write_sample_drops
+    from cx_pipeline.lib.report import report_path, report_window
     from cx_pipeline.lib.summary import summarise
     from cx_pipeline.settings import SETTINGS
 
@@ -263,6 +270,8 @@ def run_demo(days: int) -> int:
         return 1
     paths, warehouse = resources["paths"], resources["warehouse"]
     print(summarise(warehouse.connect(), paths.output, end))  # type: ignore[attr-defined]
+    report = report_path(paths.output, *report_window(end, config.start))  # type: ignore[attr-defined]
+    print(f"Report:     {report} (open it in a browser; it needs no network)")
     return 0
 
 
@@ -383,6 +392,17 @@ def run_summary(start: dt.date, end: dt.date) -> int:
     resources = default_resources()
     paths, warehouse = resources["paths"], resources["warehouse"]
     print(summarise(warehouse.connect(), paths.output, end, start))  # type: ignore[attr-defined]
+    return 0
+
+
+def run_report(start: dt.date, end: dt.date) -> int:
+    from cx_pipeline.defs.resources import output_dir
+    from cx_pipeline.lib.report import write_report
+
+    if end < start:
+        print(f"cx-pipeline report: --end {end} is before --start {start}", file=sys.stderr)
+        return 2
+    print(write_report(output_dir(), start, end))
     return 0
 
 

@@ -1,0 +1,260 @@
+"""The CX report: one self-contained HTML file a support or CX lead opens in a browser.
+
+Every chart is drawn by plotly from the marts' Parquet files (DuckDB SQL over them), and
+plotly's JavaScript is written into the file once, so the report needs no network to
+view. Figures are recomputed from counts where days are combined (a rate from summed
+numerators and denominators), as the BI views do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+
+REPORT_FOLDER = "report"
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    figure: go.Figure
+    note: str = ""
+
+
+# The report the pipeline writes with the marts covers the 90 days up to its last day.
+REPORT_DAYS = 90
+
+
+def report_window(end: dt.date, first_day: dt.date) -> tuple[dt.date, dt.date]:
+    return max(first_day, end - dt.timedelta(days=REPORT_DAYS - 1)), end
+
+
+def report_path(output: Path, start: dt.date, end: dt.date) -> Path:
+    return output / REPORT_FOLDER / f"cx_report_{start.isoformat()}_{end.isoformat()}.html"
+
+
+def write_report(output: Path, start: dt.date, end: dt.date) -> Path:
+    """Build the report of ``start..end`` from the marts under ``output``; returns its path
+    (written to a temporary name and renamed, so a reader never sees half a file)."""
+    charts = build_charts(output, start, end)
+    path = report_path(output, start, end)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(render(charts, start, end), encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+def build_charts(output: Path, start: dt.date, end: dt.date) -> list[Chart]:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+
+    def rows(table: str, sql: str) -> pd.DataFrame:
+        files = sorted((output / table).glob("date=*/*.parquet"))
+        if not files:
+            return pd.DataFrame()
+        source = f"read_parquet({[str(f) for f in files]}, hive_partitioning = true)"
+        query = sql.format(t=f"(SELECT * FROM {source} WHERE date BETWEEN $start AND $end)")
+        return con.sql(query, params={"start": start, "end": end}).df()
+
+    return [
+        _band(rows("agg_daily_nps", SURVEY_SQL.format(score="nps", margin="nps_margin_of_error")),
+              "NPS (trailing 7 days) with its 95 % margin of error", "NPS", -100, 100),
+        _band(rows("agg_daily_csat",
+                   SURVEY_SQL.format(score="csat_pct", margin="csat_margin_of_error")),
+              "CSAT % (trailing 7 days) with its 95 % margin of error", "CSAT %", 0, 100),
+        _lines(rows("fct_tickets", PERCENTILES_SQL), "First response and resolution (hours)",
+               "hours", note="Median and 90th percentile of the tickets first answered / "
+               "first resolved each day."),
+        _lines(rows("agg_daily_ticket_activity", SLA_SQL), "SLA attainment", "share",
+               percent=True),
+        _stacked(rows("agg_daily_backlog", BACKLOG_SQL), "Backlog at the end of each day, by age",
+                 "open tickets"),
+        _topics(rows("agg_daily_tickets_by_topic", TOPICS_SQL)),
+        _lines(rows("agg_daily_churn", CHURN_SQL), "Churn and retention (30 days)", "rate",
+               percent=True),
+        _cohorts(rows("agg_retention_cohorts", COHORTS_SQL)),
+        _lines(rows("agg_daily_repeat_contacts", REPEAT_SQL), "Repeat contacts", "share",
+               percent=True, note="Customers with a ticket who had another on the same topic "
+               "within the repeat window before it."),
+        _stacked(rows("agg_daily_channel_mix", CHANNEL_SQL), "Channel mix (tickets per day)",
+                 "tickets"),
+    ]  # fmt: skip
+
+
+SURVEY_SQL = """SELECT date, {score} AS score, {margin} AS margin FROM {{t}}
+WHERE window_days = 7 AND breakdown = 'all' ORDER BY date"""
+PERCENTILES_SQL = """SELECT date,
+    quantile_cont(first_response_minutes / 60, 0.5)
+        FILTER (WHERE CAST(first_response_at AS DATE) = date) AS "first response, median",
+    quantile_cont(first_response_minutes / 60, 0.9)
+        FILTER (WHERE CAST(first_response_at AS DATE) = date) AS "first response, p90",
+    quantile_cont(first_resolution_minutes / 60, 0.5)
+        FILTER (WHERE CAST(first_resolved_at AS DATE) = date) AS "resolution, median",
+    quantile_cont(first_resolution_minutes / 60, 0.9)
+        FILTER (WHERE CAST(first_resolved_at AS DATE) = date) AS "resolution, p90"
+FROM {t} GROUP BY date ORDER BY date"""
+SLA_SQL = """SELECT date,
+    SUM(first_response_sla_met) / NULLIF(SUM(tickets_first_responded), 0)
+        AS "first response within SLA",
+    SUM(resolution_sla_met) / NULLIF(SUM(tickets_resolved), 0) AS "resolution within SLA"
+FROM {t} GROUP BY date ORDER BY date"""
+BACKLOG_SQL = """SELECT date,
+    SUM(open_tickets - open_over_12h) AS "up to 12 h",
+    SUM(open_over_12h - open_over_24h) AS "12-24 h",
+    SUM(open_over_24h - open_over_72h) AS "24-72 h",
+    SUM(open_over_72h) AS "over 72 h"
+FROM {t} GROUP BY date ORDER BY date"""
+TOPICS_SQL = """SELECT date, topic, tickets_created FROM {t} ORDER BY date, topic"""
+CHURN_SQL = """SELECT date, churn_rate_30d AS "churn rate (30 days)",
+    1 - churn_rate_30d AS "retention (30 days)" FROM {t} ORDER BY date"""
+COHORTS_SQL = """SELECT cohort_month, months_since_signup, share_active FROM {t}
+WHERE date = (SELECT MAX(date) FROM {t}) ORDER BY cohort_month, months_since_signup"""
+REPEAT_SQL = """SELECT date, repeat_contact_rate AS "repeat contact rate" FROM {t}
+WHERE topic = '(all)' ORDER BY date"""
+CHANNEL_SQL = """SELECT date, channel, tickets FROM {t} WHERE window_days = 1
+ORDER BY date, channel"""
+
+
+def _figure(title: str, axis: str, percent: bool = False) -> go.Figure:
+    figure = go.Figure()
+    figure.update_layout(
+        title=title, height=360, margin={"l": 60, "r": 20, "t": 50, "b": 40},
+        yaxis_title=axis, legend={"orientation": "h", "y": -0.15}, template="plotly_white",
+    )  # fmt: skip
+    if percent:
+        figure.update_yaxes(tickformat=".0%")
+    return figure
+
+
+def _band(rows: pd.DataFrame, title: str, axis: str, low: float, high: float) -> Chart:
+    """The score with its margin of error as a band (cut at the scale's ends)."""
+    figure = _figure(title, axis)
+    if not rows.empty:
+        upper = (rows["score"] + rows["margin"]).clip(upper=high)
+        lower = (rows["score"] - rows["margin"]).clip(lower=low)
+        figure.add_scatter(x=rows["date"], y=upper, mode="lines", line={"width": 0},
+                           showlegend=False, hoverinfo="skip")  # fmt: skip
+        figure.add_scatter(x=rows["date"], y=lower, mode="lines", fill="tonexty",
+                           line={"width": 0}, name="95 % margin",
+                           fillcolor="rgba(31,119,180,0.2)")  # fmt: skip
+        figure.add_scatter(x=rows["date"], y=rows["score"], mode="lines", name=axis,
+                           line={"width": 2})  # fmt: skip
+    return Chart(title, figure)
+
+
+def _lines(
+    rows: pd.DataFrame, title: str, axis: str, percent: bool = False, note: str = ""
+) -> Chart:
+    figure = _figure(title, axis, percent)
+    for column in rows.columns.drop("date", errors="ignore"):
+        figure.add_scatter(x=rows["date"], y=rows[column], name=column, mode="lines")
+    return Chart(title, figure, note)
+
+
+def _stacked(rows: pd.DataFrame, title: str, axis: str) -> Chart:
+    figure = _figure(title, axis)
+    figure.update_layout(barmode="stack")
+    if {"channel", "tickets"} <= set(rows.columns):
+        rows = rows.pivot_table(index="date", columns="channel", values="tickets", fill_value=0)
+        rows = rows.reset_index()
+    for column in rows.columns.drop("date", errors="ignore"):
+        figure.add_bar(x=rows["date"], y=rows[column], name=str(column))
+    return Chart(title, figure)
+
+
+def _topics(rows: pd.DataFrame) -> Chart:
+    """Tickets created per week and topic, with the topics that moved most between the
+    last 7 days and the 7 before named."""
+    figure = _figure("Tickets by topic (per week)", "tickets")
+    figure.update_layout(barmode="stack")
+    note = ""
+    if not rows.empty:
+        rows = rows.assign(date=pd.to_datetime(rows["date"]))
+        week = pd.Grouper(key="date", freq="W-MON", label="left", closed="left")
+        weekly = rows.groupby([week, "topic"])["tickets_created"].sum()
+        for topic, series in weekly.unstack(fill_value=0).items():
+            figure.add_bar(x=series.index, y=series.to_numpy(), name=str(topic))
+        last = rows["date"].max()
+        recent = rows[rows["date"] > last - pd.Timedelta(days=7)]
+        before = rows[(rows["date"] <= last - pd.Timedelta(days=7))
+                      & (rows["date"] > last - pd.Timedelta(days=14))]  # fmt: skip
+        change = (
+            recent.groupby("topic")["tickets_created"].sum()
+            .sub(before.groupby("topic")["tickets_created"].sum(), fill_value=0)
+            .sort_values()
+        )  # fmt: skip
+        movers = [f"{t} {int(n):+d}" for t, n in [*change.tail(3)[::-1].items(),
+                                                   *change.head(3).items()] if n]  # fmt: skip
+        note = "Biggest movers, last 7 days against the 7 before: " + (
+            ", ".join(dict.fromkeys(movers)) or "none"
+        )
+    return Chart("Tickets by topic", figure, note)
+
+
+def _cohorts(rows: pd.DataFrame) -> Chart:
+    figure = _figure("Retention by signup cohort (share still active)", "cohort")
+    if not rows.empty:
+        grid = rows.pivot_table(
+            index="cohort_month", columns="months_since_signup", values="share_active"
+        )
+        figure.add_heatmap(
+            z=grid.to_numpy(), x=[str(c) for c in grid.columns],
+            y=[str(i) for i in grid.index], colorscale="Blues", zmin=0, zmax=1,
+        )  # fmt: skip
+        figure.update_xaxes(title="months since signup")
+    return Chart("Retention cohorts", figure)
+
+
+def render(charts: list[Chart], start: dt.date, end: dt.date) -> str:
+    """The page: plotly's script once, then one block per chart."""
+    blocks = []
+    for number, chart in enumerate(charts):
+        div = pio.to_html(
+            chart.figure, include_plotlyjs=False, full_html=False, div_id=f"chart-{number}"
+        )
+        note = f'<p class="note">{html.escape(chart.note)}</p>' if chart.note else ""
+        blocks.append(f'<section class="chart">{div}{note}</section>')
+    return PAGE.format(
+        start=start, end=end, plotly=get_plotlyjs(), charts="\n".join(blocks), count=len(charts)
+    )
+
+
+PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>CX report {start} .. {end}</title>
+<script>
+// Any script error is recorded, so a headless browser (and the report's test) can see it.
+window.reportErrors = [];
+window.addEventListener("error", function (e) {{ window.reportErrors.push(String(e.message)); }});
+</script>
+<script>{plotly}</script>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 24px auto; max-width: 1100px; color: #222; }}
+.chart {{ margin-bottom: 28px; }} .note {{ color: #555; font-size: 14px; margin: 4px 12px; }}
+</style></head>
+<body data-charts="{count}">
+<h1>Customer experience, {start} .. {end}</h1>
+<p class="note">Built by cx-pipeline from its daily marts. Rates are recomputed from counts.</p>
+{charts}
+<script>
+// Once every chart has drawn: how many did, and any script error, for headless checks.
+window.addEventListener("load", function () {{
+  setTimeout(function () {{
+    document.body.setAttribute("data-drawn",
+      String(document.querySelectorAll(".js-plotly-plot .main-svg").length > 0
+        ? document.querySelectorAll(".js-plotly-plot").length : 0));
+    document.body.setAttribute("data-errors", JSON.stringify(window.reportErrors));
+  }}, 0);
+}});
+</script>
+</body></html>
+"""
