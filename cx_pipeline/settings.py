@@ -34,6 +34,10 @@ class PipelineSettings:
     late_rerun_days: int = 7
     # Steps of a run that may run at once, each in its own process (1: all in one process).
     max_processes: int = 1
+    # Who answers for the marts (Dagster owners: "team:<name>" or an e-mail address), and
+    # how old a mart's latest day may get before the UI flags it (hours).
+    owners: tuple[str, ...] = ("team:cx-data",)
+    fresh_hours: int = 30
     # Source mappings with a SQL query, pulled by the pipeline itself each day.
     sql_sources: tuple[Path, ...] = ()
 
@@ -52,6 +56,8 @@ class PipelineSettings:
             late_row_days=int(env.get("CX_LATE_ROW_DAYS", "3")),
             late_rerun_days=int(env.get("CX_LATE_RERUN_DAYS", "7")),
             max_processes=int(env.get("CX_MAX_PROCESSES", "1")),
+            owners=tuple(o.strip() for o in env.get("CX_OWNERS", "team:cx-data").split(",") if o),
+            fresh_hours=int(env.get("CX_FRESH_HOURS", "30")),
             sql_sources=tuple(
                 Path(name.strip()) for name in env.get("CX_SQL_SOURCES", "").split(",") if name
             ),

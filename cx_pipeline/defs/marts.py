@@ -327,6 +327,11 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
             spec.name,
             deps=[*deps, own_previous_day(spec.name)] if spec.name == mart.carries else deps,
             group_name="marts",
+            owners=list(SETTINGS.owners),
+            # The daily run's day should land within a day and a bit of the one before.
+            freshness_policy=dg.FreshnessPolicy.time_window(
+                fail_window=dt.timedelta(hours=SETTINGS.fresh_hours)
+            ),
             partitions_def=DAILY,
             kinds={"pandas", "parquet"},
             description=spec.description,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
+import sqlalchemy as sa
 
 from cx_pipeline.lib.store.tables import TableSpec
+
+WAREHOUSE_URL_ENV = "CX_WAREHOUSE_URL"
 
 
 def table_definition_metadata(spec: TableSpec) -> dict[str, Any]:
@@ -26,7 +30,16 @@ def table_definition_metadata(spec: TableSpec) -> dict[str, Any]:
         "dagster/column_schema": dg.TableSchema(columns=columns),
         "dagster/table_name": spec.name,
         "grain": ", ".join(["date", *spec.grain]) or "date",
+        # Where a BI tool finds it: the engine and table, never the URL (a secret).
+        "warehouse": f"{warehouse_engine()}: {spec.name}",
+        "parquet": f"<output>/{spec.name}/date=YYYY-MM-DD/",
     }
+
+
+def warehouse_engine() -> str:
+    """The warehouse's engine name only (the URL carries a password)."""
+    url = os.environ.get(WAREHOUSE_URL_ENV)
+    return sa.make_url(url).get_backend_name() if url else "duckdb"
 
 
 def run_summary(rows_by_day: Mapping[dt.date, int], **extra: Any) -> dict[str, Any]:

@@ -18,14 +18,13 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from cx_pipeline.defs.metadata import WAREHOUSE_URL_ENV  # noqa: E402
 from cx_pipeline.lib.ingest.staging import PlausibleTimes
 from cx_pipeline.lib.metrics.business_hours import BusinessSchedule
 from cx_pipeline.lib.metrics.customers import COMPONENTS, DEFAULT_PLAN_SCORES, DEFAULT_WEIGHTS
 from cx_pipeline.lib.metrics.tickets import SlaTargets
 from cx_pipeline.lib.store.warehouse import Warehouse
 from cx_pipeline.settings import DEFAULT_DATA_DIR, SETTINGS
-
-WAREHOUSE_URL_ENV = "CX_WAREHOUSE_URL"
 
 
 def data_dir() -> Path:
