@@ -8,6 +8,7 @@ from cx_pipeline.defs.checks import ASSET_CHECKS, REFERENCE_CHECKS
 from cx_pipeline.defs.marts import MART_ASSETS
 from cx_pipeline.defs.pulls import PULL_ASSETS
 from cx_pipeline.defs.raw import RAW_ASSETS
+from cx_pipeline.defs.rejects import stg_rejects
 from cx_pipeline.defs.report import cx_report
 from cx_pipeline.defs.resources import default_resources
 from cx_pipeline.defs.schedules import DAILY_JOB, cx_daily_schedule
@@ -15,7 +16,15 @@ from cx_pipeline.defs.sensors import late_drops_sensor, late_rows_sensor
 from cx_pipeline.defs.staging import STAGING_ASSETS
 from cx_pipeline.defs.state import STATE_ASSETS
 
-ASSETS = [*PULL_ASSETS, *RAW_ASSETS, *STAGING_ASSETS, *STATE_ASSETS, *MART_ASSETS, cx_report]
+ASSETS = [
+    *PULL_ASSETS,
+    *RAW_ASSETS,
+    *STAGING_ASSETS,
+    *STATE_ASSETS,
+    stg_rejects,
+    *MART_ASSETS,
+    cx_report,
+]
 # What one partitioned run materialises and checks.
 RUNNABLE = [*ASSETS, *REFERENCE_CHECKS]
 

@@ -154,3 +154,22 @@ def test_partition_write_replaces_atomically_and_window_reads_filter(tmp_path: P
     window = read_window(tmp_path, "t", schema, dt.date(2026, 3, 2), dt.date(2026, 3, 3))
     assert window["n"].tolist() == [7, 2, 2]
     assert read_window(tmp_path, "none", schema, dt.date(2026, 3, 2), dt.date(2026, 3, 3)).empty
+
+
+def test_rejects_are_counted_per_source_and_rule() -> None:
+    from cx_pipeline.lib.quality import rejects_by_rule
+
+    rejects = pd.DataFrame(
+        {
+            "source": ["tickets", "tickets", "survey_responses"],
+            "rules": ["not one of email, chat; required value missing", "required value missing",
+                      "score outside the response's scale"],
+        }
+    )  # fmt: skip
+    counts = rejects_by_rule(rejects)
+    # The second ticket breaks two rules: it counts under each.
+    assert counts.values.tolist() == [
+        ["tickets", "required value missing", 2],
+        ["survey_responses", "score outside the response's scale", 1],
+        ["tickets", "not one of email, chat", 1],
+    ]

@@ -72,3 +72,14 @@ def events_before_creation(events: pd.DataFrame, tickets: pd.DataFrame) -> pd.Da
     """Events (with their ticket's created_at) that happen before the ticket was created."""
     joined = events.merge(tickets[["ticket_id", "created_at"]], on="ticket_id", how="inner")
     return joined[joined["event_at"] < joined["created_at"]]
+
+
+def rejects_by_rule(rejects: pd.DataFrame) -> pd.DataFrame:
+    """Rejected rows per source and rule (a row breaking two rules counts under each),
+    most frequent first: what the stg_rejects asset shows for its days."""
+    if rejects.empty:
+        return pd.DataFrame({"source": [], "rule": [], "rows": []}).astype({"rows": "int64"})
+    rules = rejects.assign(rule=rejects["rules"].str.split("; ")).explode("rule")
+    counts = rules.groupby(["source", "rule"]).size().rename("rows").reset_index()
+    return counts.sort_values(["rows", "source", "rule"], ascending=[False, True, True],
+                              ignore_index=True)  # fmt: skip

@@ -1,0 +1,42 @@
+"""The stg_rejects asset: the quarantined rows of each day, counted by source and rule.
+
+The staging assets write the rows themselves (each its own slice of the day, with file,
+row, rule and raw row); this asset reads them back per run to show, on its page in the UI,
+how many rows each rule set aside on which day.
+"""
+
+import dagster as dg
+
+from cx_pipeline.defs.metadata import run_summary, table_definition_metadata
+from cx_pipeline.defs.partitions import DAILY, ONE_RUN, partition_days
+from cx_pipeline.defs.resources import CxPaths
+from cx_pipeline.lib.ingest.sources import SOURCES
+from cx_pipeline.lib.quality import rejects_by_rule
+from cx_pipeline.lib.store.parquet import read_window
+from cx_pipeline.lib.store.tables import STG_REJECTS
+
+
+@dg.asset(
+    name=STG_REJECTS.name,
+    group_name="staging",
+    deps=[source.staged_table for source in SOURCES],
+    partitions_def=DAILY,
+    backfill_policy=ONE_RUN,
+    kinds={"parquet"},
+    description="Rows quarantined by staging (table stg_rejects), counted per day, source and "
+    "rule. `cx-pipeline rejects --day D` prints the rows themselves.",
+    metadata=table_definition_metadata(STG_REJECTS),
+)
+def stg_rejects(context: dg.AssetExecutionContext, paths: CxPaths) -> dg.MaterializeResult:
+    days = partition_days(context)
+    rows = read_window(paths.output, STG_REJECTS.name, STG_REJECTS.arrow_schema, days[0], days[-1])
+    by_day = rows.groupby("date").size()
+    counts = rejects_by_rule(rows)
+    return dg.MaterializeResult(
+        metadata=run_summary(
+            {day: int(by_day.get(day, 0)) for day in days},
+            rejects_by_rule=dg.MetadataValue.md(
+                counts.head(30).to_markdown(index=False) if len(counts) else "no rows rejected"
+            ),
+        )
+    )
