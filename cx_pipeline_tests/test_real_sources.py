@@ -3,14 +3,9 @@ independently with plain DuckDB SQL over the raw file."""
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import duckdb
@@ -18,6 +13,7 @@ import pandas as pd
 import pytest
 
 from cx_pipeline.settings import PROJECT_ROOT
+from cx_pipeline_tests.ui import backfill_as_the_ui_does, dagster_dev
 
 BIN = Path(sys.executable).parent
 SHARED = PROJECT_ROOT.parent / "shared" / "data"
@@ -312,23 +308,6 @@ def test_olist_reviews_as_csat_and_repeat_purchase_retention(tmp_path: Path) -> 
     assert mine[2:] == pytest.approx(theirs[2:])
 
 
-def graphql(port: int, query: str, variables: dict) -> dict:
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql",
-        json.dumps({"query": query, "variables": variables}).encode(),
-        {"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)["data"]
-
-
-LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }"""
-BACKFILL_STATUS = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
-  ... on PartitionBackfill { status } } }"""
-
-
 @needs_shared
 def test_helpdesk_backfill_launched_as_the_ui_does(tmp_path: Path) -> None:
     """`dagster dev` (webserver and daemon), then the GraphQL mutation the UI's
@@ -346,41 +325,11 @@ def test_helpdesk_backfill_launched_as_the_ui_does(tmp_path: Path) -> None:
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert imported.returncode == 0, imported.stderr[-3000:]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [BIN / "dagster", "dev", "-w", "workspace.yaml", "-p", str(port)],
-        env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 240
-        while True:  # the webserver and the code location come up
-            try:
-                graphql(port, "{ version }", {})
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "dagster dev did not start"
-                time.sleep(2)
+    with dagster_dev(env) as port:
         days = [f"2010-01-{day}" for day in range(13, 21)]
-        launched = graphql(
-            port, LAUNCH_BACKFILL,
-            {"params": {"assetSelection": [{"path": [name]} for name in HELPDESK_ASSETS.split(",")],
-                        "partitionNames": days}},
-        )["launchPartitionBackfill"]  # fmt: skip
-        assert launched["__typename"] == "LaunchBackfillSuccess", launched
-        status = "REQUESTED"
-        while status == "REQUESTED":
-            assert time.monotonic() < deadline + 300, "the backfill did not finish"
-            time.sleep(5)
-            status = graphql(port, BACKFILL_STATUS, {"id": launched["backfillId"]})[
-                "partitionBackfillOrError"
-            ]["status"]
-        assert status == "COMPLETED_SUCCESS"
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=60)
+        assert backfill_as_the_ui_does(port, HELPDESK_ASSETS.split(","), days) == (
+            "COMPLETED_SUCCESS"
+        )
     out = tmp_path / "data" / "output"
     db = duckdb.connect()
     db.execute(HELPDESK_SQL.format(path=HELPDESK))
