@@ -498,7 +498,7 @@ SELECT CAST(date_trunc('week', date) AS DATE) AS period_start, breakdown, breakd
     SUM(satisfied) AS satisfied,
     SUM(score_sum) AS score_sum,
     100.0 * SUM(satisfied) / NULLIF(SUM(responses), 0) AS csat_pct,
-    SUM(score_sum) / NULLIF(SUM(responses), 0) AS score_mean
+    SUM(score_sum) / CAST(NULLIF(SUM(responses), 0) AS FLOAT8) AS score_mean
 FROM agg_daily_csat
 WHERE window_days = 1
 GROUP BY 1, 2, 3;
@@ -511,7 +511,7 @@ SELECT CAST(date_trunc('month', date) AS DATE) AS period_start, breakdown, break
     SUM(satisfied) AS satisfied,
     SUM(score_sum) AS score_sum,
     100.0 * SUM(satisfied) / NULLIF(SUM(responses), 0) AS csat_pct,
-    SUM(score_sum) / NULLIF(SUM(responses), 0) AS score_mean
+    SUM(score_sum) / CAST(NULLIF(SUM(responses), 0) AS FLOAT8) AS score_mean
 FROM agg_daily_csat
 WHERE window_days = 1
 GROUP BY 1, 2, 3;
@@ -524,7 +524,7 @@ SELECT CAST(date_trunc('quarter', date) AS DATE) AS period_start, breakdown, bre
     SUM(satisfied) AS satisfied,
     SUM(score_sum) AS score_sum,
     100.0 * SUM(satisfied) / NULLIF(SUM(responses), 0) AS csat_pct,
-    SUM(score_sum) / NULLIF(SUM(responses), 0) AS score_mean
+    SUM(score_sum) / CAST(NULLIF(SUM(responses), 0) AS FLOAT8) AS score_mean
 FROM agg_daily_csat
 WHERE window_days = 1
 GROUP BY 1, 2, 3;
@@ -535,7 +535,7 @@ SELECT CAST(date_trunc('week', date) AS DATE) AS period_start, breakdown, breakd
     COUNT(*) AS days_with_answers,
     SUM(responses) AS responses,
     SUM(score_sum) AS score_sum,
-    SUM(score_sum) / NULLIF(SUM(responses), 0) AS score_mean
+    SUM(score_sum) / CAST(NULLIF(SUM(responses), 0) AS FLOAT8) AS score_mean
 FROM agg_daily_ces
 WHERE window_days = 1
 GROUP BY 1, 2, 3;
@@ -546,7 +546,7 @@ SELECT CAST(date_trunc('month', date) AS DATE) AS period_start, breakdown, break
     COUNT(*) AS days_with_answers,
     SUM(responses) AS responses,
     SUM(score_sum) AS score_sum,
-    SUM(score_sum) / NULLIF(SUM(responses), 0) AS score_mean
+    SUM(score_sum) / CAST(NULLIF(SUM(responses), 0) AS FLOAT8) AS score_mean
 FROM agg_daily_ces
 WHERE window_days = 1
 GROUP BY 1, 2, 3;
@@ -557,7 +557,7 @@ SELECT CAST(date_trunc('quarter', date) AS DATE) AS period_start, breakdown, bre
     COUNT(*) AS days_with_answers,
     SUM(responses) AS responses,
     SUM(score_sum) AS score_sum,
-    SUM(score_sum) / NULLIF(SUM(responses), 0) AS score_mean
+    SUM(score_sum) / CAST(NULLIF(SUM(responses), 0) AS FLOAT8) AS score_mean
 FROM agg_daily_ces
 WHERE window_days = 1
 GROUP BY 1, 2, 3;

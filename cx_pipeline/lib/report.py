@@ -85,8 +85,8 @@ def build_charts(output: Path, start: dt.date, end: dt.date) -> list[Chart]:
         _lines(rows("agg_daily_repeat_contacts", REPEAT_SQL), "Repeat contacts", "share",
                percent=True, note="Customers with a ticket who had another on the same topic "
                "within the repeat window before it."),
-        _stacked(rows("agg_daily_channel_mix", CHANNEL_SQL), "Channel mix (tickets per day)",
-                 "tickets"),
+        _stacked(_wide(rows("agg_daily_channel_mix", CHANNEL_SQL), "channel", "tickets"),
+                 "Channel mix (tickets per day)", "tickets"),
     ]  # fmt: skip
 
 
@@ -163,12 +163,16 @@ def _lines(
 def _stacked(rows: pd.DataFrame, title: str, axis: str) -> Chart:
     figure = _figure(title, axis)
     figure.update_layout(barmode="stack")
-    if {"channel", "tickets"} <= set(rows.columns):
-        rows = rows.pivot_table(index="date", columns="channel", values="tickets", fill_value=0)
-        rows = rows.reset_index()
     for column in rows.columns.drop("date", errors="ignore"):
         figure.add_bar(x=rows["date"], y=rows[column], name=str(column))
     return Chart(title, figure)
+
+
+def _wide(rows: pd.DataFrame, column: str, values: str) -> pd.DataFrame:
+    """One column per value of ``column`` (a channel), by date: what a stacked chart draws."""
+    if rows.empty:
+        return rows
+    return rows.pivot_table(index="date", columns=column, values=values, fill_value=0).reset_index()
 
 
 def _topics(rows: pd.DataFrame) -> Chart:

@@ -170,11 +170,11 @@ SURVEY_ROLL_UPS = {
     "csat": (
         ("responses", "satisfied", "score_sum"),
         "100.0 * SUM(satisfied) / NULLIF(SUM(responses), 0) AS csat_pct,\n    "
-        + "SUM(score_sum) / NULLIF(SUM(responses), 0) AS score_mean",
+        + _ratio("score_sum", "responses", "score_mean"),
     ),
     "ces": (
         ("responses", "score_sum"),
-        "SUM(score_sum) / NULLIF(SUM(responses), 0) AS score_mean",
+        _ratio("score_sum", "responses", "score_mean"),
     ),
 }
 
