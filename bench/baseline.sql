@@ -117,7 +117,7 @@ COPY (
 ) TO '{out}/nps.parquet';
 COPY (
     SELECT CAST(timezone('UTC', submitted_at) AS DATE) AS date, count(*) AS responses,
-           100.0 * count(*) FILTER (WHERE score >= 4) / count(*) AS csat_pct
+           count(*) FILTER (WHERE score >= 4) / count(*) AS csat_rate
     FROM answers WHERE survey_type = 'csat' GROUP BY ALL
 ) TO '{out}/csat.parquet';
 

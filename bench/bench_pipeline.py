@@ -60,7 +60,7 @@ COMPARED = (
     ("backlog", "agg_daily_backlog", ["date", "channel", "priority"], ["open_tickets"], "true"),
     ("nps", "agg_daily_nps", ["date"], ["responses", "nps"],
      "window_days = 1 AND breakdown = 'all'"),
-    ("csat", "agg_daily_csat", ["date"], ["responses", "csat_pct"],
+    ("csat", "agg_daily_csat", ["date"], ["responses", "csat_rate"],
      "window_days = 1 AND breakdown = 'all'"),
     ("churn", "agg_daily_churn", ["date"], ["customers_churned"], "true"),
 )  # fmt: skip

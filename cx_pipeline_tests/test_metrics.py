@@ -184,10 +184,10 @@ def test_tickets_by_topic_share_and_change_against_previous_seven_days() -> None
     # billing: 2 tickets in 7 days -> mean 2/7; change 2 - 2/7 = 12/7; pct (12/7)/(2/7) = 6
     assert result.loc["billing", "prev_7d_mean"] == pytest.approx(2 / 7)
     assert result.loc["billing", "change_vs_prev_7d"] == pytest.approx(12 / 7)
-    assert result.loc["billing", "change_pct_vs_prev_7d"] == pytest.approx(6)
+    assert result.loc["billing", "change_rate_vs_prev_7d"] == pytest.approx(6)
     # A new topic: mean 0, change +1, no percentage.
     assert result.loc["доставка", "prev_7d_mean"] == 0
-    assert np.isnan(result.loc["доставка", "change_pct_vs_prev_7d"])
+    assert np.isnan(result.loc["доставка", "change_rate_vs_prev_7d"])
 
 
 def test_topic_absent_today_is_reported_with_zero() -> None:
@@ -196,7 +196,7 @@ def test_topic_absent_today_is_reported_with_zero() -> None:
     login = result.set_index("topic").loc["login"]
     assert login["tickets_created"] == 0
     assert login["change_vs_prev_7d"] == pytest.approx(-1 / 7)
-    assert login["change_pct_vs_prev_7d"] == pytest.approx(-1)
+    assert login["change_rate_vs_prev_7d"] == pytest.approx(-1)
 
 
 def test_previous_days_before_the_pipeline_start_are_not_counted() -> None:

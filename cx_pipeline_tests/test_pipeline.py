@@ -67,7 +67,7 @@ def test_range_run_gives_the_hand_worked_figures(resources: dict[str, object]) -
     # 01-02: one 退款 ticket; 01-01 (the only earlier day in range) had billing 2, доставка 1.
     assert topics["tickets_created"].to_dict() == {"billing": 0, "доставка": 0, "退款": 1}
     assert topics.loc["billing", "prev_7d_mean"] == 2
-    assert topics.loc["billing", "change_pct_vs_prev_7d"] == -1
+    assert topics.loc["billing", "change_rate_vs_prev_7d"] == -1
     assert topics.loc["退款", "share_of_day"] == 1
 
     churn = mart(resources, "agg_daily_churn", "2026-01-02").iloc[0]
@@ -140,7 +140,7 @@ def test_survey_marts_of_the_small_world(resources: dict[str, object]) -> None:
     assert nps["low_sample"]
     # R1: CSAT 5 about T2 (topic доставка, agent group tier1): CSS by topic.
     css = one("agg_daily_csat", "2026-01-01", 1, "topic", "доставка")
-    assert (css["responses"], css["csat_pct"]) == (1, 100)
+    assert (css["responses"], css["csat_rate"]) == (1, 1)
     # R4: CES 6 on the default 1-7 scale, on 01-02; still in 01-03's 7-day window.
     assert one("agg_daily_ces", "2026-01-02", 1, "all", "(all)")["score_mean"] == 6
     assert one("agg_daily_ces", "2026-01-03", 7, "segment", "mid-market")["responses"] == 1

@@ -110,15 +110,15 @@ def test_csat_top_two_box_mean_and_css_breakdowns() -> None:
     day = row(csat, 1, "all", "(all)")
     # 5 and 4 are satisfied of 5, 4, 3, 1: 50 %; mean 13 / 4.
     assert (day["responses"], day["satisfied"]) == (4, 2)
-    assert day["csat_pct"] == 50
+    assert day["csat_rate"] == 0.5
     assert day["score_mean"] == pytest.approx(3.25)
-    assert day["csat_standard_error"] == pytest.approx(25)  # 100 x sqrt(0.5 x 0.5 / 4)
+    assert day["csat_standard_error"] == pytest.approx(0.25)  # sqrt(0.5 x 0.5 / 4)
     # Agresti-Coull: 2 + z^2 / 2 of 4 + z^2 is still one half; MoE 100 z sqrt(0.25 / (4 + z^2)).
-    assert day["csat_margin_of_error"] == pytest.approx(100 * Z * math.sqrt(0.25 / (4 + Z**2)))
+    assert day["csat_margin_of_error"] == pytest.approx(Z * math.sqrt(0.25 / (4 + Z**2)))
     assert day["low_sample"]
     # CSS: only the two ticket-linked answers (5 and 1).
     css = row(csat, 1, "ticket_linked", "yes")
-    assert (css["responses"], css["csat_pct"]) == (2, 50)
+    assert (css["responses"], css["csat_rate"]) == (2, 0.5)
     assert row(csat, 1, "topic", "billing")["score_mean"] == 3
     assert set(csat.loc[csat["breakdown"] == "topic", "breakdown_value"]) == {"billing"}
 
@@ -169,8 +169,8 @@ def test_ticket_linked_splits_every_answer_into_yes_and_no() -> None:
     csat = tables["csat"]
     assert (
         row(csat, 1, "ticket_linked", "no")["responses"],
-        row(csat, 1, "ticket_linked", "no")["csat_pct"],
-    ) == (2, 50)
+        row(csat, 1, "ticket_linked", "no")["csat_rate"],
+    ) == (2, 0.5)
     # NPS answers on 03-10 have no ticket: all five are "no"; there is no "yes" row.
     nps = tables["nps"]
     assert row(nps, 1, "ticket_linked", "no")["responses"] == 5
@@ -194,9 +194,9 @@ def test_answers_of_one_class_still_have_a_margin_of_error() -> None:
     csat = row(tables["csat"], 1, "all", "(all)")
     # 2 of 2 satisfied: centre (2 + z^2 / 2) / (2 + z^2).
     centre = (2 + Z**2 / 2) / (2 + Z**2)
-    assert (csat["csat_pct"], csat["csat_standard_error"]) == (100, 0)
+    assert (csat["csat_rate"], csat["csat_standard_error"]) == (1, 0)
     assert csat["csat_margin_of_error"] == pytest.approx(
-        100 * Z * math.sqrt(centre * (1 - centre) / (2 + Z**2))
+        Z * math.sqrt(centre * (1 - centre) / (2 + Z**2))
     )
 
 

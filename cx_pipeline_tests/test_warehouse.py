@@ -144,6 +144,25 @@ def test_adding_a_column_later_migrates_an_existing_table(warehouse_url: str) ->
     assert rows.loc[0, "churn_rate_30d"] == pytest.approx(0.2)
 
 
+def test_a_column_a_newer_version_renamed_is_dropped(warehouse_url: str) -> None:
+    # csat_pct (0-100) became csat_rate (0-1): the old NOT NULL column would refuse every
+    # new row, and a roll-up view over the table must not keep it from going.
+    warehouse = Warehouse(warehouse_url)
+    with warehouse.transaction() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE agg_daily_churn (date DATE NOT NULL, customers_at_start BIGINT, "
+            "churn_pct DOUBLE PRECISION NOT NULL)"
+        )
+        conn.exec_driver_sql(
+            "CREATE VIEW agg_weekly_churn AS SELECT date, churn_pct FROM agg_daily_churn"
+        )
+    warehouse.replace_partition(AGG_DAILY_CHURN, DAY, churn_rows(10))
+    rows = rows_of(warehouse, AGG_DAILY_CHURN)
+    assert "churn_pct" not in rows.columns and rows.loc[0, "churn_rate"] == pytest.approx(0.1)
+    weekly = warehouse.read_frame("SELECT * FROM agg_weekly_churn")
+    assert weekly.loc[0, "churn_rate"] == pytest.approx(0.1)
+
+
 def test_every_table_is_created_with_its_comments(warehouse_url: str) -> None:
     warehouse = Warehouse(warehouse_url)
     for spec in TABLES_BY_NAME.values():

@@ -497,7 +497,7 @@ SELECT CAST(date_trunc('week', date) AS DATE) AS period_start, breakdown, breakd
     SUM(responses) AS responses,
     SUM(satisfied) AS satisfied,
     SUM(score_sum) AS score_sum,
-    100.0 * SUM(satisfied) / NULLIF(SUM(responses), 0) AS csat_pct,
+    SUM(satisfied) / CAST(NULLIF(SUM(responses), 0) AS FLOAT8) AS csat_rate,
     SUM(score_sum) / CAST(NULLIF(SUM(responses), 0) AS FLOAT8) AS score_mean
 FROM agg_daily_csat
 WHERE window_days = 1
@@ -510,7 +510,7 @@ SELECT CAST(date_trunc('month', date) AS DATE) AS period_start, breakdown, break
     SUM(responses) AS responses,
     SUM(satisfied) AS satisfied,
     SUM(score_sum) AS score_sum,
-    100.0 * SUM(satisfied) / NULLIF(SUM(responses), 0) AS csat_pct,
+    SUM(satisfied) / CAST(NULLIF(SUM(responses), 0) AS FLOAT8) AS csat_rate,
     SUM(score_sum) / CAST(NULLIF(SUM(responses), 0) AS FLOAT8) AS score_mean
 FROM agg_daily_csat
 WHERE window_days = 1
@@ -523,7 +523,7 @@ SELECT CAST(date_trunc('quarter', date) AS DATE) AS period_start, breakdown, bre
     SUM(responses) AS responses,
     SUM(satisfied) AS satisfied,
     SUM(score_sum) AS score_sum,
-    100.0 * SUM(satisfied) / NULLIF(SUM(responses), 0) AS csat_pct,
+    SUM(satisfied) / CAST(NULLIF(SUM(responses), 0) AS FLOAT8) AS csat_rate,
     SUM(score_sum) / CAST(NULLIF(SUM(responses), 0) AS FLOAT8) AS score_mean
 FROM agg_daily_csat
 WHERE window_days = 1

@@ -69,8 +69,9 @@ def build_charts(output: Path, start: dt.date, end: dt.date) -> list[Chart]:
         _band(rows("agg_daily_nps", SURVEY_SQL.format(score="nps", margin="nps_margin_of_error")),
               "NPS (trailing 7 days) with its 95 % margin of error", "NPS", -100, 100),
         _band(rows("agg_daily_csat",
-                   SURVEY_SQL.format(score="csat_pct", margin="csat_margin_of_error")),
-              "CSAT % (trailing 7 days) with its 95 % margin of error", "CSAT %", 0, 100),
+                   SURVEY_SQL.format(score="csat_rate", margin="csat_margin_of_error")),
+              "CSAT (trailing 7 days) with its 95 % margin of error", "CSAT", 0, 1,
+              percent=True),
         _lines(rows("fct_tickets", PERCENTILES_SQL), "First response and resolution (hours)",
                "hours", note="Median and 90th percentile of the tickets first answered / "
                "first resolved each day."),
@@ -135,9 +136,11 @@ def _figure(title: str, axis: str, percent: bool = False) -> go.Figure:
     return figure
 
 
-def _band(rows: pd.DataFrame, title: str, axis: str, low: float, high: float) -> Chart:
+def _band(
+    rows: pd.DataFrame, title: str, axis: str, low: float, high: float, percent: bool = False
+) -> Chart:
     """The score with its margin of error as a band (cut at the scale's ends)."""
-    figure = _figure(title, axis)
+    figure = _figure(title, axis, percent)
     if not rows.empty:
         upper = (rows["score"] + rows["margin"]).clip(upper=high)
         lower = (rows["score"] - rows["margin"]).clip(lower=low)

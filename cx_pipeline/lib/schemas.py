@@ -284,8 +284,10 @@ class AggDailyTicketsByTopic(pa.DataFrameModel):
     change_vs_prev_7d: Series[float] = pa.Field(
         nullable=True, description="tickets_created - prev_7d_mean."
     )
-    change_pct_vs_prev_7d: Series[float] = pa.Field(
-        nullable=True, description="change_vs_prev_7d / prev_7d_mean (empty when the mean is 0)."
+    change_rate_vs_prev_7d: Series[float] = pa.Field(
+        nullable=True,
+        description="change_vs_prev_7d / prev_7d_mean, a rate (0.5 = +50 %; empty when the "
+        "mean is 0).",
     )
 
     class Config:
@@ -430,14 +432,14 @@ class AggDailyCsat(_SurveyBreakdown):
     """
 
     satisfied: Series[int] = _count("Answers 4 or 5 on the 1-5 scale.")
-    csat_pct: Series[float] = pa.Field(ge=0, le=100, description="100 x satisfied / responses.")
+    csat_rate: Series[float] = _rate("satisfied / responses (0-1, like every rate).")
     csat_standard_error: Series[float] = pa.Field(
-        ge=0, description="Standard error of csat_pct from the satisfied share, in points."
+        ge=0, description="Standard error of csat_rate (same 0-1 scale)."
     )
     csat_margin_of_error: Series[float] = pa.Field(
         ge=0,
-        description="Half-width of the 95 % confidence interval of csat_pct, in points "
-        "(Agresti-Coull: never 0 at 0 % or 100 %).",
+        description="Half-width of the 95 % confidence interval of csat_rate, on its 0-1 "
+        "scale (Agresti-Coull: never 0 at a rate of 0 or 1).",
     )
     score_sum: Series[float] = pa.Field(ge=0, description="Sum of scores (numerator of the mean).")
     score_mean: Series[float] = pa.Field(ge=1, le=5, description="Mean score, 1-5.")

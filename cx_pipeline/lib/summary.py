@@ -31,8 +31,8 @@ SELECT
     (SELECT nps FROM {nps} WHERE date = :end AND window_days = 7 AND breakdown = 'all') AS nps,
     (SELECT responses FROM {nps} WHERE date = :end AND window_days = 7 AND breakdown = 'all')
         AS nps_responses,
-    (SELECT csat_pct FROM {csat} WHERE date = :end AND window_days = 7 AND breakdown = 'all')
-        AS csat_pct
+    (SELECT csat_rate FROM {csat} WHERE date = :end AND window_days = 7 AND breakdown = 'all')
+        AS csat_rate
 """
 TOP_TOPICS_SQL = """
 SELECT topic, SUM(tickets_created) AS tickets
@@ -89,7 +89,7 @@ def summarise(
         f"({int(headline['backlog_over_72h'] or 0):,})",
         f"  NPS (7 days)               {float(headline['nps'] or 0):+.1f} "
         f"from {int(headline['nps_responses'] or 0):,} responses",
-        f"  CSAT (7 days)              {float(headline['csat_pct'] or 0):.1f} %",
+        f"  CSAT (7 days)              {100 * float(headline['csat_rate'] or 0):.1f} %",
         f"  customers churned          {int(headline['customers_churned'] or 0):,}",
         f"  active customers at end    {int(headline['customers_at_end'] or 0):,}",
         f"  30-day churn rate          {float(headline['churn_rate_30d'] or 0):.2%}",

@@ -383,7 +383,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_tickets_by_topic (
     prev_7d_days BIGINT NOT NULL,
     prev_7d_mean DOUBLE PRECISION,
     change_vs_prev_7d DOUBLE PRECISION,
-    change_pct_vs_prev_7d DOUBLE PRECISION
+    change_rate_vs_prev_7d DOUBLE PRECISION
 );
 CREATE INDEX IF NOT EXISTS agg_daily_tickets_by_topic_date_idx ON agg_daily_tickets_by_topic (date);
 COMMENT ON TABLE agg_daily_tickets_by_topic IS 'Tickets created per event day x topic, their share and change vs. the last 7 days.';
@@ -395,7 +395,7 @@ COMMENT ON COLUMN agg_daily_tickets_by_topic.share_of_day IS 'tickets_created / 
 COMMENT ON COLUMN agg_daily_tickets_by_topic.prev_7d_days IS 'Days of the previous 7 inside the pipeline''s date range.';
 COMMENT ON COLUMN agg_daily_tickets_by_topic.prev_7d_mean IS 'Mean daily tickets of this topic over the previous days.';
 COMMENT ON COLUMN agg_daily_tickets_by_topic.change_vs_prev_7d IS 'tickets_created - prev_7d_mean.';
-COMMENT ON COLUMN agg_daily_tickets_by_topic.change_pct_vs_prev_7d IS 'change_vs_prev_7d / prev_7d_mean (empty when the mean is 0).';
+COMMENT ON COLUMN agg_daily_tickets_by_topic.change_rate_vs_prev_7d IS 'change_vs_prev_7d / prev_7d_mean, a rate (0.5 = +50 %; empty when the mean is 0).';
 
 CREATE TABLE IF NOT EXISTS agg_daily_repeat_contacts (
     date DATE NOT NULL,
@@ -643,7 +643,7 @@ CREATE TABLE IF NOT EXISTS agg_daily_csat (
     answer_minutes_mean DOUBLE PRECISION,
     answer_minutes_median DOUBLE PRECISION,
     satisfied BIGINT NOT NULL,
-    csat_pct DOUBLE PRECISION NOT NULL,
+    csat_rate DOUBLE PRECISION,
     csat_standard_error DOUBLE PRECISION NOT NULL,
     csat_margin_of_error DOUBLE PRECISION NOT NULL,
     score_sum DOUBLE PRECISION NOT NULL,
@@ -663,9 +663,9 @@ COMMENT ON COLUMN agg_daily_csat.answer_minutes_sum IS 'Summed minutes from send
 COMMENT ON COLUMN agg_daily_csat.answer_minutes_mean IS 'Mean minutes from sending to answering.';
 COMMENT ON COLUMN agg_daily_csat.answer_minutes_median IS 'Median minutes from sending to answering.';
 COMMENT ON COLUMN agg_daily_csat.satisfied IS 'Answers 4 or 5 on the 1-5 scale.';
-COMMENT ON COLUMN agg_daily_csat.csat_pct IS '100 x satisfied / responses.';
-COMMENT ON COLUMN agg_daily_csat.csat_standard_error IS 'Standard error of csat_pct from the satisfied share, in points.';
-COMMENT ON COLUMN agg_daily_csat.csat_margin_of_error IS 'Half-width of the 95 % confidence interval of csat_pct, in points (Agresti-Coull: never 0 at 0 % or 100 %).';
+COMMENT ON COLUMN agg_daily_csat.csat_rate IS 'satisfied / responses (0-1, like every rate).';
+COMMENT ON COLUMN agg_daily_csat.csat_standard_error IS 'Standard error of csat_rate (same 0-1 scale).';
+COMMENT ON COLUMN agg_daily_csat.csat_margin_of_error IS 'Half-width of the 95 % confidence interval of csat_rate, on its 0-1 scale (Agresti-Coull: never 0 at a rate of 0 or 1).';
 COMMENT ON COLUMN agg_daily_csat.score_sum IS 'Sum of scores (numerator of the mean).';
 COMMENT ON COLUMN agg_daily_csat.score_mean IS 'Mean score, 1-5.';
 COMMENT ON COLUMN agg_daily_csat.low_sample IS 'True when responses < CX_SURVEY_MIN_RESPONSES (default 30): do not read much into it.';

@@ -182,7 +182,7 @@ def tickets_by_topic(tickets: pd.DataFrame, day: Day, first_day: dt.date) -> pd.
         prev_total.reindex(topics, fill_value=0) / prev_days if prev_days else np.nan
     )
     result["change_vs_prev_7d"] = result["tickets_created"] - result["prev_7d_mean"]
-    result["change_pct_vs_prev_7d"] = ratio(result["change_vs_prev_7d"], result["prev_7d_mean"])
+    result["change_rate_vs_prev_7d"] = ratio(result["change_vs_prev_7d"], result["prev_7d_mean"])
     return result.reset_index().astype({"topic": "str", "prev_7d_days": "int64"})
 
 

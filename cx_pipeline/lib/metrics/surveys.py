@@ -127,18 +127,19 @@ def _nps_variance(promoter_share: pd.Series, detractor_share: pd.Series) -> pd.S
 
 
 def csat(rows: pd.DataFrame, min_responses: int) -> pd.DataFrame:
-    """CSAT = % of answers 4 or 5 on 1-5 (top-two-box), beside the mean score."""
+    """CSAT = share of answers 4 or 5 on 1-5 (top-two-box, a rate 0-1 like every rate in
+    the marts), beside the mean score."""
     result = _counts(rows, min_responses, satisfied=(rows["score"] >= 4).astype("int64"))
     share = result["satisfied"] / result["responses"]
-    result["csat_pct"] = 100 * share
+    result["csat_rate"] = share
     result["score_mean"] = result["score_sum"] / result["responses"]
-    result["csat_standard_error"] = 100 * np.sqrt(share * (1 - share) / result["responses"])
-    # Agresti-Coull: z^2 pseudo-answers, half of them satisfied (no collapse to 0 at 0 % or
-    # 100 %).
+    result["csat_standard_error"] = np.sqrt(share * (1 - share) / result["responses"])
+    # Agresti-Coull: z^2 pseudo-answers, half of them satisfied (no collapse to 0 at a rate
+    # of 0 or 1).
     adjusted = result["responses"] + Z95**2
     centre = (result["satisfied"] + Z95**2 / 2) / adjusted
-    result["csat_margin_of_error"] = 100 * Z95 * np.sqrt(centre * (1 - centre) / adjusted)
-    columns = ["responses", "satisfied", "csat_pct", "csat_standard_error",
+    result["csat_margin_of_error"] = Z95 * np.sqrt(centre * (1 - centre) / adjusted)
+    columns = ["responses", "satisfied", "csat_rate", "csat_standard_error",
                "csat_margin_of_error"]  # fmt: skip
     return _finish(result, [*columns, "score_sum", "score_mean", "low_sample"])
 

@@ -169,7 +169,8 @@ SURVEY_ROLL_UPS = {
     ),
     "csat": (
         ("responses", "satisfied", "score_sum"),
-        "100.0 * SUM(satisfied) / NULLIF(SUM(responses), 0) AS csat_pct,\n    "
+        _ratio("satisfied", "responses", "csat_rate")
+        + ",\n    "
         + _ratio("score_sum", "responses", "score_mean"),
     ),
     "ces": (

@@ -128,7 +128,8 @@ class Warehouse:
 
     def ensure_table(self, spec: TableSpec) -> None:
         """Create the table and its roll-up views on first use in this process; add columns
-        a newer version introduced."""
+        a newer version introduced and drop those it renamed or removed (e.g. csat_pct,
+        now csat_rate: a backfill refills the new column for past days)."""
         key = (self.engine.url.render_as_string(hide_password=False), self.schema, spec.name)
         if key in _PREPARED:
             return
@@ -140,13 +141,20 @@ class Warehouse:
                 for statement in spec.create_sql(self.dialect, self.qualified(spec.name)):
                     self._run_ddl(conn, statement)
             else:
+                table = self.qualified(spec.name)
                 for column in spec.all_columns:
                     if column.name not in have:
                         self._run_ddl(
                             conn,
-                            f"ALTER TABLE {self.qualified(spec.name)} "
+                            f"ALTER TABLE {table} "
                             f"ADD COLUMN {column.name} {spec.sql_type(self.dialect, column)}",
                         )
+                gone = sorted(have - {column.name for column in spec.all_columns})
+                for view in views_of(spec.name) if gone else ():
+                    # A view may read the column; it is recreated below.
+                    self._run_ddl(conn, f"DROP VIEW IF EXISTS {self.qualified(view.name)}")
+                for name in gone:
+                    self._run_ddl(conn, f"ALTER TABLE {table} DROP COLUMN {name}")
         self.replace_views(views_of(spec.name))
         _PREPARED.add(key)
 
