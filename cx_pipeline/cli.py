@@ -7,9 +7,13 @@ import datetime as dt
 import fcntl
 import os
 import sys
+import threading
+import uuid
 import warnings
 from pathlib import Path
+from typing import Any
 
+from cx_pipeline.defs.days import DAY_DONE
 from cx_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from cx_pipeline.defs.resources import data_dir, landing_dir
 from cx_pipeline.lib.ingest.sources import SOURCES, SOURCES_BY_NAME
@@ -19,6 +23,8 @@ from cx_pipeline.settings import PROJECT_ROOT
 # Warnings on the console; a failed step is told in one line by run_backfill (the run's
 # whole log, traceback included, stays in the instance and the UI).
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Finds a backfill's run in the instance, so its progress can be followed.
+PROGRESS_TAG = "cx/progress"
 BACKFILL_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
@@ -171,35 +177,34 @@ def run_generate(args: argparse.Namespace) -> int:
 def run_backfill(start: dt.date, end: dt.date, chunk_days: int, select: str | None = None) -> int:
     """Run the cx_daily job (every asset, or the ``select``ed ones) for ``start..end``, a
     chunk of days per Dagster run, in order; with CX_MAX_PROCESSES > 1 independent steps run
-    side by side, each in its own process."""
+    side by side, each in its own process. The bar moves as each step finishes each day."""
     import dagster as dg
-    from tqdm import tqdm
 
-    from cx_pipeline.definitions import daily_job
+    from cx_pipeline.definitions import DAY_BY_DAY_ASSETS, daily_job
 
     if end < start:
         raise SystemExit(f"--end {end} is before --start {start}")
-    selection = [dg.AssetKey(name) for name in whole_marts(select.split(","))] if select else None
+    chosen = whole_marts(select.split(",")) if select else None
+    selection = [dg.AssetKey(name) for name in chosen] if chosen else None
+    steps = [
+        asset for asset in DAY_BY_DAY_ASSETS
+        if chosen is None or any(key.to_user_string() in chosen for key in asset.keys)
+    ]  # fmt: skip
     instance = dg.DagsterInstance.get()
     # Rebuilt by name in each step's process when steps run in processes of their own.
     job = dg.reconstructable(daily_job)
-    total = (end - start).days + 1
-    with tqdm(total=total, unit="day", desc="backfill", file=sys.stderr) as progress:
+    with DayProgress(instance, (end - start).days + 1, max(len(steps), 1)) as progress:
         chunk_start = start
         while chunk_start <= end:
             chunk_end = min(end, chunk_start + dt.timedelta(days=chunk_days - 1))
-            progress.set_postfix_str(f"{chunk_start}..{chunk_end}")
+            found_by = progress.watch((chunk_end - chunk_start).days + 1)
             result = dg.execute_job(
-                job,
-                instance=instance,
-                asset_selection=selection,
-                tags={
-                    RANGE_START_TAG: chunk_start.isoformat(),
-                    RANGE_END_TAG: chunk_end.isoformat(),
-                },
+                job, instance=instance, asset_selection=selection, raise_on_error=False,
+                tags={**found_by, RANGE_START_TAG: chunk_start.isoformat(),
+                      RANGE_END_TAG: chunk_end.isoformat()},
                 run_config=BACKFILL_RUN_CONFIG,
-                raise_on_error=False,
-            )
+            )  # fmt: skip
+            progress.run_done()
             if not result.success:
                 progress.close()
                 print(
@@ -208,9 +213,85 @@ def run_backfill(start: dt.date, end: dt.date, chunk_days: int, select: str | No
                     file=sys.stderr,
                 )
                 return 1
-            progress.update((chunk_end - chunk_start).days + 1)
             chunk_start = chunk_end + dt.timedelta(days=1)
     return 0
+
+
+class DayProgress:
+    """A progress bar in days that moves as each asset finishes each day: a thread reads
+    the assets' "day done" lines from the run's event log (so it follows steps run in
+    other processes too); each line is 1/steps of a day."""
+
+    def __init__(self, instance: Any, days: int, steps: int, poll_seconds: float = 0.5) -> None:
+        from tqdm import tqdm
+
+        self._instance, self._steps, self._poll = instance, steps, poll_seconds
+        self._bar = tqdm(total=days, unit="day", desc="backfill", file=sys.stderr,
+                         bar_format="{l_bar}{bar}| {n:.1f}/{total} days [{elapsed}<{remaining}]"
+                         "{postfix}")  # fmt: skip
+        self._done = 0.0  # days shown
+        self._before = 0  # days of the runs already finished
+        self._days = 0  # days of the current run
+        self.tags: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+
+    def __enter__(self) -> DayProgress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def watch(self, days: int) -> dict[str, str]:
+        """The next run, of ``days`` days: the tag that finds it in the instance."""
+        with self._lock:
+            self._days, self.tags = days, {PROGRESS_TAG: uuid.uuid4().hex}
+        return self.tags
+
+    def run_done(self) -> None:
+        """The run ended: its days count whole, whatever the thread has read so far."""
+        with self._lock:
+            self._before += self._days
+            self._days = 0
+            self._show(self._before)
+
+    def _show(self, position: float) -> None:
+        if position > self._done:
+            self._bar.update(position - self._done)
+            self._done = position
+
+    def _follow(self) -> None:
+        from dagster import RunsFilter
+
+        run_id, cursor, lines, tags = None, None, 0, None
+        while not self._stop.wait(self._poll):
+            if tags != self.tags:  # a new run: find it first
+                run_id, cursor, lines, tags = None, None, 0, self.tags
+            if not tags:
+                continue
+            if run_id is None:
+                runs = self._instance.get_run_records(RunsFilter(tags=tags), limit=1)
+                if not runs:
+                    continue
+                run_id = runs[0].dagster_run.run_id
+            page = self._instance.get_records_for_run(run_id, cursor=cursor, limit=1000)
+            cursor = page.cursor
+            for record in page.records:
+                message = record.event_log_entry.user_message or ""
+                if message.startswith(DAY_DONE):
+                    lines += 1
+                    self._bar.set_postfix_str(message.removeprefix(DAY_DONE).strip())
+            with self._lock:
+                if tags == self.tags:
+                    self._show(self._before + min(lines / self._steps, self._days))
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._bar.close()
 
 
 def _first_failure(result: object) -> str:
@@ -219,6 +300,12 @@ def _first_failure(result: object) -> str:
     failures = result.get_step_failure_events()  # type: ignore[attr-defined]
     if not failures:
         return "the run failed before any step"
+    for event in result.all_events:  # type: ignore[attr-defined]
+        check = event.event_specific_data
+        failed = event.event_type_value == "ASSET_CHECK_EVALUATION" and not check.passed
+        if failed and check.severity.value == "ERROR":  # the day's check says what it found
+            asset = check.asset_key.to_user_string()
+            return f"{asset} {check.partition}, check {check.check_name}: {check.description}"
     error = failures[0].step_failure_data.error
     while (
         error is not None

@@ -217,10 +217,24 @@ def test_too_many_rejects_fail_the_run_naming_file_rule_and_example(
         make_resources(small_world, tmp_path, reject_threshold=0.05), "2026-01-01", "2026-01-01"
     )
     assert not result.success
-    message = failure_messages(result)
+    # The day's reject check fails with its figures (the asset does not error), and the run
+    # stops before anything downstream of the staged answers.
+    check = next(
+        event.event_specific_data
+        for event in result.all_events
+        if event.event_type_value == "ASSET_CHECK_EVALUATION"
+        and event.event_specific_data.check_name == "reject_share_within_threshold"
+        and not event.event_specific_data.passed
+    )
+    assert (check.asset_key.path, check.partition) == (["stg_survey_responses"], "2026-01-01")
+    figures = {key: value.value for key, value in check.metadata.items()}
+    assert (figures["rows_read"], figures["rejected_rows"], figures["threshold"]) == (3, 1, 0.05)
+    message = check.description
     assert "survey_responses/2026-01-01.csv: 1 of 3 rows rejected (33.3%, threshold 5.0%" in message
     assert "commonest rule: score outside the response's scale" in message
     assert "row 2: score" in message
+    assert "reject_share_within_threshold" in failure_messages(result)
+    assert not result.asset_materializations_for_node("mart_surveys")
     resources = make_resources(small_world, tmp_path)
     # The rejects are kept; the day's staged survey rows were not written.
     rejects = warehouse_table(resources, "stg_rejects")
@@ -246,8 +260,13 @@ def test_a_skipped_missing_drop_is_a_missing_day_not_a_day_of_zero(
     assert topic_days == {"2026-01-01", "2026-01-03"}  # no 01-02 rows at all
     churn_days = set(warehouse_table(resources, "agg_daily_churn")["date"].astype(str))
     assert "2026-01-02" in churn_days  # its customers drop did land
-    metadata = result.asset_materializations_for_node("mart_tickets_by_topic")[0].metadata
-    assert metadata["days_missing_inputs"].value == ["2026-01-02"]
+    # The day's own materialization says why it has no rows.
+    not_computed = {
+        m.partition: m.metadata["not_computed"].value
+        for m in result.asset_materializations_for_node("mart_tickets_by_topic")
+        if "not_computed" in m.metadata
+    }
+    assert not_computed == {"2026-01-02": "missing input(s) ['stg_tickets']"}
 
 
 def test_an_empty_file_fails_naming_it(tmp_path: Path, small_world: Path) -> None:

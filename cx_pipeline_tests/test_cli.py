@@ -163,6 +163,7 @@ def test_rejects_status_summary_and_a_failed_day_in_one_line(
     (tmp_path / "dagster_home").mkdir()
     ran = cli(tmp_path, small_world, "backfill", "--start", "2026-01-01", "--end", "2026-01-02")
     assert ran.returncode == 0, ran.stderr[-3000:]
+    assert "2.0/2 days" in ran.stderr  # the bar counts days (and moves within a run)
     rejects = cli(
         tmp_path, small_world, "rejects", "--day", "2026-01-01", "--source", "survey_responses"
     )

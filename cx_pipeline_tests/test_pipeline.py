@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 import pytest
 
@@ -98,6 +99,55 @@ def test_range_run_gives_the_hand_worked_figures(resources: dict[str, object]) -
         ("2025-12-01", 1): (2, 0),  # C2 churned 01-02
         ("2026-01-01", 0): (2, 1),  # C5 churned 01-03
     }
+
+
+def materializations(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, dict]:
+    """Each day's materialization metadata, by day."""
+    return {
+        m.partition: {key: value.value for key, value in m.metadata.items()}
+        for m in (e.event_specific_data.materialization for e in result.all_events
+                  if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key.path == [asset])
+    }  # fmt: skip
+
+
+def check_results(result: dg.ExecuteInProcessResult, asset: str, check: str) -> dict[str, dict]:
+    return {
+        e.partition: {"passed": e.passed, **{k: v.value for k, v in e.metadata.items()}}
+        for e in (event.event_specific_data for event in result.all_events
+                  if event.event_type_value == "ASSET_CHECK_EVALUATION")
+        if e.asset_key.path == [asset] and e.check_name == check
+    }  # fmt: skip
+
+
+def test_a_range_run_reports_each_day_on_its_own_day(resources: dict[str, object]) -> None:
+    result = run_range(resources, "2026-01-01", "2026-01-03")
+    # raw_tickets: 4 file rows on 01-01 (T9's channel "fax" is then rejected), 1 and 1 after.
+    raw = materializations(result, "raw_tickets")
+    assert {day: m["dagster/row_count"] for day, m in raw.items()} == {
+        "2026-01-01": 4, "2026-01-02": 1, "2026-01-03": 1,
+    }  # fmt: skip
+    staged = materializations(result, "stg_tickets")
+    assert {day: m["dagster/row_count"] for day, m in staged.items()} == {
+        "2026-01-01": 3, "2026-01-02": 1, "2026-01-03": 1,
+    }  # fmt: skip
+    assert staged["2026-01-01"]["rejected_rows"] == 1
+    assert "T1" in staged["2026-01-01"]["preview"] and "T4" in staged["2026-01-02"]["preview"]
+    # Headline figures, as numbers the UI plots: churn 1 of 2 on 01-02 (see above).
+    churn = materializations(result, "agg_daily_churn")
+    assert (churn["2026-01-02"]["churn_rate"], churn["2026-01-02"]["customers_at_end"]) == (0.5, 2)
+    # 01-03: T1, T3 and T4 first resolved, all email/high: 3 resolved.
+    resolution = materializations(result, "agg_daily_resolution_time")
+    assert resolution["2026-01-03"]["tickets_resolved"] == 4 - 1
+    # Checks are tied to the day they judged: 1 of 4 rows rejected on 01-01, none after.
+    rejects = check_results(result, "stg_tickets", "reject_share_within_threshold")
+    assert set(rejects) == {"2026-01-01", "2026-01-02", "2026-01-03"}
+    assert rejects["2026-01-01"]["rejected_rows"] == 1 and rejects["2026-01-01"]["passed"]
+    assert rejects["2026-01-01"]["reject_share"] == 0.25
+    assert rejects["2026-01-02"]["rejected_rows"] == 0
+    schema = check_results(result, "agg_daily_churn", "schema_valid")
+    assert {day: r["rows_validated"] for day, r in schema.items()} == {
+        "2026-01-01": 1, "2026-01-02": 1, "2026-01-03": 1,
+    }  # fmt: skip
 
 
 def test_backlog_of_the_small_world(resources: dict[str, object]) -> None:

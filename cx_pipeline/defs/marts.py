@@ -15,7 +15,8 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
-from cx_pipeline.defs.metadata import run_summary, table_definition_metadata
+from cx_pipeline.defs.days import DayResults, table_check_specs
+from cx_pipeline.defs.metadata import table_definition_metadata
 from cx_pipeline.defs.partitions import (
     DAILY,
     ONE_RUN,
@@ -24,15 +25,9 @@ from cx_pipeline.defs.partitions import (
     partition_days,
 )
 from cx_pipeline.defs.resources import CxPaths, MetricSettings, WarehouseResource
-from cx_pipeline.defs.staging import (
-    schema_check_result,
-    schema_check_spec,
-    volume_check_result,
-    volume_check_spec,
-)
 from cx_pipeline.lib.metrics import contacts, core, customers, surveys, tickets
 from cx_pipeline.lib.metrics.core import Day
-from cx_pipeline.lib.quality import VolumeCheck, partition_rows, volume_check
+from cx_pipeline.lib.quality import partition_rows
 from cx_pipeline.lib.store import history, tables, ticket_state
 from cx_pipeline.lib.store.parquet import write_frame
 from cx_pipeline.lib.store.publish import publish
@@ -340,12 +335,7 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
         for spec in mart.specs
     ]
     checks = [
-        check
-        for spec in mart.specs
-        for check in (
-            volume_check_spec(spec.name),
-            schema_check_spec(spec.name, spec.model.__name__),
-        )
+        check for spec in mart.specs for check in table_check_specs(spec.name, spec.model.__name__)
     ]
 
     @dg.multi_asset(
@@ -354,49 +344,48 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
         check_specs=checks,
         partitions_def=DAILY,
         backfill_policy=ONE_RUN,
+        # Lets the checks report per day (days.py); a part of a mart is still refused below.
+        can_subset=True,
     )
     def mart_asset(
         context: dg.AssetExecutionContext,
         paths: CxPaths,
         warehouse: WarehouseResource,
         metric_settings: MetricSettings,
-    ) -> Iterator[dg.MaterializeResult]:
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation]:
         target = warehouse.connect()
-        rows: dict[str, dict[dt.date, int]] = {spec.name: {} for spec in mart.specs}
-        volumes: dict[str, list[VolumeCheck]] = {spec.name: [] for spec in mart.specs}
-        skipped = []
+        selected = {key.to_user_string() for key in context.selected_asset_keys}
+        if selected != {spec.name for spec in mart.specs}:
+            # Its tables come from one computation (and may carry state to the next day).
+            raise dg.Failure(
+                f"mart_{mart.name} writes {', '.join(spec.name for spec in mart.specs)} "
+                f"together: select all of them, not only {', '.join(sorted(selected))}"
+            )
+        written = mart.specs
+        results = DayResults(context)
         # One warehouse connection for the step (opening a DuckDB file costs tens of ms);
         # each day of each table is still replaced in its own transaction.
         with target.session():
             for date in partition_days(context):
                 missing = mart.missing_inputs(paths.output, date)
                 if missing:
-                    skipped.append(date.isoformat())
                     context.log.warning(f"{date}: not computed, missing input(s) {missing}")
+                    for spec in written:
+                        results.not_written(spec.name, date, f"missing input(s) {missing}")
                     continue
                 frames = mart.compute(
                     paths.output, Day(date, SETTINGS.reporting_timezone), metric_settings
                 )
-                for spec in mart.specs:
+                for spec in written:
                     publish(spec, date, frames[spec.name], paths.output, target)
                 # The state last: a crash before it leaves the previous state, and a rerun
                 # of the day recomputes the same tables from it.
                 for name, schema in mart.state.items():
                     write_frame(paths.output, name, date, frames[name], schema)
-                for spec in mart.specs:
-                    count = len(frames[spec.name])
-                    volumes[spec.name].append(volume_check(paths.output, spec.name, date, count))
-                    rows[spec.name][date] = count
-        for spec in mart.specs:
-            by_day = rows[spec.name]
-            yield dg.MaterializeResult(
-                asset_key=spec.name,
-                metadata=run_summary(by_day, days_missing_inputs=skipped),
-                check_results=[
-                    volume_check_result(volumes[spec.name], spec.name),
-                    schema_check_result(spec.name, len(by_day), sum(by_day.values())),
-                ],
-            )
+                for spec in written:
+                    results.table_written(paths.output, spec.name, date, frames[spec.name])
+                results.day_done(date, f"mart_{mart.name}")
+        yield from results.results(spec.name for spec in written)
 
     return mart_asset
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
@@ -40,17 +38,3 @@ def warehouse_engine() -> str:
     """The warehouse's engine name only (the URL carries a password)."""
     url = os.environ.get(WAREHOUSE_URL_ENV)
     return sa.make_url(url).get_backend_name() if url else "duckdb"
-
-
-def run_summary(rows_by_day: Mapping[dt.date, int], **extra: Any) -> dict[str, Any]:
-    """Metadata of a materialization that covered one or more days."""
-    metadata: dict[str, Any] = {
-        "days": len(rows_by_day),
-        "dagster/row_count": sum(rows_by_day.values()),
-    }
-    if len(rows_by_day) > 1:
-        metadata["rows_by_day"] = dg.MetadataValue.json(
-            {day.isoformat(): rows for day, rows in sorted(rows_by_day.items())}
-        )
-    metadata.update(extra)
-    return metadata

@@ -5,10 +5,11 @@ The landing files themselves are only ever read, never changed or moved.
 """
 
 import datetime as dt
+from collections.abc import Iterator
 
 import dagster as dg
 
-from cx_pipeline.defs.metadata import run_summary
+from cx_pipeline.defs.days import DayResults
 from cx_pipeline.defs.partitions import DAILY, ONE_RUN, partition_days
 from cx_pipeline.defs.pulls import PULLED_SOURCES
 from cx_pipeline.defs.resources import CxPaths, StagingPolicy
@@ -43,9 +44,8 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
     )
     def raw_asset(
         context: dg.AssetExecutionContext, paths: CxPaths, policy: StagingPolicy
-    ) -> dg.MaterializeResult:
-        rows_by_day = {}
-        missing = []
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation]:
+        results = DayResults(context)
         for day in partition_days(context):
             drop = find_drop(paths.landing, source.name, day)
             if drop is None:
@@ -59,14 +59,14 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
                     )
                 # Skipped: remove a stale copy so staging sees the day as missing too.
                 partition_path(paths.output, source.raw_table, day).unlink(missing_ok=True)
-                missing.append(day.isoformat())
+                results.not_written(source.raw_table, day, "no drop (missing): skipped")
                 context.log.warning(f"missing drop: no {source.name} file for {day}; skipped")
                 continue
             table = read_drop(drop, policy.encoding)
             table = table.replace_schema_metadata({SOURCE_FILE_KEY: str(drop).encode()})
             write_partition(paths.output, source.raw_table, day, table)
-            rows_by_day[day] = table.num_rows
-        return dg.MaterializeResult(metadata=run_summary(rows_by_day, missing_drops=missing))
+            results.counted(source.raw_table, day, table.num_rows, file=str(drop))
+        yield from results.results([source.raw_table])
 
     return raw_asset
 

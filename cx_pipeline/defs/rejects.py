@@ -5,9 +5,12 @@ row, rule and raw row); this asset reads them back per run to show, on its page 
 how many rows each rule set aside on which day.
 """
 
+from collections.abc import Iterator
+
 import dagster as dg
 
-from cx_pipeline.defs.metadata import run_summary, table_definition_metadata
+from cx_pipeline.defs.days import DayResults
+from cx_pipeline.defs.metadata import table_definition_metadata
 from cx_pipeline.defs.partitions import DAILY, ONE_RUN, partition_days
 from cx_pipeline.defs.resources import CxPaths
 from cx_pipeline.lib.ingest.sources import SOURCES
@@ -27,16 +30,20 @@ from cx_pipeline.lib.store.tables import STG_REJECTS
     "rule. `cx-pipeline rejects --day D` prints the rows themselves.",
     metadata=table_definition_metadata(STG_REJECTS),
 )
-def stg_rejects(context: dg.AssetExecutionContext, paths: CxPaths) -> dg.MaterializeResult:
+def stg_rejects(
+    context: dg.AssetExecutionContext, paths: CxPaths
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation]:
     days = partition_days(context)
     rows = read_window(paths.output, STG_REJECTS.name, STG_REJECTS.arrow_schema, days[0], days[-1])
-    by_day = rows.groupby("date").size()
-    counts = rejects_by_rule(rows)
-    return dg.MaterializeResult(
-        metadata=run_summary(
-            {day: int(by_day.get(day, 0)) for day in days},
+    by_day = dict(tuple(rows.groupby("date")))
+    results = DayResults(context)
+    for day in days:
+        of_day = by_day.get(day, rows.iloc[:0])
+        counts = rejects_by_rule(of_day)
+        results.counted(
+            STG_REJECTS.name, day, len(of_day),
             rejects_by_rule=dg.MetadataValue.md(
                 counts.head(30).to_markdown(index=False) if len(counts) else "no rows rejected"
             ),
-        )
-    )
+        )  # fmt: skip
+    yield from results.results([STG_REJECTS.name])

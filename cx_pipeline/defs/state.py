@@ -6,9 +6,11 @@ backfills run it in date order. (The live tickets are carried by the tickets mar
 itself, which is their only reader: lib/store/ticket_state.py.)
 """
 
+from collections.abc import Iterator
+
 import dagster as dg
 
-from cx_pipeline.defs.metadata import run_summary
+from cx_pipeline.defs.days import DayResults
 from cx_pipeline.defs.partitions import DAILY, ONE_RUN, days_back, own_previous_day, partition_days
 from cx_pipeline.defs.resources import CxPaths
 from cx_pipeline.lib.quality import partition_rows
@@ -32,17 +34,17 @@ from cx_pipeline.settings import SETTINGS
 )
 def int_current_customers(
     context: dg.AssetExecutionContext, paths: CxPaths
-) -> dg.MaterializeResult:
-    rows_by_day, skipped = {}, []
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation]:
+    results = DayResults(context)
     for day in partition_days(context):
         if partition_rows(paths.output, STG_CUSTOMERS.name, day) is None:
-            skipped.append(day.isoformat())
             context.log.warning(f"{day}: no staged customers (missing drop): not computed")
+            results.not_written(CURRENT_CUSTOMERS, day, "no staged customers (missing drop)")
             continue
         snapshot = updated_customers(paths.output, day, SETTINGS.start_date)
         write_frame(paths.output, CURRENT_CUSTOMERS, day, snapshot, STG_CUSTOMERS.arrow_schema)
-        rows_by_day[day] = len(snapshot)
-    return dg.MaterializeResult(metadata=run_summary(rows_by_day, days_missing_inputs=skipped))
+        results.counted(CURRENT_CUSTOMERS, day, len(snapshot))
+    yield from results.results([CURRENT_CUSTOMERS])
 
 
 STATE_ASSETS = [int_current_customers]

@@ -1,0 +1,178 @@
+"""Per-day results of a run that covers many days.
+
+A backfill runs a range of days in one step per asset, and Dagster then records one
+materialization per day; without help each would carry the whole range's totals. A
+``DayResults`` gathers what each day produced and reports it on that day: its own row
+count, headline figures (numbers, so the UI plots them over days) and a Markdown preview
+on the day's materialization, and each check's result tied to the day it judged.
+
+Check results go out after the materializations, naming the materialization they judged,
+so the UI shows them against that day's data. A check must be declared with
+``partitions_def=DAILY`` and its asset built with ``can_subset=True`` (Dagster then takes
+per-day results in place of one result per check). A day's failed ERROR check fails the
+step once every day is reported, so nothing downstream runs on it; the specs themselves
+are not ``blocking`` (Dagster gates only on one result per check and would warn).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+# Not exported at the top level: which materialization a check judged.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData as Judged,
+)
+
+from cx_pipeline.defs.partitions import DAILY
+from cx_pipeline.lib.headlines import headline_figures, preview
+from cx_pipeline.lib.quality import volume_check
+
+VOLUME_CHECK = "row_count_vs_trailing_mean"
+SCHEMA_CHECK = "schema_valid"
+
+# The prefix of the one log line each asset writes per day it finishes: the CLI's
+# progress bar counts them (cli.py).
+DAY_DONE = "day done:"
+
+
+def table_check_specs(asset: str, model: str) -> list[dg.AssetCheckSpec]:
+    """The checks every written table gets, judged day by day."""
+    return [
+        dg.AssetCheckSpec(
+            VOLUME_CHECK,
+            asset=asset,
+            partitions_def=DAILY,
+            description="Warns when a day's rows fall outside 0.25x-4x the mean of the 7 days "
+            "before.",
+        ),
+        # Enforced when each day is written (publish validates first), so a frame that
+        # breaks it fails the asset and nothing downstream runs on it.
+        dg.AssetCheckSpec(
+            SCHEMA_CHECK,
+            asset=asset,
+            partitions_def=DAILY,
+            description=f"Every day written validates against pandera model {model} "
+            "(types, required values, allowed values and ranges, natural key).",
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class _CheckOutcome:
+    asset: str
+    check: str
+    day: dt.date
+    passed: bool
+    metadata: dict[str, Any]
+    severity: dg.AssetCheckSeverity
+    description: str | None
+
+
+class DayResults:
+    def __init__(self, context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> None:
+        self._context = context
+        self._checks: list[_CheckOutcome] = []
+
+    def wrote(self, asset: str, day: dt.date, rows: pd.DataFrame, **extra: Any) -> None:
+        """The day's rows of ``asset`` were written: report them on the day."""
+        self.counted(
+            asset, day, len(rows), **headline_figures(asset, rows),
+            preview=dg.MetadataValue.md(preview(rows)), **extra,
+        )  # fmt: skip
+
+    def counted(self, asset: str, day: dt.date, rows: int, **extra: Any) -> None:
+        """The day's row count (and any figures) on the day's materialization."""
+        assert isinstance(self._context, dg.AssetExecutionContext)
+        self._context.add_asset_metadata(
+            {"dagster/row_count": rows, **extra}, asset_key=asset, partition_key=day.isoformat()
+        )
+
+    def table_written(
+        self, root: Path, asset: str, day: dt.date, rows: pd.DataFrame, **extra: Any
+    ) -> None:
+        """A table's day was validated and written: its metadata and its two checks."""
+        self.wrote(asset, day, rows, **extra)
+        volume = volume_check(root, asset, day, len(rows))
+        mean = volume.trailing_mean
+        self.checked(
+            asset, VOLUME_CHECK, day, volume.ok,
+            {"rows": len(rows), **({} if mean is None else {"trailing_mean": round(mean, 1)})},
+            dg.AssetCheckSeverity.WARN, None if volume.ok else volume.describe(),
+        )  # fmt: skip
+        self.checked(asset, SCHEMA_CHECK, day, True, {"rows_validated": len(rows)})
+
+    def not_written(self, asset: str, day: dt.date, reason: str) -> None:
+        """The day was not computed: its materialization says why (it had no new rows)."""
+        assert isinstance(self._context, dg.AssetExecutionContext)
+        self._context.add_asset_metadata(
+            {"not_computed": reason}, asset_key=asset, partition_key=day.isoformat()
+        )
+
+    def checked(
+        self,
+        asset: str,
+        check: str,
+        day: dt.date,
+        passed: bool,
+        metadata: dict[str, Any],
+        severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
+        description: str | None = None,
+    ) -> None:
+        """A check's result on one day (reported after the materializations)."""
+        self._checks.append(
+            _CheckOutcome(asset, check, day, passed, metadata, severity, description)
+        )
+
+    def day_done(self, day: dt.date, what: str) -> None:
+        self._context.log.info(f"{DAY_DONE} {day} {what}")
+
+    def results(
+        self, assets: Iterable[str], **run_metadata: Any
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation]:
+        """A materialization per asset (Dagster records it on each day of the run, with the
+        day's own metadata added above), then each check's result on its day."""
+        assets = list(assets)
+        for asset in assets:
+            yield dg.MaterializeResult(
+                asset_key=asset,
+                metadata={"days_in_run": len(self._context.partition_keys), **run_metadata},
+            )
+        judged = {o.asset: self._latest_materializations(o.asset) for o in self._checks}
+        for outcome in self._checks:
+            yield dg.AssetCheckEvaluation(
+                asset_key=dg.AssetKey(outcome.asset),
+                check_name=outcome.check,
+                passed=outcome.passed,
+                metadata=outcome.metadata,
+                severity=outcome.severity,
+                description=outcome.description,
+                partition=outcome.day.isoformat(),
+                target_materialization_data=judged[outcome.asset].get(outcome.day.isoformat()),
+                # A failed ERROR check stops the assets downstream of this run.
+                blocking=outcome.severity == dg.AssetCheckSeverity.ERROR,
+            )
+
+    def _latest_materializations(self, asset: str) -> dict[str, Judged]:
+        """The materialization just recorded for each of the run's days (one query)."""
+        keys = list(self._context.partition_keys)
+        records = self._context.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=keys),
+            limit=len(keys),
+        ).records
+        latest: dict[str, Judged] = {}
+        for record in records:  # newest first
+            key = record.partition_key
+            if key is not None and key not in latest:
+                latest[key] = Judged(
+                    storage_id=record.storage_id,
+                    run_id=record.run_id,
+                    timestamp=record.timestamp,
+                )
+        return latest
