@@ -18,6 +18,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 
 
+# The Celery broker (and result backend) URL: its name, never its value, is in the code.
+CELERY_BROKER_ENV = "CX_CELERY_BROKER"
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     start_date: dt.date
@@ -34,6 +38,10 @@ class PipelineSettings:
     late_rerun_days: int = 7
     # Steps of a run that may run at once, each in its own process (1: all in one process).
     max_processes: int = 1
+    # Run steps on Celery workers (dagster-celery; the `celery` extra) when the broker's URL
+    # is set in CX_CELERY_BROKER (read from the environment, never written here: it may
+    # carry a password). docs/deployment.md.
+    celery: bool = False
     # Who answers for the marts (Dagster owners: "team:<name>" or an e-mail address), and
     # how old a mart's latest day may get before the UI flags it (hours).
     owners: tuple[str, ...] = ("team:cx-data",)
@@ -56,6 +64,7 @@ class PipelineSettings:
             late_row_days=int(env.get("CX_LATE_ROW_DAYS", "3")),
             late_rerun_days=int(env.get("CX_LATE_RERUN_DAYS", "7")),
             max_processes=int(env.get("CX_MAX_PROCESSES", "1")),
+            celery=bool(env.get(CELERY_BROKER_ENV)),
             owners=tuple(o.strip() for o in env.get("CX_OWNERS", "team:cx-data").split(",") if o),
             fresh_hours=int(env.get("CX_FRESH_HOURS", "30")),
             sql_sources=tuple(

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,3 +129,29 @@ def make_resources(landing: Path, root: Path, **policy: object) -> dict[str, obj
 def resources(tmp_path: Path, small_world: Path) -> dict[str, object]:
     """Resources of a run over the small world."""
     return make_resources(small_world, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis server (Debian's redis-server) on loopback: the Celery broker."""
+    server = shutil.which("redis-server")
+    if server is None:
+        raise RuntimeError("redis-server not found: `./dev test` installs it")
+    root = Path(tempfile.mkdtemp(prefix="cx-redis-"))
+    port = _free_port()
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(root)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(100):  # up within a second or two
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)

@@ -58,3 +58,11 @@ def sorted_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 OUTPUT_TABLES = [*(t.name for t in STAGED_TABLES.values()), *(t.name for t in MART_TABLES)]
+
+
+def parquet_files(output: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(output)): path.read_bytes()
+        for path in sorted(output.rglob("*.parquet"))
+        if not path.name.startswith(".")
+    }

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from cx_pipeline.lib.store.tables import DIALECTS, ddl_script
 from cx_pipeline.lib.store.views import views_script
 from cx_pipeline.settings import PROJECT_ROOT
+from cx_pipeline_tests.helpers import parquet_files
 
 BIN = Path(sys.executable).parent
 
@@ -83,14 +84,6 @@ def test_two_first_runs_at_once_on_a_fresh_instance(tmp_path: Path, small_world:
         _, errors = run.communicate(timeout=600)
         assert run.returncode == 0, errors[-2000:]
         assert "already exists" not in errors
-
-
-def parquet_files(output: Path) -> dict[str, bytes]:
-    return {
-        str(path.relative_to(output)): path.read_bytes()
-        for path in sorted(output.rglob("*.parquet"))
-        if not path.name.startswith(".")
-    }
 
 
 def test_a_backfill_with_steps_in_processes_of_their_own_equals_one_process(

@@ -5,14 +5,20 @@ import zoneinfo
 
 import dagster as dg
 
-from cx_pipeline.settings import SETTINGS
+from cx_pipeline.settings import CELERY_BROKER_ENV, SETTINGS
 
 
-def run_executor(max_processes: int) -> dg.ExecutorDefinition:
+def run_executor(max_processes: int, celery: bool = False) -> dg.ExecutorDefinition:
     """One process for every step (the default: no process start-up, and a DuckDB file
-    takes one writing process at a time), or up to ``max_processes`` steps at once, each in
+    takes one writing process at a time); up to ``max_processes`` steps at once, each in
     its own process (independent marts side by side; worth it with PostgreSQL, whose
-    writers do not wait for each other)."""
+    writers do not wait for each other); or each step a task for Celery workers, which
+    may run on other machines (they need the same code, Parquet root and warehouse)."""
+    if celery:
+        from dagster_celery import celery_executor  # the `celery` extra
+
+        broker = {"env": CELERY_BROKER_ENV}  # the URL stays in the environment
+        return celery_executor.configured({"broker": broker, "backend": broker})
     if max_processes <= 1:
         return dg.in_process_executor
     return dg.multiprocess_executor.configured({"max_concurrent": max_processes})
@@ -22,7 +28,7 @@ DAILY_JOB = dg.define_asset_job(
     "cx_daily",
     selection=dg.AssetSelection.all(),
     description="Every asset for one day (or a range): raw -> staging -> marts.",
-    executor_def=run_executor(SETTINGS.max_processes),
+    executor_def=run_executor(SETTINGS.max_processes, SETTINGS.celery),
 )
 
 
