@@ -8,23 +8,20 @@ import fcntl
 import os
 import sys
 import threading
-import uuid
+import time
 import warnings
 from pathlib import Path
-from typing import Any
 
-from cx_pipeline.defs.days import DAY_DONE
 from cx_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from cx_pipeline.defs.resources import data_dir, landing_dir
 from cx_pipeline.lib.ingest.sources import SOURCES, SOURCES_BY_NAME
+from cx_pipeline.lib.store.parquet import partition_path
 from cx_pipeline.settings import PROJECT_ROOT
 
 # The progress bar says how far a backfill is; Dagster's console shows warnings up.
 # Warnings on the console; a failed step is told in one line by run_backfill (the run's
 # whole log, traceback included, stays in the instance and the UI).
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-# Finds a backfill's run in the instance, so its progress can be followed.
-PROGRESS_TAG = "cx/progress"
 BACKFILL_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
@@ -177,30 +174,32 @@ def run_generate(args: argparse.Namespace) -> int:
 def run_backfill(start: dt.date, end: dt.date, chunk_days: int, select: str | None = None) -> int:
     """Run the cx_daily job (every asset, or the ``select``ed ones) for ``start..end``, a
     chunk of days per Dagster run, in order; with CX_MAX_PROCESSES > 1 independent steps run
-    side by side, each in its own process. The bar moves as each step finishes each day."""
+    side by side, each in its own process. The bar moves as each table's day is written."""
     import dagster as dg
 
-    from cx_pipeline.definitions import DAY_BY_DAY_ASSETS, daily_job
+    from cx_pipeline.definitions import ASSETS, daily_job
+    from cx_pipeline.defs.resources import output_dir
+    from cx_pipeline.lib.store.tables import TABLES_BY_NAME
 
     if end < start:
         raise SystemExit(f"--end {end} is before --start {start}")
     chosen = whole_marts(select.split(",")) if select else None
     selection = [dg.AssetKey(name) for name in chosen] if chosen else None
-    steps = [
-        asset for asset in DAY_BY_DAY_ASSETS
-        if chosen is None or any(key.to_user_string() in chosen for key in asset.keys)
+    tables = [
+        name for asset in ASSETS for name in (key.to_user_string() for key in asset.keys)
+        if name in TABLES_BY_NAME and (chosen is None or name in chosen)
     ]  # fmt: skip
     instance = dg.DagsterInstance.get()
     # Rebuilt by name in each step's process when steps run in processes of their own.
     job = dg.reconstructable(daily_job)
-    with DayProgress(instance, (end - start).days + 1, max(len(steps), 1)) as progress:
+    with DayProgress(output_dir(), tables, (end - start).days + 1) as progress:
         chunk_start = start
         while chunk_start <= end:
             chunk_end = min(end, chunk_start + dt.timedelta(days=chunk_days - 1))
-            found_by = progress.watch((chunk_end - chunk_start).days + 1)
+            progress.run_started(chunk_start, chunk_end)
             result = dg.execute_job(
                 job, instance=instance, asset_selection=selection, raise_on_error=False,
-                tags={**found_by, RANGE_START_TAG: chunk_start.isoformat(),
+                tags={RANGE_START_TAG: chunk_start.isoformat(),
                       RANGE_END_TAG: chunk_end.isoformat()},
                 run_config=BACKFILL_RUN_CONFIG,
             )  # fmt: skip
@@ -218,21 +217,21 @@ def run_backfill(start: dt.date, end: dt.date, chunk_days: int, select: str | No
 
 
 class DayProgress:
-    """A progress bar in days that moves as each asset finishes each day: a thread reads
-    the assets' "day done" lines from the run's event log (so it follows steps run in
-    other processes too); each line is 1/steps of a day."""
+    """A progress bar in days that moves as each table's day is written: a thread watches
+    the tables' day folders in the Parquet root (a write renames a file into its folder),
+    so it follows steps run in other processes or on Celery workers too, and costs the run
+    nothing. Each table-day is 1/tables of a day."""
 
-    def __init__(self, instance: Any, days: int, steps: int, poll_seconds: float = 0.5) -> None:
+    def __init__(self, output: Path, tables: list[str], days: int, poll_seconds: float = 0.5):
         from tqdm import tqdm
 
-        self._instance, self._steps, self._poll = instance, steps, poll_seconds
+        self._output, self._tables, self._poll = output, tables, poll_seconds
         self._bar = tqdm(total=days, unit="day", desc="backfill", file=sys.stderr,
                          bar_format="{l_bar}{bar}| {n:.1f}/{total} days [{elapsed}<{remaining}]"
                          "{postfix}")  # fmt: skip
-        self._done = 0.0  # days shown
+        self._shown = 0.0
         self._before = 0  # days of the runs already finished
-        self._days = 0  # days of the current run
-        self.tags: dict[str, str] = {}
+        self._run: tuple[list[dt.date], float] = ([], 0.0)  # the current run's days, start
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, daemon=True)
@@ -244,48 +243,43 @@ class DayProgress:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def watch(self, days: int) -> dict[str, str]:
-        """The next run, of ``days`` days: the tag that finds it in the instance."""
+    def run_started(self, start: dt.date, end: dt.date) -> None:
+        days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
         with self._lock:
-            self._days, self.tags = days, {PROGRESS_TAG: uuid.uuid4().hex}
-        return self.tags
+            self._run = (days, time.time())
 
     def run_done(self) -> None:
-        """The run ended: its days count whole, whatever the thread has read so far."""
+        """The run ended: its days count whole, whatever the thread has seen so far."""
         with self._lock:
-            self._before += self._days
-            self._days = 0
+            self._before += len(self._run[0])
+            self._run = ([], 0.0)
             self._show(self._before)
 
     def _show(self, position: float) -> None:
-        if position > self._done:
-            self._bar.update(position - self._done)
-            self._done = position
+        if position > self._shown:
+            self._bar.update(position - self._shown)
+            self._shown = position
+
+    def _written_since(self, table: str, day: dt.date, since: float) -> bool:
+        try:
+            return partition_path(self._output, table, day).parent.stat().st_mtime >= since
+        except FileNotFoundError:
+            return False
 
     def _follow(self) -> None:
-        from dagster import RunsFilter
-
-        run_id, cursor, lines, tags = None, None, 0, None
         while not self._stop.wait(self._poll):
-            if tags != self.tags:  # a new run: find it first
-                run_id, cursor, lines, tags = None, None, 0, self.tags
-            if not tags:
-                continue
-            if run_id is None:
-                runs = self._instance.get_run_records(RunsFilter(tags=tags), limit=1)
-                if not runs:
-                    continue
-                run_id = runs[0].dagster_run.run_id
-            page = self._instance.get_records_for_run(run_id, cursor=cursor, limit=1000)
-            cursor = page.cursor
-            for record in page.records:
-                message = record.event_log_entry.user_message or ""
-                if message.startswith(DAY_DONE):
-                    lines += 1
-                    self._bar.set_postfix_str(message.removeprefix(DAY_DONE).strip())
             with self._lock:
-                if tags == self.tags:
-                    self._show(self._before + min(lines / self._steps, self._days))
+                days, since = self._run
+            if not days or not self._tables:
+                continue
+            done = [(day, table) for day in days for table in self._tables
+                    if self._written_since(table, day, since)]  # fmt: skip
+            with self._lock:
+                if self._run == (days, since):
+                    self._show(self._before + len(done) / len(self._tables))
+            if done:
+                day, table = max(done)
+                self._bar.set_postfix_str(f"{day} {table}")
 
     def close(self) -> None:
         self._stop.set()

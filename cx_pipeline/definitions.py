@@ -16,8 +16,6 @@ from cx_pipeline.defs.sensors import late_drops_sensor, late_rows_sensor
 from cx_pipeline.defs.staging import STAGING_ASSETS
 from cx_pipeline.defs.state import STATE_ASSETS
 
-# The steps that say when each day is done (their "day done" lines drive the CLI's progress).
-DAY_BY_DAY_ASSETS = [*STAGING_ASSETS, *MART_ASSETS]
 ASSETS = [
     *PULL_ASSETS,
     *RAW_ASSETS,

@@ -37,13 +37,11 @@ from cx_pipeline.lib.quality import volume_check
 VOLUME_CHECK = "row_count_vs_trailing_mean"
 SCHEMA_CHECK = "schema_valid"
 
-# The prefix of the one log line each asset writes per day it finishes: the CLI's
-# progress bar counts them (cli.py).
-DAY_DONE = "day done:"
-
 
 def table_check_specs(asset: str, model: str) -> list[dg.AssetCheckSpec]:
-    """The checks every written table gets, judged day by day."""
+    """The checks every written table gets: its row count judged day by day, its schema
+    once per run (a day that breaks it fails the asset, so a per-day pass says nothing
+    more and would cost an event per table-day)."""
     return [
         dg.AssetCheckSpec(
             VOLUME_CHECK,
@@ -57,7 +55,6 @@ def table_check_specs(asset: str, model: str) -> list[dg.AssetCheckSpec]:
         dg.AssetCheckSpec(
             SCHEMA_CHECK,
             asset=asset,
-            partitions_def=DAILY,
             description=f"Every day written validates against pandera model {model} "
             "(types, required values, allowed values and ranges, natural key).",
         ),
@@ -68,7 +65,7 @@ def table_check_specs(asset: str, model: str) -> list[dg.AssetCheckSpec]:
 class _CheckOutcome:
     asset: str
     check: str
-    day: dt.date
+    day: dt.date | None  # None: the run's days together
     passed: bool
     metadata: dict[str, Any]
     severity: dg.AssetCheckSeverity
@@ -79,6 +76,7 @@ class DayResults:
     def __init__(self, context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> None:
         self._context = context
         self._checks: list[_CheckOutcome] = []
+        self._validated: dict[str, tuple[int, int]] = {}  # asset: (days, rows)
 
     def wrote(self, asset: str, day: dt.date, rows: pd.DataFrame, **extra: Any) -> None:
         """The day's rows of ``asset`` were written: report them on the day."""
@@ -106,7 +104,8 @@ class DayResults:
             {"rows": len(rows), **({} if mean is None else {"trailing_mean": round(mean, 1)})},
             dg.AssetCheckSeverity.WARN, None if volume.ok else volume.describe(),
         )  # fmt: skip
-        self.checked(asset, SCHEMA_CHECK, day, True, {"rows_validated": len(rows)})
+        days, total = self._validated.get(asset, (0, 0))
+        self._validated[asset] = (days + 1, total + len(rows))
 
     def not_written(self, asset: str, day: dt.date, reason: str) -> None:
         """The day was not computed: its materialization says why (it had no new rows)."""
@@ -130,9 +129,6 @@ class DayResults:
             _CheckOutcome(asset, check, day, passed, metadata, severity, description)
         )
 
-    def day_done(self, day: dt.date, what: str) -> None:
-        self._context.log.info(f"{DAY_DONE} {day} {what}")
-
     def results(
         self, assets: Iterable[str], **run_metadata: Any
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation]:
@@ -144,8 +140,15 @@ class DayResults:
                 asset_key=asset,
                 metadata={"days_in_run": len(self._context.partition_keys), **run_metadata},
             )
-        judged = {o.asset: self._latest_materializations(o.asset) for o in self._checks}
-        for outcome in self._checks:
+        checks = self._checks + [
+            _CheckOutcome(asset, SCHEMA_CHECK, None, True,
+                          {"days_validated": days, "rows_validated": rows},
+                          dg.AssetCheckSeverity.ERROR, None)
+            for asset, (days, rows) in self._validated.items()
+        ]  # fmt: skip
+        judged = {o.asset: self._latest_materializations(o.asset) for o in checks}
+        for outcome in checks:
+            day = outcome.day.isoformat() if outcome.day else None
             yield dg.AssetCheckEvaluation(
                 asset_key=dg.AssetKey(outcome.asset),
                 check_name=outcome.check,
@@ -153,26 +156,25 @@ class DayResults:
                 metadata=outcome.metadata,
                 severity=outcome.severity,
                 description=outcome.description,
-                partition=outcome.day.isoformat(),
-                target_materialization_data=judged[outcome.asset].get(outcome.day.isoformat()),
+                partition=day,
+                target_materialization_data=judged[outcome.asset].get(day),
                 # A failed ERROR check stops the assets downstream of this run.
                 blocking=outcome.severity == dg.AssetCheckSeverity.ERROR,
             )
 
-    def _latest_materializations(self, asset: str) -> dict[str, Judged]:
-        """The materialization just recorded for each of the run's days (one query)."""
+    def _latest_materializations(self, asset: str) -> dict[str | None, Judged]:
+        """The materialization just recorded for each of the run's days (one query); under
+        None the newest of them."""
         keys = list(self._context.partition_keys)
         records = self._context.instance.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=keys),
             limit=len(keys),
         ).records
-        latest: dict[str, Judged] = {}
+        latest: dict[str | None, Judged] = {}
         for record in records:  # newest first
-            key = record.partition_key
-            if key is not None and key not in latest:
-                latest[key] = Judged(
-                    storage_id=record.storage_id,
-                    run_id=record.run_id,
-                    timestamp=record.timestamp,
-                )
+            judged = Judged(
+                storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+            )
+            latest.setdefault(None, judged)
+            latest.setdefault(record.partition_key, judged)
         return latest

@@ -320,7 +320,9 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
     specs = [
         dg.AssetSpec(
             spec.name,
-            deps=[*deps, own_previous_day(spec.name)] if spec.name == mart.carries else deps,
+            # Every table of a mart that carries a snapshot is computed from the snapshot's
+            # day before, so each waits for it (a run may hold only some of the tables).
+            deps=[*deps, own_previous_day(mart.carries)] if mart.carries else deps,
             group_name="marts",
             owners=list(SETTINGS.owners),
             # The daily run's day should land within a day and a bit of the one before.
@@ -344,7 +346,7 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
         check_specs=checks,
         partitions_def=DAILY,
         backfill_policy=ONE_RUN,
-        # Lets the checks report per day (days.py); a part of a mart is still refused below.
+        # Lets the checks report per day (days.py).
         can_subset=True,
     )
     def mart_asset(
@@ -354,14 +356,10 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
         metric_settings: MetricSettings,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation]:
         target = warehouse.connect()
+        # A run may select some of the mart's tables (the backfill daemon splits a mart whose
+        # tables depend on different days): all are computed, the selected are written.
         selected = {key.to_user_string() for key in context.selected_asset_keys}
-        if selected != {spec.name for spec in mart.specs}:
-            # Its tables come from one computation (and may carry state to the next day).
-            raise dg.Failure(
-                f"mart_{mart.name} writes {', '.join(spec.name for spec in mart.specs)} "
-                f"together: select all of them, not only {', '.join(sorted(selected))}"
-            )
-        written = mart.specs
+        written = [spec for spec in mart.specs if spec.name in selected]
         results = DayResults(context)
         # One warehouse connection for the step (opening a DuckDB file costs tens of ms);
         # each day of each table is still replaced in its own transaction.
@@ -384,7 +382,6 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
                     write_frame(paths.output, name, date, frames[name], schema)
                 for spec in written:
                     results.table_written(paths.output, spec.name, date, frames[spec.name])
-                results.day_done(date, f"mart_{mart.name}")
         yield from results.results(spec.name for spec in written)
 
     return mart_asset

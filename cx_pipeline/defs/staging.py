@@ -126,7 +126,6 @@ def build_staging_asset(source: Source) -> dg.AssetsDefinition:
                     duplicates_removed=staged.duplicates_removed,
                     lines_swallowed_by_malformed_rows=staged.lines_swallowed,
                 )  # fmt: skip
-                results.day_done(day, spec.name)
         yield from results.results([spec.name])
 
     return staging_asset
