@@ -144,10 +144,14 @@ def test_a_range_run_reports_each_day_on_its_own_day(resources: dict[str, object
     assert rejects["2026-01-01"]["rejected_rows"] == 1 and rejects["2026-01-01"]["passed"]
     assert rejects["2026-01-01"]["reject_share"] == 0.25
     assert rejects["2026-01-02"]["rejected_rows"] == 0
-    volume = check_results(result, "agg_daily_churn", "row_count_vs_trailing_mean")
+    # stg_tickets' volume, day by day: 3, 1, 1 rows; no trailing mean on the first day.
+    volume = check_results(result, "stg_tickets", "row_count_vs_trailing_mean")
     assert {day: r["rows"] for day, r in volume.items()} == {
-        "2026-01-01": 1, "2026-01-02": 1, "2026-01-03": 1,
+        "2026-01-01": 3, "2026-01-02": 1, "2026-01-03": 1,
     }  # fmt: skip
+    assert "trailing_mean" not in volume["2026-01-01"]
+    assert volume["2026-01-03"]["trailing_mean"] == 2  # (3 + 1) / 2
+    assert not check_results(result, "agg_daily_churn", "row_count_vs_trailing_mean")
     # The schema is judged once for the run (a breaking day fails the asset itself).
     schema = check_results(result, "agg_daily_churn", "schema_valid")
     assert schema == {None: {"passed": True, "days_validated": 3, "rows_validated": 3}}

@@ -33,23 +33,28 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 from cx_pipeline.defs.partitions import DAILY
 from cx_pipeline.lib.headlines import headline_figures, preview
 from cx_pipeline.lib.quality import volume_check
+from cx_pipeline.lib.store.tables import FCT_TICKETS, STAGED_TABLES
 
 VOLUME_CHECK = "row_count_vs_trailing_mean"
 SCHEMA_CHECK = "schema_valid"
+# Tables whose day's volume says something: a drop cut short or doubled, a day of tickets
+# touched far from the usual. A mart's rows are its breakdown's combinations, whose count
+# follows from its inputs; judging it each day would only cost an event per table-day.
+VOLUME_CHECKED = frozenset({*(spec.name for spec in STAGED_TABLES.values()), FCT_TICKETS.name})
 
 
 def table_check_specs(asset: str, model: str) -> list[dg.AssetCheckSpec]:
-    """The checks every written table gets: its row count judged day by day, its schema
-    once per run (a day that breaks it fails the asset, so a per-day pass says nothing
-    more and would cost an event per table-day)."""
+    """The checks a written table gets: its schema once per run (a day that breaks it fails
+    the asset, so a per-day pass would say nothing more), and for the VOLUME_CHECKED its
+    row count day by day."""
+    volume = dg.AssetCheckSpec(
+        VOLUME_CHECK,
+        asset=asset,
+        partitions_def=DAILY,
+        description="Warns when a day's rows fall outside 0.25x-4x the mean of the 7 days before.",
+    )
     return [
-        dg.AssetCheckSpec(
-            VOLUME_CHECK,
-            asset=asset,
-            partitions_def=DAILY,
-            description="Warns when a day's rows fall outside 0.25x-4x the mean of the 7 days "
-            "before.",
-        ),
+        *([volume] if asset in VOLUME_CHECKED else []),
         # Enforced when each day is written (publish validates first), so a frame that
         # breaks it fails the asset and nothing downstream runs on it.
         dg.AssetCheckSpec(
@@ -95,8 +100,12 @@ class DayResults:
     def table_written(
         self, root: Path, asset: str, day: dt.date, rows: pd.DataFrame, **extra: Any
     ) -> None:
-        """A table's day was validated and written: its metadata and its two checks."""
+        """A table's day was validated and written: its metadata and its checks."""
         self.wrote(asset, day, rows, **extra)
+        days, total = self._validated.get(asset, (0, 0))
+        self._validated[asset] = (days + 1, total + len(rows))
+        if asset not in VOLUME_CHECKED:
+            return
         volume = volume_check(root, asset, day, len(rows))
         mean = volume.trailing_mean
         self.checked(
@@ -104,8 +113,6 @@ class DayResults:
             {"rows": len(rows), **({} if mean is None else {"trailing_mean": round(mean, 1)})},
             dg.AssetCheckSeverity.WARN, None if volume.ok else volume.describe(),
         )  # fmt: skip
-        days, total = self._validated.get(asset, (0, 0))
-        self._validated[asset] = (days + 1, total + len(rows))
 
     def not_written(self, asset: str, day: dt.date, reason: str) -> None:
         """The day was not computed: its materialization says why (it had no new rows)."""
@@ -146,7 +153,9 @@ class DayResults:
                           dg.AssetCheckSeverity.ERROR, None)
             for asset, (days, rows) in self._validated.items()
         ]  # fmt: skip
-        judged = {o.asset: self._latest_materializations(o.asset) for o in checks}
+        judged = {
+            asset: self._latest_materializations(asset) for asset in {o.asset for o in checks}
+        }
         for outcome in checks:
             day = outcome.day.isoformat() if outcome.day else None
             yield dg.AssetCheckEvaluation(
