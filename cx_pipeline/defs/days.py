@@ -7,7 +7,7 @@ count, headline figures (numbers, so the UI plots them over days) and a Markdown
 on the day's materialization, and each check's result tied to the day it judged.
 
 Check results go out after the materializations, naming the materialization they judged,
-so the UI shows them against that day's data. A check must be declared with
+so the UI shows them against that day's data. A per-day check is declared with
 ``partitions_def=DAILY`` and its asset built with ``can_subset=True`` (Dagster then takes
 per-day results in place of one result per check). A day's failed ERROR check fails the
 step once every day is reported, so nothing downstream runs on it; the specs themselves
