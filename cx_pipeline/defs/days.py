@@ -83,13 +83,6 @@ class DayResults:
         self._checks: list[_CheckOutcome] = []
         self._validated: dict[str, tuple[int, int]] = {}  # asset: (days, rows)
 
-    def wrote(self, asset: str, day: dt.date, rows: pd.DataFrame, **extra: Any) -> None:
-        """The day's rows of ``asset`` were written: report them on the day."""
-        self.counted(
-            asset, day, len(rows), **headline_figures(asset, rows),
-            preview=dg.MetadataValue.md(preview(rows)), **extra,
-        )  # fmt: skip
-
     def counted(self, asset: str, day: dt.date, rows: int, **extra: Any) -> None:
         """The day's row count (and any figures) on the day's materialization."""
         assert isinstance(self._context, dg.AssetExecutionContext)
@@ -100,8 +93,12 @@ class DayResults:
     def table_written(
         self, root: Path, asset: str, day: dt.date, rows: pd.DataFrame, **extra: Any
     ) -> None:
-        """A table's day was validated and written: its metadata and its checks."""
-        self.wrote(asset, day, rows, **extra)
+        """A table's day was validated and written: its row count, headline figures and
+        preview on the day, and its checks."""
+        self.counted(
+            asset, day, len(rows), **headline_figures(asset, rows),
+            preview=dg.MetadataValue.md(preview(rows)), **extra,
+        )  # fmt: skip
         days, total = self._validated.get(asset, (0, 0))
         self._validated[asset] = (days + 1, total + len(rows))
         if asset not in VOLUME_CHECKED:
@@ -137,7 +134,7 @@ class DayResults:
         )
 
     def results(
-        self, assets: Iterable[str], **run_metadata: Any
+        self, assets: Iterable[str]
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation]:
         """A materialization per asset (Dagster records it on each day of the run, with the
         day's own metadata added above), then each check's result on its day."""
@@ -145,7 +142,7 @@ class DayResults:
         for asset in assets:
             yield dg.MaterializeResult(
                 asset_key=asset,
-                metadata={"days_in_run": len(self._context.partition_keys), **run_metadata},
+                metadata={"days_in_run": len(self._context.partition_keys)},
             )
         checks = self._checks + [
             _CheckOutcome(asset, SCHEMA_CHECK, None, True,

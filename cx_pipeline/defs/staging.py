@@ -2,9 +2,9 @@
 
 Rows that break a rule go to ``stg_rejects`` with the file, row number, rule
 and raw row, never silently away. A drop with more rejects than the source's
-threshold fails its day's reject check (blocking, so nothing downstream runs on it):
-its rejects are still written, for inspection, and the day's previous staged rows stay
-as they were.
+threshold fails its day's reject check, and the step then fails, so nothing downstream
+runs on it: its rejects are still written, for inspection, and the day's previous staged
+rows stay as they were.
 """
 
 from collections.abc import Iterator
