@@ -276,9 +276,15 @@ def test_an_empty_file_fails_naming_it(tmp_path: Path, small_world: Path) -> Non
     assert "tickets/2026-01-01.csv is empty" in failure_messages(result)
 
 
-def test_events_of_unknown_tickets_and_before_creation_are_flagged(
+def test_unknown_tickets_and_customers_and_events_before_creation_are_flagged(
     tmp_path: Path, small_world: Path
 ) -> None:
+    tickets = small_world / "tickets" / "2026-01-02.csv"
+    # C4 signed up in the same day's customer drop: known. C404 never was.
+    tickets.write_text(
+        tickets.read_text(encoding="utf-8") + "T8,C404,2026-01-02T07:00:00Z,email,billing,low,\n",
+        encoding="utf-8",
+    )
     events = small_world / "ticket_events" / "2026-01-02.csv"
     events.write_text(
         events.read_text(encoding="utf-8")
@@ -295,6 +301,9 @@ def test_events_of_unknown_tickets_and_before_creation_are_flagged(
     unknown = checks["events_reference_known_tickets"]
     assert not unknown.passed and unknown.severity == dg.AssetCheckSeverity.WARN
     assert unknown.metadata["unknown_references"].value == 1
+    customers = checks["tickets_reference_known_customers"]
+    assert not customers.passed and customers.metadata["unknown_references"].value == 1
+    assert customers.metadata["examples"].value == ["C404"]
     early = checks["events_not_before_ticket_creation"]
     assert not early.passed and early.metadata["events_before_creation"].value == 1
     # The early solve is not a resolution: 01-02 still has no resolved ticket.

@@ -26,7 +26,7 @@ from cx_pipeline.lib.metrics.tickets import (
 )
 from cx_pipeline.lib.store.parquet import write_frame, write_partition
 from cx_pipeline.lib.store.tables import STAGED_TABLES
-from cx_pipeline.lib.store.ticket_state import STATE_SCHEMAS, load_live_tickets
+from cx_pipeline.lib.store.ticket_state import STATE_SCHEMAS, known_tickets, load_live_tickets
 
 REOPEN_DAYS = 3
 
@@ -129,6 +129,20 @@ def test_the_newest_version_of_a_ticket_wins(tmp_path: Path) -> None:
     assert tickets.loc["B", "topic"] == "refund"
     assert tickets.loc["B", "created_at"] == pd.Timestamp("2026-03-01 10:00", tz="UTC")
     assert tickets.loc["B", "last_event_at"] == pd.Timestamp("2026-03-06 15:00", tz="UTC")
+
+
+def test_an_event_can_belong_to_the_live_tickets_and_those_arrived_since(tmp_path: Path) -> None:
+    _run_days(tmp_path)
+
+    def known(day: str) -> list[tuple[str, str]]:
+        date = dt.date.fromisoformat(f"2026-{day}")
+        rows = known_tickets(tmp_path, date, 1, ["ticket_id", "topic"])
+        return list(rows.itertuples(index=False, name=None))
+
+    # 03-03: live at 03-02's end B (open) and C (solved); A closed on 03-02 is not known.
+    assert sorted(known("03-03")) == [("B", "billing"), ("C", "billing")]
+    # 03-06: B live at 03-05's end, then B's new version from the 03-06 drop, last.
+    assert known("03-06") == [("B", "billing"), ("B", "refund")]
 
 
 def test_same_instant_events_follow_their_sequence_then_drop_order(tmp_path: Path) -> None:

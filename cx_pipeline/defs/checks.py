@@ -12,13 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 
 from cx_pipeline.defs.days import DayResults
-from cx_pipeline.defs.partitions import ALL_EARLIER_DAYS, DAILY, days_back, partition_days
+from cx_pipeline.defs.partitions import DAILY, days_back, own_previous_day, partition_days
 from cx_pipeline.defs.resources import CxPaths
+from cx_pipeline.lib.metrics.core import Day
 from cx_pipeline.lib.quality import events_before_creation, unknown_references
+from cx_pipeline.lib.store import ticket_state
+from cx_pipeline.lib.store.history import (
+    CURRENT_CUSTOMERS,
+    EVENT_ARRIVAL_SLACK_DAYS,
+    current_customers,
+)
 from cx_pipeline.lib.store.parquet import read_window
-from cx_pipeline.lib.store.tables import STAGED_TABLES, TABLES_BY_NAME
+from cx_pipeline.lib.store.tables import FCT_TICKETS, STAGED_TABLES, TABLES_BY_NAME
 from cx_pipeline.settings import SETTINGS
 
 # A day's judgement: (passed, the figures shown with the result).
@@ -56,76 +64,82 @@ def _daily_check(
     return build
 
 
+# Known values of a referenced column on a day.
+Known = Callable[[Path, dt.date], pd.Series]
+
+
 def _reference_check(
-    name: str, asset: str, column: str, target: str, target_column: str, lookback: int
+    name: str, asset: str, column: str, known: Known, among: str, deps: list[dg.AssetDep]
 ) -> dg.AssetChecksDefinition:
-    """Warn when ``asset.column`` values of the day are not ``target.target_column``
-    values staged within ``lookback`` days (e.g. events of an unknown ticket)."""
-    source, referenced = TABLES_BY_NAME[asset], TABLES_BY_NAME[target]
+    """Warn when ``asset.column`` values of the day are not ``known`` values that day
+    (``among`` says which, for the check's description)."""
+    source = TABLES_BY_NAME[asset]
 
     def judge(output: Path, day: dt.date) -> tuple[bool, dict[str, Any]]:
         rows = read_window(output, asset, source.arrow_schema, day, day, [column])
-        known = read_window(
-            output, target, referenced.arrow_schema, day - dt.timedelta(days=lookback), day,
-            [target_column],
-        )[target_column]  # fmt: skip
-        count, some = unknown_references(rows, column, known)
+        count, some = unknown_references(rows, column, known(output, day))
         figures = {"rows_checked": len(rows), "unknown_references": count, "examples": some[:10]}
         return count == 0, figures
 
-    return _daily_check(
-        name,
-        asset,
-        f"{asset}.{column} points at a known {target}.{target_column} "
-        f"(staged in the {lookback} days up to the day).",
-        [dg.AssetDep(target, partition_mapping=days_back(lookback))],
-    )(judge)
+    return _daily_check(name, asset, f"{asset}.{column} points at {among}.", deps)(judge)
 
+
+def _staged_ticket_ids(output: Path, day: dt.date) -> pd.Series:
+    spec = STAGED_TABLES["tickets"]
+    start = day - dt.timedelta(days=SETTINGS.lookback_days)
+    return read_window(output, spec.name, spec.arrow_schema, start, day, ["ticket_id"])["ticket_id"]
+
+
+def _live_tickets(output: Path, day: dt.date, columns: list[str]) -> pd.DataFrame:
+    return ticket_state.known_tickets(output, day, EVENT_ARRIVAL_SLACK_DAYS, columns)
+
+
+def _customer_ids(output: Path, day: dt.date) -> pd.Series:
+    snapshot = current_customers(output, Day(day, SETTINGS.reporting_timezone), columns=())
+    return snapshot["customer_id"]
+
+
+# Tickets live the day before (lib/store/ticket_state.py) and those that arrived since: the
+# tickets an event can belong to, read without scanning the lookback's drops.
+_LIVE_TICKET_DEPS = [
+    dg.AssetDep("stg_tickets", partition_mapping=days_back(EVENT_ARRIVAL_SLACK_DAYS)),
+    own_previous_day(FCT_TICKETS.name),
+]
+_SNAPSHOT_DEPS = [dg.AssetDep(CURRENT_CUSTOMERS, partition_mapping=days_back(0))]
+_LIVE = "a live ticket (open, or solved within the reopen window, at the day before's end) "
+_LIVE += "or one that arrived since; events of other tickets count in no metric"
+_CUSTOMER = "a customer of the day's customer snapshot (int_current_customers)"
 
 REFERENCE_CHECKS = [
     _reference_check(
-        "events_reference_known_tickets",
-        "stg_ticket_events",
-        "ticket_id",
-        "stg_tickets",
-        "ticket_id",
-        SETTINGS.lookback_days,
+        "events_reference_known_tickets", "stg_ticket_events", "ticket_id",
+        lambda output, day: _live_tickets(output, day, ["ticket_id"])["ticket_id"],
+        _LIVE, _LIVE_TICKET_DEPS,
+    ),
+    # A survey often follows a ticket's close, after which the ticket is no longer live.
+    _reference_check(
+        "responses_reference_known_tickets", "stg_survey_responses", "ticket_id",
+        _staged_ticket_ids,
+        f"a ticket staged in the {SETTINGS.lookback_days} days up to the day",
+        [dg.AssetDep("stg_tickets", partition_mapping=days_back(SETTINGS.lookback_days))],
     ),
     _reference_check(
-        "responses_reference_known_tickets",
-        "stg_survey_responses",
-        "ticket_id",
-        "stg_tickets",
-        "ticket_id",
-        SETTINGS.lookback_days,
+        "responses_reference_known_customers", "stg_survey_responses", "customer_id",
+        _customer_ids, _CUSTOMER, _SNAPSHOT_DEPS,
     ),
     _reference_check(
-        "responses_reference_known_customers",
-        "stg_survey_responses",
-        "customer_id",
-        "stg_customers",
-        "customer_id",
-        ALL_EARLIER_DAYS,
+        "tickets_reference_known_customers", "stg_tickets", "customer_id",
+        _customer_ids, _CUSTOMER, _SNAPSHOT_DEPS,
     ),
-    _reference_check(
-        "tickets_reference_known_customers",
-        "stg_tickets",
-        "customer_id",
-        "stg_customers",
-        "customer_id",
-        ALL_EARLIER_DAYS,
-    ),
-]
+]  # fmt: skip
 
 
 def _events_before_creation(output: Path, day: dt.date) -> tuple[bool, dict[str, Any]]:
-    events_spec, tickets_spec = STAGED_TABLES["ticket_events"], STAGED_TABLES["tickets"]
+    events_spec = STAGED_TABLES["ticket_events"]
     events = read_window(output, events_spec.name, events_spec.arrow_schema, day, day)
-    tickets = read_window(
-        output, tickets_spec.name, tickets_spec.arrow_schema,
-        day - dt.timedelta(days=SETTINGS.lookback_days), day, ["ticket_id", "created_at"],
-    ).drop_duplicates("ticket_id", keep="last")  # fmt: skip
-    found = events_before_creation(events, tickets)
+    # The newest version of each ticket: rows that arrived later come later.
+    tickets = _live_tickets(output, day, ["ticket_id", "created_at"])
+    found = events_before_creation(events, tickets.drop_duplicates("ticket_id", keep="last"))
     examples = [
         f"{row.ticket_id} {row.event_type} at {row.event_at} < created {row.created_at}"
         for row in found.head(10).itertuples()
@@ -138,7 +152,7 @@ events_not_before_ticket_creation = _daily_check(
     "stg_ticket_events",
     "No event happens before its ticket was created (a reply or solve before creation is "
     "kept in staging but left out of every duration).",
-    [dg.AssetDep("stg_tickets", partition_mapping=days_back(SETTINGS.lookback_days))],
+    _LIVE_TICKET_DEPS,
 )(_events_before_creation)
 
 

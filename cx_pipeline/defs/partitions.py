@@ -17,8 +17,6 @@ ONE_RUN = dg.BackfillPolicy.single_run()
 # Run tags that make one run cover a range of days (what the CLI's --partition-range sets).
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
-# "Every earlier day": longer than any history the pipeline will see.
-ALL_EARLIER_DAYS = 366 * 100
 
 
 def days_back(days: int, late_days: int = 0) -> dg.TimeWindowPartitionMapping:

@@ -120,13 +120,36 @@ def load_live_tickets(output: Path, day: dt.date, arrival_slack_days: int) -> Li
     after that day up to ``day`` (with no state yet: the drops of ``day`` and the
     ``arrival_slack_days`` before it). The state holds every row of the drops it was built
     from, whatever their timestamps, so no drop is read twice."""
-    previous = latest_partition_before(output, LIVE_TICKETS, day)
-    since = previous + ONE_DAY if previous else day - dt.timedelta(days=arrival_slack_days)
+    previous, since = _carried_since(output, day, arrival_slack_days)
     carried = {name: _read_state(output, name, previous) for name in STATE_SCHEMAS}
     new_tickets = _arrived(output, _STAGED_TICKETS.name, _STAGED_TICKETS.arrow_schema, since, day)
     new_events = _arrived(output, _STAGED_EVENTS.name, _STAGED_EVENTS.arrow_schema, since, day)
     tickets, events = _merged(carried[LIVE_TICKETS], carried[LIVE_EVENTS], new_tickets, new_events)
     return LiveTickets(tickets, events, since)
+
+
+def known_tickets(
+    output: Path, day: dt.date, arrival_slack_days: int, columns: list[str]
+) -> pd.DataFrame:
+    """``columns`` of every ticket an event of ``day`` can belong to: the tickets live at
+    the end of the last day computed before it and those that arrived since, up to ``day``
+    (a ticket sent twice appears twice). Read in the time of the live tickets and a day of
+    drops, however long the history."""
+    previous, since = _carried_since(output, day, arrival_slack_days)
+    carried = _read_state(output, LIVE_TICKETS, previous, columns)
+    arrived = read_window(
+        output, _STAGED_TICKETS.name, _STAGED_TICKETS.arrow_schema, since, day, columns
+    )
+    return pd.concat([carried[columns], arrived[columns]], ignore_index=True)
+
+
+def _carried_since(
+    output: Path, day: dt.date, arrival_slack_days: int
+) -> tuple[dt.date | None, dt.date]:
+    """(The last day before ``day`` with a state, the first arrival day not in it.) With
+    no state yet: ``day`` and the ``arrival_slack_days`` before it."""
+    previous = latest_partition_before(output, LIVE_TICKETS, day)
+    return previous, previous + ONE_DAY if previous else day - dt.timedelta(days=arrival_slack_days)
 
 
 def _merged(
@@ -183,11 +206,13 @@ ORDER BY row_order
 """
 
 
-def _read_state(output: Path, name: str, day: dt.date | None) -> pd.DataFrame:
+def _read_state(
+    output: Path, name: str, day: dt.date | None, columns: list[str] | None = None
+) -> pd.DataFrame:
     schema = STATE_SCHEMAS[name]
     if day is None:
-        return schema.empty_table().to_pandas()
-    return read_window(output, name, schema, day, day).drop(columns="date")
+        return schema.empty_table().select(columns or schema.names).to_pandas()
+    return read_window(output, name, schema, day, day, columns).drop(columns="date")
 
 
 def _arrived(
