@@ -34,6 +34,9 @@ class PipelineSettings:
     # Drops after a day that may still hold its rows (a late export, a drop cut in another
     # time zone): a rerun of the day reads them and restates it.
     late_row_days: int = 3
+    # Days after its ticket was closed that a survey answer still finds the ticket's topic
+    # and agent group (a ticket leaves the live state when closed: lib/store/ticket_state.py).
+    survey_after_close_days: int = 14
     # Days after a late or corrected drop that late_drops_sensor reruns too.
     late_rerun_days: int = 7
     # Steps of a run that may run at once, each in its own process (1: all in one process).
@@ -63,6 +66,7 @@ class PipelineSettings:
             repeat_contact_days=int(env.get("CX_REPEAT_CONTACT_DAYS", "7")),
             late_row_days=int(env.get("CX_LATE_ROW_DAYS", "3")),
             late_rerun_days=int(env.get("CX_LATE_RERUN_DAYS", "7")),
+            survey_after_close_days=int(env.get("CX_SURVEY_AFTER_CLOSE_DAYS", "14")),
             max_processes=int(env.get("CX_MAX_PROCESSES", "1")),
             celery=bool(env.get(CELERY_BROKER_ENV)),
             owners=tuple(o.strip() for o in env.get("CX_OWNERS", "team:cx-data").split(",") if o),
@@ -82,6 +86,10 @@ class PipelineSettings:
                 raise ValueError(f"unknown time zone {name!r} in cx-pipeline settings") from exc
         if self.late_row_days < 0:
             raise ValueError(f"CX_LATE_ROW_DAYS must be 0 or more, got {self.late_row_days}")
+        if self.survey_after_close_days < 0:
+            raise ValueError(
+                f"CX_SURVEY_AFTER_CLOSE_DAYS must be 0 or more, got {self.survey_after_close_days}"
+            )
         if self.lookback_days < 1:
             raise ValueError(f"CX_LOOKBACK_DAYS must be at least 1, got {self.lookback_days}")
 

@@ -26,7 +26,7 @@ from cx_pipeline.lib.metrics.tickets import (
 )
 from cx_pipeline.lib.store.parquet import write_frame, write_partition
 from cx_pipeline.lib.store.tables import STAGED_TABLES
-from cx_pipeline.lib.store.ticket_state import STATE_SCHEMAS, known_tickets, load_live_tickets
+from cx_pipeline.lib.store.ticket_state import STATE_SCHEMAS, load_live_tickets, tickets_known_on
 
 REOPEN_DAYS = 3
 
@@ -131,18 +131,24 @@ def test_the_newest_version_of_a_ticket_wins(tmp_path: Path) -> None:
     assert tickets.loc["B", "last_event_at"] == pd.Timestamp("2026-03-06 15:00", tz="UTC")
 
 
-def test_an_event_can_belong_to_the_live_tickets_and_those_arrived_since(tmp_path: Path) -> None:
+def test_a_ticket_is_known_while_live_and_for_some_days_after_it_left(tmp_path: Path) -> None:
     _run_days(tmp_path)
 
-    def known(day: str) -> list[tuple[str, str]]:
+    def known(day: str, left_days: int) -> list[tuple[str, str]]:
         date = dt.date.fromisoformat(f"2026-{day}")
-        rows = known_tickets(tmp_path, date, 1, ["ticket_id", "topic"])
-        return list(rows.itertuples(index=False, name=None))
+        rows = tickets_known_on(tmp_path, date, left_days, ["ticket_id", "topic"])
+        return sorted(rows.itertuples(index=False, name=None))
 
-    # 03-03: live at 03-02's end B (open) and C (solved); A closed on 03-02 is not known.
-    assert sorted(known("03-03")) == [("B", "billing"), ("C", "billing")]
-    # 03-06: B live at 03-05's end, then B's new version from the 03-06 drop, last.
-    assert known("03-06") == [("B", "billing"), ("B", "refund")]
+    # Live at 03-03's end: B (open) and C (solved). A left when closed on 03-02.
+    assert known("03-03", 0) == [("B", "billing"), ("C", "billing")]
+    assert known("03-03", 1) == [("A", "billing"), ("B", "billing"), ("C", "billing")]
+    # 03-06: B's newest version; C left on 03-05 (solved three days), A on 03-02.
+    assert known("03-06", 0) == [("B", "refund")]
+    assert known("03-06", 1) == [("B", "refund"), ("C", "billing")]
+    assert known("03-06", 4) == [("A", "billing"), ("B", "refund"), ("C", "billing")]
+    # Only the asked-for ids.
+    some = tickets_known_on(tmp_path, dt.date(2026, 3, 6), 4, ["topic"], pa.array(["A"]))
+    assert some.to_dict("records") == [{"topic": "billing"}]
 
 
 def test_same_instant_events_follow_their_sequence_then_drop_order(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ breaking frame fails its asset and never reaches downstream tables.
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +16,12 @@ import dagster as dg
 import pandas as pd
 
 from cx_pipeline.defs.days import DayResults
-from cx_pipeline.defs.partitions import DAILY, days_back, own_previous_day, partition_days
+from cx_pipeline.defs.partitions import DAILY, days_back, partition_days
 from cx_pipeline.defs.resources import CxPaths
 from cx_pipeline.lib.metrics.core import Day
 from cx_pipeline.lib.quality import events_before_creation, unknown_references
 from cx_pipeline.lib.store import ticket_state
-from cx_pipeline.lib.store.history import (
-    CURRENT_CUSTOMERS,
-    EVENT_ARRIVAL_SLACK_DAYS,
-    current_customers,
-)
+from cx_pipeline.lib.store.history import CURRENT_CUSTOMERS, current_customers
 from cx_pipeline.lib.store.parquet import read_window
 from cx_pipeline.lib.store.tables import FCT_TICKETS, STAGED_TABLES, TABLES_BY_NAME
 from cx_pipeline.settings import SETTINGS
@@ -64,34 +61,42 @@ def _daily_check(
     return build
 
 
-# Known values of a referenced column on a day.
-Known = Callable[[Path, dt.date], pd.Series]
+@dataclass(frozen=True)
+class Reference:
+    """What a column may point at: its values known on a day, described for the check."""
+
+    known: Callable[[Path, dt.date], pd.Series]
+    among: str
+    deps: list[dg.AssetDep]
 
 
 def _reference_check(
-    name: str, asset: str, column: str, known: Known, among: str, deps: list[dg.AssetDep]
+    name: str, asset: str, column: str, target: Reference
 ) -> dg.AssetChecksDefinition:
-    """Warn when ``asset.column`` values of the day are not ``known`` values that day
-    (``among`` says which, for the check's description)."""
+    """Warn when ``asset.column`` values of the day are not among the ``target``'s."""
     source = TABLES_BY_NAME[asset]
 
     def judge(output: Path, day: dt.date) -> tuple[bool, dict[str, Any]]:
         rows = read_window(output, asset, source.arrow_schema, day, day, [column])
-        count, some = unknown_references(rows, column, known(output, day))
+        count, some = unknown_references(rows, column, target.known(output, day))
         figures = {"rows_checked": len(rows), "unknown_references": count, "examples": some[:10]}
         return count == 0, figures
 
-    return _daily_check(name, asset, f"{asset}.{column} points at {among}.", deps)(judge)
+    description = f"{asset}.{column} points at {target.among}."
+    return _daily_check(name, asset, description, target.deps)(judge)
 
 
-def _staged_ticket_ids(output: Path, day: dt.date) -> pd.Series:
-    spec = STAGED_TABLES["tickets"]
-    start = day - dt.timedelta(days=SETTINGS.lookback_days)
-    return read_window(output, spec.name, spec.arrow_schema, start, day, ["ticket_id"])["ticket_id"]
+def _tickets_mart_days(left_days: int) -> list[dg.AssetDep]:
+    """The days of the tickets mart whose carried state has the tickets live at a day's end
+    or that left it in the ``left_days`` up to it (lib/store/ticket_state.py)."""
+    return [dg.AssetDep(FCT_TICKETS.name, partition_mapping=days_back(left_days))]
 
 
-def _live_tickets(output: Path, day: dt.date, columns: list[str]) -> pd.DataFrame:
-    return ticket_state.known_tickets(output, day, EVENT_ARRIVAL_SLACK_DAYS, columns)
+def _ticket_reference(left_days: int, among: str) -> Reference:
+    def known(output: Path, day: dt.date) -> pd.Series:
+        return ticket_state.tickets_known_on(output, day, left_days, ["ticket_id"])["ticket_id"]
+
+    return Reference(known, among, _tickets_mart_days(left_days))
 
 
 def _customer_ids(output: Path, day: dt.date) -> pd.Series:
@@ -99,47 +104,42 @@ def _customer_ids(output: Path, day: dt.date) -> pd.Series:
     return snapshot["customer_id"]
 
 
-# Tickets live the day before (lib/store/ticket_state.py) and those that arrived since: the
-# tickets an event can belong to, read without scanning the lookback's drops.
-_LIVE_TICKET_DEPS = [
-    dg.AssetDep("stg_tickets", partition_mapping=days_back(EVENT_ARRIVAL_SLACK_DAYS)),
-    own_previous_day(FCT_TICKETS.name),
-]
-_SNAPSHOT_DEPS = [dg.AssetDep(CURRENT_CUSTOMERS, partition_mapping=days_back(0))]
-_LIVE = "a live ticket (open, or solved within the reopen window, at the day before's end) "
-_LIVE += "or one that arrived since; events of other tickets count in no metric"
-_CUSTOMER = "a customer of the day's customer snapshot (int_current_customers)"
+AFTER_CLOSE = SETTINGS.survey_after_close_days
+# Looked up in carried state, never in the lookback's drops: the live tickets (and those
+# that left lately) and the day's customer snapshot.
+LIVE_TICKET = _ticket_reference(
+    0, "a ticket live that day (not closed before it); events of other tickets count in no metric"
+)
+SURVEYED_TICKET = _ticket_reference(
+    AFTER_CLOSE,
+    f"a ticket live that day or closed at most {AFTER_CLOSE} days before "
+    "(CX_SURVEY_AFTER_CLOSE_DAYS)",
+)
+CUSTOMER = Reference(
+    _customer_ids,
+    "a customer of the day's customer snapshot (int_current_customers)",
+    [dg.AssetDep(CURRENT_CUSTOMERS, partition_mapping=days_back(0))],
+)
 
 REFERENCE_CHECKS = [
     _reference_check(
-        "events_reference_known_tickets", "stg_ticket_events", "ticket_id",
-        lambda output, day: _live_tickets(output, day, ["ticket_id"])["ticket_id"],
-        _LIVE, _LIVE_TICKET_DEPS,
-    ),
-    # A survey often follows a ticket's close, after which the ticket is no longer live.
-    _reference_check(
-        "responses_reference_known_tickets", "stg_survey_responses", "ticket_id",
-        _staged_ticket_ids,
-        f"a ticket staged in the {SETTINGS.lookback_days} days up to the day",
-        [dg.AssetDep("stg_tickets", partition_mapping=days_back(SETTINGS.lookback_days))],
+        "events_reference_known_tickets", "stg_ticket_events", "ticket_id", LIVE_TICKET
     ),
     _reference_check(
-        "responses_reference_known_customers", "stg_survey_responses", "customer_id",
-        _customer_ids, _CUSTOMER, _SNAPSHOT_DEPS,
+        "responses_reference_known_tickets", "stg_survey_responses", "ticket_id", SURVEYED_TICKET
     ),
     _reference_check(
-        "tickets_reference_known_customers", "stg_tickets", "customer_id",
-        _customer_ids, _CUSTOMER, _SNAPSHOT_DEPS,
+        "responses_reference_known_customers", "stg_survey_responses", "customer_id", CUSTOMER
     ),
-]  # fmt: skip
+    _reference_check("tickets_reference_known_customers", "stg_tickets", "customer_id", CUSTOMER),
+]
 
 
 def _events_before_creation(output: Path, day: dt.date) -> tuple[bool, dict[str, Any]]:
     events_spec = STAGED_TABLES["ticket_events"]
     events = read_window(output, events_spec.name, events_spec.arrow_schema, day, day)
-    # The newest version of each ticket: rows that arrived later come later.
-    tickets = _live_tickets(output, day, ["ticket_id", "created_at"])
-    found = events_before_creation(events, tickets.drop_duplicates("ticket_id", keep="last"))
+    tickets = ticket_state.tickets_known_on(output, day, 0, ["ticket_id", "created_at"])
+    found = events_before_creation(events, tickets)
     examples = [
         f"{row.ticket_id} {row.event_type} at {row.event_at} < created {row.created_at}"
         for row in found.head(10).itertuples()
@@ -152,7 +152,7 @@ events_not_before_ticket_creation = _daily_check(
     "stg_ticket_events",
     "No event happens before its ticket was created (a reply or solve before creation is "
     "kept in staging but left out of every duration).",
-    _LIVE_TICKET_DEPS,
+    _tickets_mart_days(0),
 )(_events_before_creation)
 
 

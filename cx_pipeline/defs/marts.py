@@ -79,10 +79,12 @@ LIVE_EVENTS = Input("stg_ticket_events", days=history.EVENT_ARRIVAL_SLACK_DAYS)
 REOPENS = Input("stg_ticket_events", days=history.EVENT_ARRIVAL_SLACK_DAYS)
 ANSWERS = Input("stg_survey_responses", days=history.EVENT_ARRIVAL_SLACK_DAYS)
 SURVEY_ANSWERS = Input("stg_survey_responses", days=history.SURVEY_WINDOW_DAYS)
-# A survey's ticket (its topic and agent group), looked up by id within the lookback.
+# A survey's ticket (its topic and agent group), looked up by id in the tickets mart's
+# carried state: live at the day's end, or left it (closed) in the window of answers or the
+# days before it that an answer may follow a close.
 SURVEYED_TICKETS = Input(
-    "stg_tickets",
-    days=SETTINGS.lookback_days,
+    tables.FCT_TICKETS.name,
+    days=history.SURVEY_WINDOW_DAYS + SETTINGS.survey_after_close_days,
     columns=("ticket_id", "topic", "agent_group"),
     optional=True,
 )

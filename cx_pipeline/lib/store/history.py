@@ -17,7 +17,7 @@ import pyarrow.dataset as ds
 from cx_pipeline.lib.ingest.sources import TICKET_EVENTS as TICKET_EVENTS_SOURCE
 from cx_pipeline.lib.metrics import core
 from cx_pipeline.lib.metrics.core import Day
-from cx_pipeline.lib.store import tables
+from cx_pipeline.lib.store import tables, ticket_state
 from cx_pipeline.lib.store.parquet import latest_partition_before, read_window
 from cx_pipeline.lib.store.tables import STAGED_TABLES
 
@@ -57,21 +57,6 @@ def _late(
 def _read(output: Path, spec_name: str, start: dt.date, end: dt.date, **kwargs) -> pd.DataFrame:
     spec = STAGED_TABLES[spec_name]
     return read_window(output, spec.name, spec.arrow_schema, start, end, **kwargs)
-
-
-def tickets_by_id(
-    output: Path, ids: object, day: Day, lookback_days: int, columns: list[str] | None = None
-) -> pd.DataFrame:
-    """The newest version (within the lookback) of the tickets with these ids."""
-    tickets = _read(
-        output,
-        "tickets",
-        day.date - dt.timedelta(days=lookback_days),
-        day.date,
-        columns=columns,
-        row_filter=ds.field("ticket_id").isin(pa.array(ids, pa.string())),
-    )
-    return core.latest_versions(tickets, ["ticket_id"]).drop(columns="date")
 
 
 def tickets_created_recently(
@@ -132,14 +117,15 @@ SURVEY_WINDOW_DAYS = 30
 def survey_responses(
     output: Path,
     day: Day,
-    lookback_days: int,
+    ticket_days: int,
     late_days: int = 0,
     customer_columns: tuple[str, ...] = ("segment", "plan"),
     ticket_columns: tuple[str, ...] = ("ticket_id", "topic", "agent_group"),
 ) -> pd.DataFrame:
     """Responses submitted in the 30 days ending on ``day`` (also those that arrived in the
     ``late_days`` drops after it), with their customer's segment and plan (newest version)
-    and their ticket's topic and agent group."""
+    and their ticket's topic and agent group: a ticket live at the day's end or that left
+    the live state in the ``ticket_days`` up to it (closed, e.g.)."""
     window_start = day.date - dt.timedelta(days=SURVEY_WINDOW_DAYS)
     in_window = (ds.field("submitted_at") >= day.shifted(1 - SURVEY_WINDOW_DAYS)) & (
         ds.field("submitted_at") < day.end
@@ -154,7 +140,9 @@ def survey_responses(
     responses = core.latest_versions(responses, ["response_id"]).drop(columns=["date"])
     customers = current_customers(output, day, customer_columns)
     ids = responses["ticket_id"].dropna().unique()
-    tickets = tickets_by_id(output, ids, day, lookback_days, list(ticket_columns))
+    tickets = ticket_state.tickets_known_on(
+        output, day.date, ticket_days, list(ticket_columns), pa.array(ids, pa.string())
+    )
     return responses.merge(customers, on="customer_id", how="left").merge(
         tickets, on="ticket_id", how="left"
     )

@@ -10,6 +10,10 @@ tables under the output root, ``date=D`` partitions like every other table:
                             status at D's end and the instant of its last event
     int_live_ticket_events  every event of the live tickets (and events whose ticket
                             has not arrived yet, kept ``reopen_days``)
+    int_left_tickets        the tickets that left the live state on D (closed, or solved
+                            ``reopen_days`` ago), a few columns each: with the live
+                            tickets, whom a day's event or survey answer can belong to
+                            (``tickets_known_on``)
 
 Day D reads the state of the last day computed before it plus the staged drops from that
 day to D, so its cost follows the live tickets and one day of drops, never the length of
@@ -20,12 +24,13 @@ table (no warehouse copy).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from cx_pipeline.lib.ingest.sources import TICKET_EVENTS
 from cx_pipeline.lib.metrics.core import Day, among
@@ -35,6 +40,7 @@ from cx_pipeline.lib.store.tables import STAGED_TABLES
 
 LIVE_TICKETS = "int_live_tickets"
 LIVE_EVENTS = "int_live_ticket_events"
+LEFT_TICKETS = "int_left_tickets"
 ARRIVED = "arrived_on"
 CLOSED_STATUSES = ("closed",)
 SOLVED_STATUSES = ("solved",)
@@ -47,6 +53,11 @@ STATE_SCHEMAS = {
     .append(pa.field("last_event_at", pa.timestamp("us", tz="UTC"))),
     LIVE_EVENTS: _STAGED_EVENTS.arrow_schema.append(pa.field(ARRIVED, pa.date32())),
 }
+# What a lookup of a ticket by id needs (an event's creation check, a survey's topic).
+LEFT_COLUMNS = ["ticket_id", "customer_id", "created_at", "topic", "agent_group", "status"]
+STATE_SCHEMAS[LEFT_TICKETS] = pa.schema(
+    [STATE_SCHEMAS[LIVE_TICKETS].field(c) for c in LEFT_COLUMNS]
+)
 TICKET_COLUMNS = _STAGED_TICKETS.arrow_schema.names
 EVENT_COLUMNS = _STAGED_EVENTS.arrow_schema.names
 
@@ -57,6 +68,10 @@ class LiveTickets:
     events: pd.DataFrame  # STATE_SCHEMAS[LIVE_EVENTS]
     # First arrival day not in the carried state: rows from it on are new.
     new_since: dt.date
+    # The tickets that left on the day the state was advanced to (empty before).
+    left: pd.DataFrame = field(
+        default_factory=lambda: STATE_SCHEMAS[LEFT_TICKETS].empty_table().to_pandas()
+    )
 
     def touched_on(self, day: Day) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(tickets, events) of every ticket created or with an event on ``day``, or whose
@@ -107,12 +122,15 @@ class LiveTickets:
             "events": numbered(self.events),
             "facts": facts[["ticket_id", "status"]],
         }
-        tickets = query(_ADVANCED_TICKETS, {"day_end": day.end, "stale": stale}, **frames)
+        updated = query(_ADVANCED_TICKETS, {"day_end": day.end, "stale": stale}, **frames)
+        done = updated.pop("done").to_numpy(dtype=bool)
+        tickets = updated[~done].reset_index(drop=True)
         events = query(_ADVANCED_EVENTS, {"stale": stale}, kept=tickets[["ticket_id"]], **frames)
-        return LiveTickets(tickets, events, day.date + ONE_DAY)
+        left = updated.loc[done, LEFT_COLUMNS].reset_index(drop=True)
+        return LiveTickets(tickets, events, day.date + ONE_DAY, left)
 
     def frames(self) -> dict[str, pd.DataFrame]:
-        return {LIVE_TICKETS: self.tickets, LIVE_EVENTS: self.events}
+        return {LIVE_TICKETS: self.tickets, LIVE_EVENTS: self.events, LEFT_TICKETS: self.left}
 
 
 def load_live_tickets(output: Path, day: dt.date, arrival_slack_days: int) -> LiveTickets:
@@ -120,36 +138,43 @@ def load_live_tickets(output: Path, day: dt.date, arrival_slack_days: int) -> Li
     after that day up to ``day`` (with no state yet: the drops of ``day`` and the
     ``arrival_slack_days`` before it). The state holds every row of the drops it was built
     from, whatever their timestamps, so no drop is read twice."""
-    previous, since = _carried_since(output, day, arrival_slack_days)
-    carried = {name: _read_state(output, name, previous) for name in STATE_SCHEMAS}
+    previous = latest_partition_before(output, LIVE_TICKETS, day)
+    since = previous + ONE_DAY if previous else day - dt.timedelta(days=arrival_slack_days)
+    carried = {name: _read_state(output, name, previous) for name in (LIVE_TICKETS, LIVE_EVENTS)}
     new_tickets = _arrived(output, _STAGED_TICKETS.name, _STAGED_TICKETS.arrow_schema, since, day)
     new_events = _arrived(output, _STAGED_EVENTS.name, _STAGED_EVENTS.arrow_schema, since, day)
     tickets, events = _merged(carried[LIVE_TICKETS], carried[LIVE_EVENTS], new_tickets, new_events)
     return LiveTickets(tickets, events, since)
 
 
-def known_tickets(
-    output: Path, day: dt.date, arrival_slack_days: int, columns: list[str]
+def tickets_known_on(
+    output: Path,
+    day: dt.date,
+    left_days: int,
+    columns: list[str],
+    ids: pa.Array | None = None,
 ) -> pd.DataFrame:
-    """``columns`` of every ticket an event of ``day`` can belong to: the tickets live at
-    the end of the last day computed before it and those that arrived since, up to ``day``
-    (a ticket sent twice appears twice). Read in the time of the live tickets and a day of
-    drops, however long the history."""
-    previous, since = _carried_since(output, day, arrival_slack_days)
-    carried = _read_state(output, LIVE_TICKETS, previous, columns)
-    arrived = read_window(
-        output, _STAGED_TICKETS.name, _STAGED_TICKETS.arrow_schema, since, day, columns
-    )
-    return pd.concat([carried[columns], arrived[columns]], ignore_index=True)
+    """``columns`` of the tickets live at the end of ``day`` (of the last day with a state)
+    and of those that left the live state in the ``left_days`` before it or on it: whom an
+    event of ``day``, or a survey answer given at most ``left_days`` after its ticket was
+    closed, can belong to. The newest version of each (only ``ids`` when given). Read in
+    the time of the live tickets and ``left_days`` small files, however long the history
+    or the lookback."""
+    wanted = None if ids is None else ds.field("ticket_id").isin(ids)
+    read = list(dict.fromkeys(["ticket_id", *columns]))
+    latest = latest_partition_before(output, LIVE_TICKETS, day + ONE_DAY)
+    live = [] if latest is None else [_read(output, LIVE_TICKETS, latest, latest, read, wanted)]
+    start = day - dt.timedelta(days=left_days)
+    left = _read(output, LEFT_TICKETS, start, day, read, wanted)
+    # Oldest first, the live state last: a ticket that left and came back is live.
+    known = pd.concat([left.sort_values("date", kind="stable"), *live], ignore_index=True)
+    return known.drop_duplicates("ticket_id", keep="last")[columns].reset_index(drop=True)
 
 
-def _carried_since(
-    output: Path, day: dt.date, arrival_slack_days: int
-) -> tuple[dt.date | None, dt.date]:
-    """(The last day before ``day`` with a state, the first arrival day not in it.) With
-    no state yet: ``day`` and the ``arrival_slack_days`` before it."""
-    previous = latest_partition_before(output, LIVE_TICKETS, day)
-    return previous, previous + ONE_DAY if previous else day - dt.timedelta(days=arrival_slack_days)
+def _read(
+    output: Path, name: str, start: dt.date, end: dt.date, columns: list[str], row_filter: Any
+) -> pd.DataFrame:
+    return read_window(output, name, STATE_SCHEMAS[name], start, end, columns, row_filter)
 
 
 def _merged(
@@ -194,7 +219,7 @@ updated AS (
         l.last_event_at
     FROM tickets t LEFT JOIN facts f USING (ticket_id) LEFT JOIN latest l USING (ticket_id)
 )
-SELECT * FROM updated WHERE NOT coalesce({_DONE}, false) ORDER BY ticket_id
+SELECT *, coalesce({_DONE}, false) AS done FROM updated ORDER BY ticket_id
 """
 # Events of the tickets kept; events of a ticket not arrived yet wait for it as long as a
 # solved ticket would.
@@ -206,13 +231,11 @@ ORDER BY row_order
 """
 
 
-def _read_state(
-    output: Path, name: str, day: dt.date | None, columns: list[str] | None = None
-) -> pd.DataFrame:
+def _read_state(output: Path, name: str, day: dt.date | None) -> pd.DataFrame:
     schema = STATE_SCHEMAS[name]
     if day is None:
-        return schema.empty_table().select(columns or schema.names).to_pandas()
-    return read_window(output, name, schema, day, day, columns).drop(columns="date")
+        return schema.empty_table().to_pandas()
+    return read_window(output, name, schema, day, day).drop(columns="date")
 
 
 def _arrived(
