@@ -253,3 +253,26 @@ def test_a_failed_warehouse_load_leaves_parquet_and_warehouse_agreeing(
     parquet = pq.read_table(partition_path(output, "agg_daily_churn", DAY)).to_pandas()
     assert parquet["customers_at_start"].tolist() == [20]
     assert rows_of(warehouse, AGG_DAILY_CHURN)["customers_at_start"].tolist() == [20]
+
+
+def test_processes_creating_one_table_at_once_take_turns(postgres_url: str) -> None:
+    # Celery workers or parallel steps each create a table on its first load; PostgreSQL's
+    # catalog rejects two CREATE TABLEs of one name at once (pg_type_typname_nsp_index).
+    start = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def create() -> None:
+        warehouse = Warehouse(postgres_url)
+        start.wait()
+        try:
+            warehouse.ensure_table(STG_REJECTS)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert rows_of(Warehouse(postgres_url), STG_REJECTS).empty

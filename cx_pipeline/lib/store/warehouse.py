@@ -41,6 +41,9 @@ _PROCESS_LOCKS_GUARD = threading.Lock()
 # days and assets check each table once, not once per day (tables are never dropped
 # behind a running pipeline's back).
 _PREPARED: set[tuple[str, str | None, str]] = set()
+# Two processes creating one table at once collide in PostgreSQL's catalog ("duplicate key
+# value violates unique constraint pg_type_typname_nsp_index"): DDL takes turns.
+DDL_LOCK = "cx_pipeline/ddl"
 
 
 @contextmanager
@@ -134,6 +137,7 @@ class Warehouse:
         if key in _PREPARED:
             return
         with self.transaction() as conn:
+            self._lock(conn, DDL_LOCK)
             if self.schema:
                 conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
             have = self._existing_columns(conn, spec.name)
@@ -158,6 +162,14 @@ class Warehouse:
         self.replace_views(views_of(spec.name))
         _PREPARED.add(key)
 
+    def _lock(self, conn: Connection, key: str) -> None:
+        """On PostgreSQL, hold ``key``'s lock until the transaction ends: processes (Celery
+        workers, parallel steps) take turns. A DuckDB file has one writing process."""
+        if self.dialect == "postgresql":
+            conn.execute(
+                sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+            )
+
     def _run_ddl(self, conn: Connection, statement: str) -> None:
         # psycopg reads % as a placeholder even without parameters (comments say "95 %").
         conn.exec_driver_sql(
@@ -167,6 +179,7 @@ class Warehouse:
     def replace_views(self, views: Sequence[View]) -> None:
         """(Re)create the roll-up views over a table, with their comments."""
         with self.transaction() as conn:
+            self._lock(conn, DDL_LOCK)
             for view in views:
                 name = self.qualified(view.name)
                 select = view.sql(self.qualified(view.table))
@@ -209,12 +222,8 @@ class Warehouse:
         params: dict[str, object] = {"day": day, **{f"w_{c}": v for c, v in within.items()}}
         rows = data.add_column(0, PARTITION_COLUMN, pa.array([day] * data.num_rows, pa.date32()))
         with self.transaction() as conn:
-            if self.dialect == "postgresql":
-                # Two runs of the same day serialise here instead of both inserting.
-                conn.execute(
-                    sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                    {"key": f"{table}/{day.isoformat()}"},
-                )
+            # Two runs of the same day serialise here instead of both inserting.
+            self._lock(conn, f"{table}/{day.isoformat()}")
             conn.execute(sa.text(f"DELETE FROM {table} WHERE {where}"), params)
             if rows.num_rows:
                 self._bulk_insert(conn, table, rows)
