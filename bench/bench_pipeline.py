@@ -190,18 +190,20 @@ def measure_size(work: Workspace, days: int, tickets_per_day: float, repeats: in
 
 
 def measure_history(work: Workspace, days: int, tickets_per_day: float) -> dict:
-    """One day's time and peak memory at day 2 and at day ``days`` of history."""
+    """One day's time, peak memory and seconds per stage at day 2 and at day ``days`` of
+    history (a stage whose seconds grow reads more than its day needs)."""
     work.generate(days, tickets_per_day)
     second, last = START + dt.timedelta(days=1), START + dt.timedelta(days=days - 1)
     work.backfill(START, second)
-    at_day_2 = work.backfill(second, second)
+
+    def one_day(day: dt.date) -> dict[str, object]:
+        seconds, peak_mib = work.backfill(day, day)
+        stages = {stage: round(s, 2) for stage, s in sorted(work.stage_seconds().items())}
+        return {"s": round(seconds, 1), "peak_mib": round(peak_mib), "stage_s": stages}
+
+    at_day_2 = one_day(second)
     work.backfill(second + dt.timedelta(days=1), last - dt.timedelta(days=1))
-    at_last = work.backfill(last, last)
-    return {
-        "tickets_per_day": tickets_per_day,
-        "day_2": {"s": round(at_day_2[0], 1), "peak_mib": round(at_day_2[1])},
-        f"day_{days}": {"s": round(at_last[0], 1), "peak_mib": round(at_last[1])},
-    }
+    return {"tickets_per_day": tickets_per_day, "day_2": at_day_2, f"day_{days}": one_day(last)}
 
 
 def main() -> None:

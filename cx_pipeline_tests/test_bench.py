@@ -26,3 +26,4 @@ def test_bench_small_mode_runs_and_both_sides_agree(tmp_path: Path) -> None:
         for figure, difference in found.items():
             assert abs(difference) < 1e-9, (mart, figure)
     assert set(report["history"]) == {"tickets_per_day", "day_2", "day_4"}
+    assert {"mart_tickets", "mart_surveys"} <= set(report["history"]["day_4"]["stage_s"])
