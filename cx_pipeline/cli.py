@@ -149,10 +149,13 @@ def prepare_dagster_home() -> Path:
     # ("table runs already exists"): the first sets it up while the other waits.
     with (home / ".setup.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        import dagster as dg
+
+        from cx_pipeline.defs.instance import instance_yaml
+
         settings = home / "dagster.yaml"
         if not settings.exists():
-            settings.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
-        import dagster as dg
+            settings.write_text(instance_yaml(home), encoding="utf-8")
 
         with dg.DagsterInstance.from_config(str(home)) as instance:
             instance.get_runs(limit=1)  # creates the run, event and schedule storage

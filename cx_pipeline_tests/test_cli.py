@@ -11,6 +11,7 @@ import dagster as dg
 import duckdb
 import sqlalchemy as sa
 
+from cx_pipeline.defs.instance import PooledSqliteEventLogStorage
 from cx_pipeline.lib.store.tables import DIALECTS, ddl_script
 from cx_pipeline.lib.store.views import views_script
 from cx_pipeline.settings import PROJECT_ROOT
@@ -45,6 +46,11 @@ def test_cx_pipeline_backfill_runs_a_range_with_progress(tmp_path: Path, small_w
     assert result.returncode == 0, result.stderr[-3000:]
     assert "3/3" in result.stderr  # the progress bar reached the end
     assert churn_days(tmp_path) == ["2026-01-01", "2026-01-02", "2026-01-03"]
+    # The new instance keeps its event log through the pooled storage, and reads it back.
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+        days = instance.get_materialized_partitions(dg.AssetKey("agg_daily_churn"))
+        assert days == {"2026-01-01", "2026-01-02", "2026-01-03"}
 
 
 def test_dagster_cli_materialises_a_partition_range(tmp_path: Path, small_world: Path) -> None:

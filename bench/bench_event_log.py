@@ -1,0 +1,71 @@
+"""Benchmark: what an event costs in the embedded instance's event log, Dagster's own SQLite
+storage against the pooled one cx-pipeline configures (cx_pipeline/defs/instance.py).
+
+    .venv/bin/python bench/bench_event_log.py            # 300 events of each kind
+    .venv/bin/python bench/bench_event_log.py --events 50
+
+Writes run events and asset materializations into a fresh instance of each kind, in one
+run and alternating, and prints milliseconds per event as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.storage.dagster_run import DagsterRun
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+from cx_pipeline.defs.instance import PooledSqliteEventLogStorage
+
+
+def per_event_ms(storage_class: type[SqliteEventLogStorage], base: Path, events: int) -> dict:
+    base.mkdir(parents=True)
+    (base / "dagster.yaml").write_text(
+        "telemetry:\n  enabled: false\nevent_log_storage:\n"
+        f"  module: {storage_class.__module__}\n  class: {storage_class.__name__}\n"
+        f"  config:\n    base_dir: {base / 'history' / 'runs'}\n",
+        encoding="utf-8",
+    )
+    with dg.DagsterInstance.from_config(str(base)) as instance:
+        run = instance.add_run(DagsterRun(job_name="bench", run_id=base.name))
+        started = time.perf_counter()
+        for n in range(events):
+            instance.report_engine_event(f"event {n}", run)
+        run_event = time.perf_counter() - started
+        started = time.perf_counter()
+        for n in range(events):
+            instance.report_runless_asset_event(
+                dg.AssetMaterialization("bench_table", partition=None, metadata={"rows": n})
+            )
+        materialization = time.perf_counter() - started
+    return {
+        "run_event_ms": round(1000 * run_event / events, 2),
+        "materialization_ms": round(1000 * materialization / events, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=2, help="alternating rounds (best kept)")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="cx-bench-events-"))
+    kinds = {"dagster_sqlite": SqliteEventLogStorage, "pooled_sqlite": PooledSqliteEventLogStorage}
+    rounds: dict[str, list[dict]] = {kind: [] for kind in kinds}
+    for attempt in range(args.repeats):
+        for kind, storage in kinds.items():
+            rounds[kind].append(per_event_ms(storage, root / f"{kind}-{attempt}", args.events))
+    best = {
+        kind: {key: min(r[key] for r in results) for key in results[0]}
+        for kind, results in rounds.items()
+    }
+    print(json.dumps({"events": args.events, **best}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
