@@ -78,7 +78,13 @@ LIVE_TICKETS = Input("stg_tickets", days=history.EVENT_ARRIVAL_SLACK_DAYS)
 LIVE_EVENTS = Input("stg_ticket_events", days=history.EVENT_ARRIVAL_SLACK_DAYS)
 REOPENS = Input("stg_ticket_events", days=history.EVENT_ARRIVAL_SLACK_DAYS)
 ANSWERS = Input("stg_survey_responses", days=history.EVENT_ARRIVAL_SLACK_DAYS)
-SURVEY_ANSWERS = Input("stg_survey_responses", days=history.SURVEY_WINDOW_DAYS)
+# Every column but the free-text comment, which no figure reads (a month of answers).
+SURVEY_ANSWERS = Input(
+    "stg_survey_responses",
+    days=history.SURVEY_WINDOW_DAYS,
+    columns=tuple(c for c in tables.STAGED_TABLES["survey_responses"].arrow_schema.names
+                  if c != "comment"),
+)  # fmt: skip
 # A survey's ticket (its topic and agent group), looked up by id in the tickets mart's
 # carried state: live at the day's end, or left it (closed) in the window of answers or the
 # days before it that an answer may follow a close.
@@ -165,7 +171,7 @@ def _retention_cohorts(output: Path, day: Day) -> pd.DataFrame:
 def _surveys(output: Path, day: Day, _settings: MetricSettings) -> dict[str, pd.DataFrame]:
     responses = history.survey_responses(
         output, day, SURVEYED_TICKETS.days, LATE, SURVEYED_CUSTOMERS.columns,
-        SURVEYED_TICKETS.columns,
+        SURVEYED_TICKETS.columns, SURVEY_ANSWERS.columns,
     )  # fmt: skip
     kinds = surveys.survey_tables(
         responses, day, SETTINGS.survey_min_responses, SETTINGS.start_date

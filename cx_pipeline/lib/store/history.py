@@ -121,22 +121,26 @@ def survey_responses(
     late_days: int = 0,
     customer_columns: tuple[str, ...] = ("segment", "plan"),
     ticket_columns: tuple[str, ...] = ("ticket_id", "topic", "agent_group"),
+    answer_columns: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """Responses submitted in the 30 days ending on ``day`` (also those that arrived in the
-    ``late_days`` drops after it), with their customer's segment and plan (newest version)
-    and their ticket's topic and agent group: a ticket live at the day's end or that left
-    the live state in the ``ticket_days`` up to it (closed, e.g.)."""
+    ``late_days`` drops after it), their ``answer_columns`` (all when empty), with their
+    customer's segment and plan (newest version) and their ticket's topic and agent group:
+    a ticket live at the day's end or that left the live state in the ``ticket_days`` up
+    to it (closed, e.g.)."""
     window_start = day.date - dt.timedelta(days=SURVEY_WINDOW_DAYS)
     in_window = (ds.field("submitted_at") >= day.shifted(1 - SURVEY_WINDOW_DAYS)) & (
         ds.field("submitted_at") < day.end
     )
+    columns = list(answer_columns) or None
     responses = pd.concat(
         [
-            _read(output, "survey_responses", window_start, day.date, row_filter=in_window),
-            _late(output, "survey_responses", day, late_days, "submitted_at", None, in_window),
+            _read(output, "survey_responses", window_start, day.date, columns=columns,
+                  row_filter=in_window),
+            _late(output, "survey_responses", day, late_days, "submitted_at", columns, in_window),
         ],
         ignore_index=True,
-    )
+    )  # fmt: skip
     responses = core.latest_versions(responses, ["response_id"]).drop(columns=["date"])
     customers = current_customers(output, day, customer_columns)
     ids = responses["ticket_id"].dropna().unique()
