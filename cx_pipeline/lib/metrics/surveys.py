@@ -1,8 +1,9 @@
 """Survey metrics: NPS, CSAT (and CSS), CES per day, per trailing 7 and 30 days, by breakdown.
 
-Pure pandas. One long frame stacks every (window, breakdown) view of the responses
-so that one group-by computes them all; each survey kind then has its own
-aggregation. Every figure carries its response count and a low-sample flag.
+One DuckDB query per survey kind counts every (window, breakdown) view of the responses
+(each response once per window it falls in and per breakdown it belongs to); pandas then
+derives each kind's figures from the counts. Every figure carries its response count and
+a low-sample flag.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cx_pipeline.lib.metrics.core import Day, days_covered, ratio
+from cx_pipeline.lib.metrics.sql import query, sql_list
 
 WINDOWS = (1, 7, 30)
 ALL = "(all)"
@@ -37,67 +39,56 @@ KEYS = ["window_days", "breakdown", "breakdown_value"]
 Z95 = 1.959963984540054
 
 
-def stacked(responses: pd.DataFrame, day: Day) -> pd.DataFrame:
-    """Every response once per window it falls in and per breakdown it belongs to.
-
-    ``responses``: score (normalised for CES), submitted_at, ticket_id and the
-    breakdown columns (channel, segment, plan, topic, agent_group).
-    """
-    responses = responses.assign(
-        ticket_linked=np.where(responses["ticket_id"].notna(), "yes", "no")
+def _views_sql(flags: dict[str, str]) -> str:
+    """Every response once per window it falls in and per breakdown it belongs to, grouped:
+    one DuckDB query computes every (window, breakdown, value) row of a survey kind.
+    ``flags``: name -> SQL condition on ``score``, counted per row (promoters, ...)."""
+    values = " ".join(
+        f"WHEN '{name}' THEN " + ("'(all)'" if column is None else
+                                  f"coalesce(CAST(r.{column} AS VARCHAR), '{UNKNOWN}')")
+        for name, column in BREAKDOWNS.items()
+    )  # fmt: skip
+    counted = "".join(
+        f", CAST(count(*) FILTER (WHERE {c}) AS BIGINT) AS {n}" for n, c in flags.items()
     )
-    views = []
-    for window in WINDOWS:
-        in_window = responses[
-            (responses["submitted_at"] >= day.shifted(1 - window))
-            & (responses["submitted_at"] < day.end)
-        ]
-        for breakdown, column in BREAKDOWNS.items():
-            rows = (
-                in_window[in_window["ticket_id"].notna()] if breakdown in TICKET_ONLY else in_window
-            )
-            value = ALL if column is None else rows[column].astype("str").fillna(UNKNOWN)
-            views.append(
-                pd.DataFrame(
-                    {
-                        "window_days": window,
-                        "breakdown": breakdown,
-                        "breakdown_value": value,
-                        "score": rows["score"].to_numpy(),
-                        "answer_minutes": rows["answer_minutes"].to_numpy(),
-                    }
-                )
-            )
-    return pd.concat(views, ignore_index=True)
+    return f"""
+WITH r AS (
+    SELECT *, CASE WHEN ticket_id IS NULL THEN 'no' ELSE 'yes' END AS ticket_linked
+    FROM responses
+),
+windows (window_days, since) AS (VALUES {", ".join(f"({w}, $since_{w})" for w in WINDOWS)}),
+breakdowns (breakdown) AS (VALUES {", ".join(f"('{b}')" for b in BREAKDOWNS)})
+SELECT w.window_days, b.breakdown, CASE b.breakdown {values} END AS breakdown_value,
+    count(*) AS responses, sum(r.score) AS score_sum{counted},
+    count(r.answer_minutes) AS timed_responses,
+    coalesce(sum(r.answer_minutes), 0) AS answer_minutes_sum,
+    median(r.answer_minutes) AS answer_minutes_median,
+    stddev_samp(r.score) AS score_sd
+FROM r JOIN windows w ON r.submitted_at >= w.since AND r.submitted_at < $day_end
+CROSS JOIN breakdowns b
+WHERE b.breakdown NOT IN {sql_list(sorted(TICKET_ONLY))} OR r.ticket_id IS NOT NULL
+GROUP BY ALL
+ORDER BY ALL
+"""
 
 
-def _counts(rows: pd.DataFrame, min_responses: int, **flags: pd.Series) -> pd.DataFrame:
-    grouped = rows.assign(**flags).groupby(KEYS, sort=True)
-    sums = grouped[["score", "answer_minutes", *flags]].sum()
-    answer_minutes = grouped["answer_minutes"]
-    result = pd.DataFrame(
-        {
-            "responses": grouped.size(),
-            "score_sum": sums["score"],
-            **{k: sums[k] for k in flags},
-            "timed_responses": answer_minutes.count(),
-            "answer_minutes_sum": sums["answer_minutes"],
-            "answer_minutes_median": answer_minutes.median(),
-        }
-    )
+def _counts(responses: pd.DataFrame, day: Day, min_responses: int, **flags: str) -> pd.DataFrame:
+    """Per (window, breakdown, value): response count, score sum and SD, ``flags`` counts and
+    answer time (sum, median), indexed by KEYS."""
+    bounds = {f"since_{w}": day.shifted(1 - w) for w in WINDOWS}
+    columns = ["ticket_id", "submitted_at", "score", "answer_minutes",
+               *(c for c in BREAKDOWNS.values() if c and c != "ticket_linked")]  # fmt: skip
+    result = query(
+        _views_sql(flags), {**bounds, "day_end": day.end}, responses=responses[columns]
+    ).set_index(KEYS)
     result["answer_minutes_mean"] = ratio(result["answer_minutes_sum"], result["timed_responses"])
     result["low_sample"] = result["responses"] < min_responses
     return result
 
 
-def nps(rows: pd.DataFrame, min_responses: int) -> pd.DataFrame:
+def nps(rows: pd.DataFrame, day: Day, min_responses: int) -> pd.DataFrame:
     """NPS = % promoters (9-10) - % detractors (0-6); margin of error at 95 %."""
-    result = _counts(
-        rows,
-        min_responses,
-        promoters=(rows["score"] >= 9).astype("int64"),
-        detractors=(rows["score"] <= 6).astype("int64"),
-    )
+    result = _counts(rows, day, min_responses, promoters="score >= 9", detractors="score <= 6")
     n = result["responses"]
     result["passives"] = n - result["promoters"] - result["detractors"]
     promoter_share, detractor_share = result["promoters"] / n, result["detractors"] / n
@@ -126,10 +117,10 @@ def _nps_variance(promoter_share: pd.Series, detractor_share: pd.Series) -> pd.S
     return promoter_share + detractor_share - (promoter_share - detractor_share) ** 2
 
 
-def csat(rows: pd.DataFrame, min_responses: int) -> pd.DataFrame:
+def csat(rows: pd.DataFrame, day: Day, min_responses: int) -> pd.DataFrame:
     """CSAT = share of answers 4 or 5 on 1-5 (top-two-box, a rate 0-1 like every rate in
     the marts), beside the mean score."""
-    result = _counts(rows, min_responses, satisfied=(rows["score"] >= 4).astype("int64"))
+    result = _counts(rows, day, min_responses, satisfied="score >= 4")
     share = result["satisfied"] / result["responses"]
     result["csat_rate"] = share
     result["score_mean"] = result["score_sum"] / result["responses"]
@@ -144,12 +135,10 @@ def csat(rows: pd.DataFrame, min_responses: int) -> pd.DataFrame:
     return _finish(result, [*columns, "score_sum", "score_mean", "low_sample"])
 
 
-def ces(rows: pd.DataFrame, min_responses: int) -> pd.DataFrame:
+def ces(rows: pd.DataFrame, day: Day, min_responses: int) -> pd.DataFrame:
     """CES: mean of scores normalised to 1-7, higher = easier; margin of error of the mean."""
-    result = _counts(rows, min_responses)
-    grouped = rows.groupby(KEYS, sort=True)["score"]
+    result = _counts(rows, day, min_responses)
     result["score_mean"] = result["score_sum"] / result["responses"]
-    result["score_sd"] = grouped.std(ddof=1)
     result["score_margin_of_error"] = Z95 * result["score_sd"] / np.sqrt(result["responses"])
     columns = ["responses", "score_sum", "score_mean", "score_sd", "score_margin_of_error"]
     return _finish(result, [*columns, "low_sample"])
@@ -201,7 +190,7 @@ def survey_tables(
     )
     aggregate = {"nps": nps, "csat": csat, "ces": ces}
     tables = {
-        kind: function(stacked(scored[scored["survey_type"] == kind], day), min_responses)
+        kind: function(scored[scored["survey_type"] == kind], day, min_responses)
         for kind, function in aggregate.items()
     }
     return {
