@@ -124,6 +124,11 @@ def test_two_celery_workers_run_a_backfill_that_equals_one_process(
         "C_FORCE_ROOT": "1",  # CI runs as root; the tasks are JSON, not pickles
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # the worker starts `celery`
     }
+    # The instance's tables first: two workers starting at once on an empty database race
+    # to create them ("type run_tags already exists"), as docs/deployment.md says.
+    migrate = subprocess.run([BIN / "dagster", "instance", "migrate"], env=celery,
+                             capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert migrate.returncode == 0, migrate.stderr[-3000:]
     with celery_workers(celery, tmp_path, count=2) as logs:
         run = subprocess.run(backfill, env=celery, capture_output=True, text=True, timeout=900)
         assert run.returncode == 0, run.stderr[-3000:]
