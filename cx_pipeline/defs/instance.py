@@ -82,8 +82,16 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             self._engines.pop(name).dispose()
         return engine
 
+    def wipe(self) -> None:
+        # Dagster deletes the run files: close them first, then they reopen as new files.
+        self._close_engines()
+        super().wipe()
+
     def dispose(self) -> None:
         super().dispose()
+        self._close_engines()
+
+    def _close_engines(self) -> None:
         while self._engines:
             self._engines.popitem()[1].dispose()
 
