@@ -20,17 +20,12 @@ import dagster as dg
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 
-from cx_pipeline.defs.instance import PooledSqliteEventLogStorage
+from cx_pipeline.defs.instance import PooledSqliteEventLogStorage, instance_yaml
 
 
 def per_event_ms(storage_class: type[SqliteEventLogStorage], base: Path, events: int) -> dict:
     base.mkdir(parents=True)
-    (base / "dagster.yaml").write_text(
-        "telemetry:\n  enabled: false\nevent_log_storage:\n"
-        f"  module: {storage_class.__module__}\n  class: {storage_class.__name__}\n"
-        f"  config:\n    base_dir: {base / 'history' / 'runs'}\n",
-        encoding="utf-8",
-    )
+    (base / "dagster.yaml").write_text(instance_yaml(base, storage_class), encoding="utf-8")
     with dg.DagsterInstance.from_config(str(base)) as instance:
         run = instance.add_run(DagsterRun(job_name="bench", run_id=base.name))
         started = time.perf_counter()

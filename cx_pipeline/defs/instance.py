@@ -32,14 +32,16 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
 OPEN_RUN_FILES = 4
 
 
-def instance_yaml(home: Path) -> str:
+def instance_yaml(home: Path, storage: type[SqliteEventLogStorage] | None = None) -> str:
     """A new instance's ``dagster.yaml``: runs and schedules where Dagster puts them by
-    default, the event log in its default folder through the pooled storage."""
+    default, the event log in its default folder through ``storage`` (the pooled one
+    unless told; bench/bench_event_log.py compares it with Dagster's own)."""
+    storage = storage or PooledSqliteEventLogStorage
     return f"""telemetry:
   enabled: false
 event_log_storage:
-  module: {__name__}
-  class: {PooledSqliteEventLogStorage.__name__}
+  module: {storage.__module__}
+  class: {storage.__name__}
   config:
     base_dir: {home.resolve() / "history" / "runs"}
 """

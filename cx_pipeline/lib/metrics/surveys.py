@@ -44,7 +44,7 @@ def _views_sql(flags: dict[str, str]) -> str:
     one DuckDB query computes every (window, breakdown, value) row of a survey kind.
     ``flags``: name -> SQL condition on ``score``, counted per row (promoters, ...)."""
     values = " ".join(
-        f"WHEN '{name}' THEN " + ("'(all)'" if column is None else
+        f"WHEN '{name}' THEN " + (f"'{ALL}'" if column is None else
                                   f"coalesce(CAST(r.{column} AS VARCHAR), '{UNKNOWN}')")
         for name, column in BREAKDOWNS.items()
     )  # fmt: skip

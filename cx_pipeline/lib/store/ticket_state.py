@@ -172,7 +172,12 @@ def tickets_known_on(
 
 
 def _read(
-    output: Path, name: str, start: dt.date, end: dt.date, columns: list[str], row_filter: Any
+    output: Path,
+    name: str,
+    start: dt.date,
+    end: dt.date,
+    columns: list[str] | None = None,
+    row_filter: Any = None,
 ) -> pd.DataFrame:
     return read_window(output, name, STATE_SCHEMAS[name], start, end, columns, row_filter)
 
@@ -232,10 +237,9 @@ ORDER BY row_order
 
 
 def _read_state(output: Path, name: str, day: dt.date | None) -> pd.DataFrame:
-    schema = STATE_SCHEMAS[name]
     if day is None:
-        return schema.empty_table().to_pandas()
-    return read_window(output, name, schema, day, day).drop(columns="date")
+        return STATE_SCHEMAS[name].empty_table().to_pandas()
+    return _read(output, name, day, day).drop(columns="date")
 
 
 def _arrived(
