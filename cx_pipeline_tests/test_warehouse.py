@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from cx_pipeline.lib.store.parquet import partition_path
-from cx_pipeline.lib.store.publish import PublishError, publish
+from cx_pipeline.lib.store.publish import PublishBatch, PublishError, publish
 from cx_pipeline.lib.store.tables import AGG_DAILY_CHURN, STG_REJECTS, TABLES_BY_NAME, TableSpec
 from cx_pipeline.lib.store.warehouse import Warehouse, checked_identifier, display_url
 
@@ -51,6 +51,69 @@ def test_replacing_a_day_never_duplicates(warehouse_url: str) -> None:
     rows = rows_of(warehouse, AGG_DAILY_CHURN)
     assert rows["customers_at_start"].tolist() == [30, 20]
     assert rows["date"].astype("str").tolist() == ["2026-03-04", "2026-03-05"]
+
+
+def topic_rows(*topics: str) -> pd.DataFrame:
+    """A day of agg_daily_tickets_by_topic with one ticket of each topic (grain: topic)."""
+    count = len(topics)
+    columns = {
+        "topic": ("str", list(topics)),
+        "tickets_created": ("int64", [1] * count),
+        "tickets_created_all_topics": ("int64", [count] * count),
+        "share_of_day": ("float64", [1 / max(count, 1)] * count),
+        "prev_7d_days": ("int64", [7] * count),
+        "prev_7d_mean": ("float64", [1.0] * count),
+        "change_vs_prev_7d": ("float64", [0.0] * count),
+        "change_rate_vs_prev_7d": ("float64", [0.0] * count),
+    }
+    return pd.DataFrame({name: pd.Series(v, dtype=t) for name, (t, v) in columns.items()})
+
+
+def test_a_batch_of_days_lands_as_each_day_would(warehouse_url: str, tmp_path) -> None:
+    warehouse, output = Warehouse(warehouse_url), tmp_path / "output"
+    spec = TABLES_BY_NAME["agg_daily_tickets_by_topic"]
+    days = [DAY + dt.timedelta(days=n) for n in range(3)]
+    publish(spec, days[1], topic_rows("old"), output, warehouse)
+    # Three rows in two days, then a batch of three days: held back until the fourth row.
+    batch = PublishBatch(spec, output, warehouse, max_rows=4)
+    batch.add(days[0], topic_rows("billing", "login"))
+    batch.add(days[1], topic_rows("billing"))
+    assert rows_of(warehouse, spec)["topic"].tolist() == ["old"]
+    batch.add(days[2], topic_rows("login"))  # 4 rows: the three days go out together
+    batch.add(days[2] + dt.timedelta(days=1), topic_rows())  # an empty day, until flush
+    batch.flush()
+    rows = rows_of(warehouse, spec).sort_values(["date", "topic"])
+    assert rows["date"].astype("str").tolist() == [
+        "2026-03-04", "2026-03-04", "2026-03-05", "2026-03-06",
+    ]  # fmt: skip
+    assert rows["topic"].tolist() == ["billing", "login", "billing", "login"]
+    assert rows["share_of_day"].tolist() == [0.5, 0.5, 1.0, 1.0]
+    for day, topics in zip(days, [["billing", "login"], ["billing"], ["login"]], strict=True):
+        assert pq.read_table(partition_path(output, spec.name, day))["topic"].to_pylist() == topics
+    assert (
+        pq.read_table(partition_path(output, spec.name, days[2] + dt.timedelta(days=1))).num_rows
+        == 0
+    )
+
+
+def test_a_batch_with_one_bad_day_names_it_and_writes_nothing(tmp_path) -> None:
+    warehouse = Warehouse(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    output = tmp_path / "output"
+    spec = TABLES_BY_NAME["agg_daily_tickets_by_topic"]
+    batch = PublishBatch(spec, output, warehouse)
+    batch.add(DAY, topic_rows("billing"))
+    # A topic twice in one day breaks the grain (the same topic on two days does not).
+    batch.add(DAY + dt.timedelta(days=1), topic_rows("billing", "billing"))
+    with pytest.raises(Exception, match="(?i)duplicate|unique") as failure:
+        batch.flush()
+    assert failure.value.__notes__ == ["in agg_daily_tickets_by_topic, day 2026-03-05"]
+    assert not (output / spec.name).exists()
+    # A table of one row a day: two rows on a day are refused together as alone.
+    churn = churn_rows(10).to_pandas()
+    with pytest.raises(Exception, match="one row a day"):
+        AGG_DAILY_CHURN.days_to_arrow(
+            {DAY: churn, DAY + dt.timedelta(days=1): pd.concat([churn, churn])}
+        )
 
 
 def test_failed_load_keeps_the_previous_rows(warehouse_url: str) -> None:

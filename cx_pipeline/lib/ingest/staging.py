@@ -122,7 +122,7 @@ def _parse(
     raw: pd.DataFrame, source: Source, naive_timezone: str, plausible: PlausibleTimes | None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     typed = pd.DataFrame(index=raw.index)
-    problems = []
+    problems: list[pd.DataFrame | None] = []
     for name in source.columns:
         text = _clean_text(raw[name]) if name in raw.columns else _empty_text(raw.index)
         if name in source.timestamps:
@@ -147,7 +147,8 @@ def _parse(
                           "NUL character in text")
             )  # fmt: skip
     _fill_defaults(typed, source)
-    return typed, pd.concat(problems, ignore_index=True) if problems else _no_problems()
+    found = [frame for frame in problems if frame is not None]
+    return typed, pd.concat(found, ignore_index=True) if found else _no_problems()
 
 
 def _fill_defaults(typed: pd.DataFrame, source: Source) -> None:
@@ -195,8 +196,12 @@ def _empty_text(index: pd.Index) -> pd.Series:
     return pd.Series(None, index=index, dtype="str")
 
 
-def _problems(text: pd.Series, parsed: pd.Series, column: str, rule: str) -> pd.DataFrame:
+def _problems(text: pd.Series, parsed: pd.Series, column: str, rule: str) -> pd.DataFrame | None:
+    """The values given but not parsed, or None when there are none (most columns of most
+    drops: no frame is built for them)."""
     failed = text.notna() & parsed.isna()
+    if not failed.any():
+        return None
     return pd.DataFrame(
         {
             "index": text.index[failed],

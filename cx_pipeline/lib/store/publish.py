@@ -1,8 +1,9 @@
-"""Publishing one day of a table: validated, to Parquet, then to the warehouse."""
+"""Publishing days of a table: validated, to Parquet, then to the warehouse."""
 
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import ExitStack
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +11,10 @@ import pandas as pd
 from cx_pipeline.lib.store.parquet import PART_FILE, replacing_partition
 from cx_pipeline.lib.store.tables import TableSpec
 from cx_pipeline.lib.store.warehouse import Warehouse
+
+# Rows a PublishBatch holds back before it publishes them: bounds the memory a run's
+# held-back days take (a few MiB of a daily metric table's rows).
+BATCH_ROWS = 200_000
 
 
 def publish(
@@ -21,35 +26,82 @@ def publish(
     slice_of: dict[str, str] | None = None,
     validated: bool = False,
 ) -> Path:
-    """Replace ``day``'s rows of ``spec`` (or of one slice of the day) everywhere.
+    """Replace ``day``'s rows of ``spec`` (or of one slice of the day) everywhere."""
+    return publish_days(spec, {day: frame}, output_dir, warehouse, slice_of, validated)[day]
 
-    The frame is validated against the table's pandera model first (unless the caller
-    has just ``validated`` it), so nothing that breaks the schema is written anywhere.
-    The new Parquet file replaces the old one only once the warehouse has committed the
-    day, so a failure on either side (a full disk, a lost connection) leaves both with the
+
+def publish_days(
+    spec: TableSpec,
+    frames: dict[dt.date, pd.DataFrame],
+    output_dir: Path,
+    warehouse: Warehouse,
+    slice_of: dict[str, str] | None = None,
+    validated: bool = False,
+) -> dict[dt.date, Path]:
+    """Replace the rows of ``spec`` on each day of ``frames`` (or of one slice of each day)
+    everywhere, all days or none.
+
+    The frames are validated against the table's pandera model first (unless the caller
+    has just ``validated`` them), so nothing that breaks the schema is written anywhere.
+    The new Parquet files replace the old ones only once the warehouse has committed the
+    days, so a failure on either side (a full disk, a lost connection) leaves both with the
     previous rows; the error says so.
     """
-    data = spec.to_arrow(frame, validated)
+    data = spec.days_to_arrow(frames, validated)
     part = f"{'-'.join(slice_of.values())}.parquet" if slice_of else PART_FILE
-    where = f"{spec.name} {day}"
+    first, last = min(frames), max(frames)
+    where = f"{spec.name} {first}" + (f"..{last}" if last > first else "")
     step = "Parquet write"
     try:
-        with replacing_partition(output_dir, spec.name, day, data, part=part) as path:
+        with ExitStack() as files:
+            paths = {
+                day: files.enter_context(
+                    replacing_partition(output_dir, spec.name, day, rows, part=part)
+                )
+                for day, rows in data.items()
+            }
             step = "warehouse load"
-            warehouse.replace_partition(spec, day, data, within=slice_of)
+            warehouse.replace_days(spec, data, within=slice_of)
             step = "Parquet replace"
     except Exception as error:
-        if step == "Parquet replace":  # the warehouse committed; the file could not follow
+        if step == "Parquet replace":  # the warehouse committed; the files could not follow
             raise PublishError(
-                f"{where}: the warehouse holds the new rows but the Parquet file the previous "
-                f"ones ({error}); rerun the day to bring both up to date"
+                f"{where}: the warehouse holds the new rows but the Parquet files the previous "
+                f"ones ({error}); rerun the days to bring both up to date"
             ) from error
         raise PublishError(
             f"{where}: {step} failed ({error}); nothing changed: Parquet and the warehouse "
-            "both still hold the previous rows. Rerun the day once the cause is fixed"
+            "both still hold the previous rows. Rerun once the cause is fixed"
         ) from error
-    return path
+    return paths
+
+
+class PublishBatch:
+    """Days of one table held back and published together (one pandera pass, one warehouse
+    transaction) once they reach ``max_rows`` rows or at ``flush``: a small day's fixed
+    cost per table is then paid once per batch. ``max_rows=0`` publishes each day at once
+    (a table the run reads back the next day)."""
+
+    def __init__(
+        self, spec: TableSpec, output_dir: Path, warehouse: Warehouse, max_rows: int = BATCH_ROWS
+    ) -> None:
+        self.spec, self._output, self._warehouse, self._max_rows = (
+            spec, output_dir, warehouse, max_rows,
+        )  # fmt: skip
+        self._frames: dict[dt.date, pd.DataFrame] = {}
+        self._rows = 0
+
+    def add(self, day: dt.date, frame: pd.DataFrame) -> None:
+        self._frames[day] = frame
+        self._rows += len(frame)
+        if self._rows >= self._max_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._frames:
+            publish_days(self.spec, self._frames, self._output, self._warehouse)
+        self._frames, self._rows = {}, 0
 
 
 class PublishError(RuntimeError):
-    """A day of a table could not be published; the message says what each side holds."""
+    """Days of a table could not be published; the message says what each side holds."""

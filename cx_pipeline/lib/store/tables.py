@@ -7,10 +7,14 @@ columns are written down once.
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
@@ -49,6 +53,8 @@ _SQL_TYPES = {
     },
 }
 DIALECTS = tuple(_SQL_TYPES)
+# Numbers the days of a batch validated together (TableSpec.days_to_arrow).
+_BATCH_DAY = "_batch_day"
 
 
 def _kind(dtype: str) -> str:
@@ -110,8 +116,49 @@ class TableSpec:
         checked = frame if validated else self.model.validate(frame)
         if self.keyed and not self.grain and len(checked) > 1:
             raise ValueError(f"{self.name} holds one row a day, got {len(checked)}")
-        ordered = checked[[c.name for c in self.columns]]
+        return self._arrow(checked)
+
+    def _arrow(self, frame: pd.DataFrame) -> pa_arrow.Table:
+        ordered = frame[[c.name for c in self.columns]]
         return pa_arrow.Table.from_pandas(ordered, schema=self.arrow_schema, preserve_index=False)
+
+    def days_to_arrow(
+        self, frames: Mapping[dt.date, pd.DataFrame], validated: bool = False
+    ) -> dict[dt.date, pa_arrow.Table]:
+        """``to_arrow`` for several days at once: one pandera pass over the days together
+        (its cost is mostly per call, 5-20 ms even on a one-row frame), the natural key
+        checked within each day. A day that breaks the model is then found and reported
+        by itself, so the error names the day."""
+        if len(frames) == 1 or validated:
+            return {day: self.to_arrow(frame, validated) for day, frame in frames.items()}
+        together = pd.concat(
+            [frame.assign(**{_BATCH_DAY: n}) for n, frame in enumerate(frames.values())],
+            ignore_index=True,
+        )
+        try:
+            self._days_schema.validate(together)
+        except (pa.errors.SchemaError, pa.errors.SchemaErrors):
+            for day, frame in frames.items():
+                try:
+                    self.to_arrow(frame)
+                except Exception as error:
+                    error.add_note(f"in {self.name}, day {day}")
+                    raise
+            raise
+        data = self._arrow(together)
+        offsets = np.cumsum([0, *(len(frame) for frame in frames.values())])
+        return {
+            day: data.slice(offsets[n], offsets[n + 1] - offsets[n]) for n, day in enumerate(frames)
+        }
+
+    @cached_property
+    def _days_schema(self) -> pa.DataFrameSchema:
+        """The model with a column numbering the days, which the natural key (or, for a
+        table of one row a day, the key by itself) includes."""
+        schema = self.model.to_schema().add_columns({_BATCH_DAY: pa.Column("int64")})
+        if self.grain or self.keyed:
+            schema.unique = [_BATCH_DAY, *self.grain]
+        return schema
 
     def create_sql(self, dialect: str, qualified_name: str) -> list[str]:
         """CREATE TABLE and COMMENT statements for one dialect."""

@@ -213,18 +213,37 @@ class Warehouse:
         ``within`` narrows what is replaced to the day's rows with these column
         values (stg_rejects keeps one slice per source).
         """
+        self.replace_days(spec, {day: data}, within)
+
+    def replace_days(
+        self,
+        spec: TableSpec,
+        days: Mapping[dt.date, pa.Table],
+        within: dict[str, str] | None = None,
+    ) -> None:
+        """``replace_partition`` for several days in one transaction: one DELETE and one
+        bulk insert, however many days."""
         self.ensure_table(spec)
         table = self.qualified(spec.name)
         within = within or {}
         where = " AND ".join(
-            [f"{PARTITION_COLUMN} = :day", *(f"{checked_identifier(c)} = :w_{c}" for c in within)]
+            [f"{PARTITION_COLUMN} IN :days", *(f"{checked_identifier(c)} = :w_{c}" for c in within)]
         )
-        params: dict[str, object] = {"day": day, **{f"w_{c}": v for c, v in within.items()}}
-        rows = data.add_column(0, PARTITION_COLUMN, pa.array([day] * data.num_rows, pa.date32()))
+        params: dict[str, object] = {"days": list(days), **{f"w_{c}": v for c, v in within.items()}}
+        delete = sa.text(f"DELETE FROM {table} WHERE {where}").bindparams(
+            sa.bindparam("days", expanding=True)
+        )
+        rows = pa.concat_tables(
+            [
+                data.add_column(0, PARTITION_COLUMN, pa.array([day] * data.num_rows, pa.date32()))
+                for day, data in days.items()
+            ]
+        )
         with self.transaction() as conn:
             # Two runs of the same day serialise here instead of both inserting.
-            self._lock(conn, f"{table}/{day.isoformat()}")
-            conn.execute(sa.text(f"DELETE FROM {table} WHERE {where}"), params)
+            for day in sorted(days):
+                self._lock(conn, f"{table}/{day.isoformat()}")
+            conn.execute(delete, params)
             if rows.num_rows:
                 self._bulk_insert(conn, table, rows)
 
