@@ -173,3 +173,16 @@ def test_rejects_are_counted_per_source_and_rule() -> None:
         ["survey_responses", "score outside the response's scale", 1],
         ["tickets", "not one of email, chat", 1],
     ]
+
+
+def test_a_volume_check_counts_the_run_s_days_before_their_files(tmp_path: Path) -> None:
+    from cx_pipeline.lib.quality import volume_check
+
+    day = dt.date(2026, 1, 10)
+    rows = pa.table({"ticket_id": pa.array([f"T{n}" for n in range(40)])})
+    for back in (1, 2):  # files of the two days before: 40 rows each
+        write_partition(tmp_path, "stg_tickets", day - dt.timedelta(days=back), rows)
+    # The run computed the day before (20 rows, not written yet): its count wins over the file.
+    check = volume_check(tmp_path, "stg_tickets", day, 130, {day - dt.timedelta(days=1): 20})
+    assert check.trailing_mean == 30  # (20 + 40) / 2
+    assert not check.ok  # 130 rows > 4 x 30

@@ -74,13 +74,16 @@ def test_a_batch_of_days_lands_as_each_day_would(warehouse_url: str, tmp_path) -
     spec = TABLES_BY_NAME["agg_daily_tickets_by_topic"]
     days = [DAY + dt.timedelta(days=n) for n in range(3)]
     publish(spec, days[1], topic_rows("old"), output, warehouse)
-    # Three rows in two days, then a batch of three days: held back until the fourth row.
-    batch = PublishBatch(spec, output, warehouse, max_rows=4)
-    batch.add(days[0], topic_rows("billing", "login"))
-    batch.add(days[1], topic_rows("billing"))
+    # Three rows in two days, then a batch of three days: held back until the fifth row.
+    batch = PublishBatch(output, warehouse, max_rows=5)
+    batch.add(spec, days[0], topic_rows("billing", "login"))
+    batch.add(spec, days[1], topic_rows("billing"))
+    batch.add(AGG_DAILY_CHURN, days[0], churn_rows(10).to_pandas())
     assert rows_of(warehouse, spec)["topic"].tolist() == ["old"]
-    batch.add(days[2], topic_rows("login"))  # 4 rows: the three days go out together
-    batch.add(days[2] + dt.timedelta(days=1), topic_rows())  # an empty day, until flush
+    assert not (output / AGG_DAILY_CHURN.name).exists()
+    batch.add(spec, days[2], topic_rows("login"))  # 5 rows: both tables go out
+    assert rows_of(warehouse, AGG_DAILY_CHURN)["customers_at_start"].tolist() == [10]
+    batch.add(spec, days[2] + dt.timedelta(days=1), topic_rows())  # an empty day, until flush
     batch.flush()
     rows = rows_of(warehouse, spec).sort_values(["date", "topic"])
     assert rows["date"].astype("str").tolist() == [
@@ -100,10 +103,10 @@ def test_a_batch_with_one_bad_day_names_it_and_writes_nothing(tmp_path) -> None:
     warehouse = Warehouse(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
     output = tmp_path / "output"
     spec = TABLES_BY_NAME["agg_daily_tickets_by_topic"]
-    batch = PublishBatch(spec, output, warehouse)
-    batch.add(DAY, topic_rows("billing"))
+    batch = PublishBatch(output, warehouse)
+    batch.add(spec, DAY, topic_rows("billing"))
     # A topic twice in one day breaks the grain (the same topic on two days does not).
-    batch.add(DAY + dt.timedelta(days=1), topic_rows("billing", "billing"))
+    batch.add(spec, DAY + dt.timedelta(days=1), topic_rows("billing", "billing"))
     with pytest.raises(Exception, match="(?i)duplicate|unique") as failure:
         batch.flush()
     assert failure.value.__notes__ == ["in agg_daily_tickets_by_topic, day 2026-03-05"]

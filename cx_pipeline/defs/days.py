@@ -82,6 +82,9 @@ class DayResults:
         self._context = context
         self._checks: list[_CheckOutcome] = []
         self._validated: dict[str, tuple[int, int]] = {}  # asset: (days, rows)
+        # Rows of each day written this run, which a volume check compares with: the run's
+        # days reach their files in batches.
+        self._counted: dict[str, dict[dt.date, int]] = {}
 
     def counted(self, asset: str, day: dt.date, rows: int, **extra: Any) -> None:
         """The day's row count (and any figures) on the day's materialization."""
@@ -103,7 +106,9 @@ class DayResults:
         self._validated[asset] = (days + 1, total + len(rows))
         if asset not in VOLUME_CHECKED:
             return
-        volume = volume_check(root, asset, day, len(rows))
+        counted = self._counted.setdefault(asset, {})
+        volume = volume_check(root, asset, day, len(rows), counted)
+        counted[day] = len(rows)
         mean = volume.trailing_mean
         self.checked(
             asset, VOLUME_CHECK, day, volume.ok,

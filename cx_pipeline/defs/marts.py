@@ -15,7 +15,7 @@ import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
-from cx_pipeline.defs.days import VOLUME_CHECKED, DayResults, table_check_specs
+from cx_pipeline.defs.days import DayResults, table_check_specs
 from cx_pipeline.defs.metadata import table_definition_metadata
 from cx_pipeline.defs.partitions import (
     DAILY,
@@ -30,7 +30,7 @@ from cx_pipeline.lib.metrics.core import Day
 from cx_pipeline.lib.quality import partition_rows
 from cx_pipeline.lib.store import history, tables, ticket_state
 from cx_pipeline.lib.store.parquet import write_frame
-from cx_pipeline.lib.store.publish import BATCH_ROWS, PublishBatch
+from cx_pipeline.lib.store.publish import PublishBatch, publish
 from cx_pipeline.lib.store.tables import TableSpec
 from cx_pipeline.settings import SETTINGS
 
@@ -344,7 +344,7 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
         )
         for spec in mart.specs
     ]
-    read_back = {mart.carries, *VOLUME_CHECKED}
+    read_back = None if mart.state else mart.carries
     checks = [
         check for spec in mart.specs for check in table_check_specs(spec.name, spec.model.__name__)
     ]
@@ -371,12 +371,9 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
         written = [spec for spec in mart.specs if spec.name in selected]
         results = DayResults(context)
         # A small day costs each table a pandera pass and a warehouse transaction, whatever
-        # its rows: the run's days go out in batches, except a table the next day reads back
-        # (a carried snapshot; the row counts a volume check compares), which goes out daily.
-        batches = [
-            PublishBatch(spec, paths.output, target, 0 if spec.name in read_back else BATCH_ROWS)
-            for spec in written
-        ]
+        # its rows: the run's days go out in batches, but for the snapshot the next day
+        # reads back (a mart with a state of its own reads that instead).
+        batch = PublishBatch(paths.output, target)
         # One warehouse connection for the step (opening a DuckDB file costs tens of ms).
         with target.session():
             for date in partition_days(context):
@@ -389,16 +386,18 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
                 frames = mart.compute(
                     paths.output, Day(date, SETTINGS.reporting_timezone), metric_settings
                 )
-                for batch in batches:
-                    batch.add(date, frames[batch.spec.name])
+                for spec in written:
+                    if spec.name == read_back:
+                        publish(spec, date, frames[spec.name], paths.output, target)
+                    else:
+                        batch.add(spec, date, frames[spec.name])
                 # The state last: a crash before it leaves the previous state, and a rerun
                 # of the day recomputes the same tables from it.
                 for name, schema in mart.state.items():
                     write_frame(paths.output, name, date, frames[name], schema)
                 for spec in written:
                     results.table_written(paths.output, spec.name, date, frames[spec.name])
-            for batch in batches:
-                batch.flush()
+            batch.flush()
         yield from results.results(spec.name for spec in written)
 
     return mart_asset

@@ -20,7 +20,7 @@ from cx_pipeline.lib.ingest.sources import SOURCES, Source
 from cx_pipeline.lib.ingest.staging import StagedDrop, stage_drop
 from cx_pipeline.lib.quality import commonest_rule
 from cx_pipeline.lib.store.parquet import read_partition_table
-from cx_pipeline.lib.store.publish import publish
+from cx_pipeline.lib.store.publish import PublishBatch
 from cx_pipeline.lib.store.tables import STAGED_TABLES, STG_REJECTS
 
 MAX_REJECTS_LOGGED = 5
@@ -79,7 +79,9 @@ def build_staging_asset(source: Source) -> dg.AssetsDefinition:
         target = warehouse.connect()
         threshold = policy.threshold_for(source.name)
         results = DayResults(context)
-        with target.session():  # one connection for the step, a transaction a day
+        # The run's days go out in batches (lib/store/publish.py), each day's rejects first.
+        batch = PublishBatch(paths.output, target)
+        with target.session():  # one connection for the step
             for day in partition_days(context):
                 raw = read_partition_table(paths.output, source.raw_table, day)
                 if raw is None:
@@ -101,7 +103,7 @@ def build_staging_asset(source: Source) -> dg.AssetsDefinition:
                         "rows (an unclosed quote?): counted as rejected rows"
                     )
                 slice_of = {"source": source.name}
-                publish(STG_REJECTS, day, staged.rejects, paths.output, target, slice_of)
+                batch.add(STG_REJECTS, day, staged.rejects, slice_of)
                 figures = {
                     "rows_read": staged.rows_read,
                     "rejected_rows": len(staged.rejects),
@@ -119,13 +121,14 @@ def build_staging_asset(source: Source) -> dg.AssetsDefinition:
                     results.not_written(spec.name, day, "too many rejects: previous rows kept")
                     continue
                 # stage_drop validated every row against the model and kept the valid ones.
-                publish(spec, day, staged.rows, paths.output, target, validated=True)
+                batch.add(spec, day, staged.rows, validated=True)
                 results.table_written(
                     paths.output, spec.name, day, staged.rows,
                     rejected_rows=len(staged.rejects),
                     duplicates_removed=staged.duplicates_removed,
                     lines_swallowed_by_malformed_rows=staged.lines_swallowed,
                 )  # fmt: skip
+            batch.flush()
         yield from results.results([spec.name])
 
     return staging_asset

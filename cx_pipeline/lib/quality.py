@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,12 +44,14 @@ class VolumeCheck:
         return f"{self.day}: {self.rows} rows vs trailing {TRAILING_DAYS}-day mean {mean}"
 
 
-def volume_check(root: Path, table: str, day: dt.date, rows: int) -> VolumeCheck:
-    """The day's row count against the mean of the days before it that exist."""
-    before = [
-        partition_rows(root, table, day - dt.timedelta(days=offset))
-        for offset in range(1, TRAILING_DAYS + 1)
-    ]
+def volume_check(
+    root: Path, table: str, day: dt.date, rows: int, counted: Mapping[dt.date, int] | None = None
+) -> VolumeCheck:
+    """The day's row count against the mean of the days before it that exist: the
+    ``counted`` days (computed this run, maybe not written yet), else the files."""
+    counted = counted or {}
+    earlier = [day - dt.timedelta(days=offset) for offset in range(1, TRAILING_DAYS + 1)]
+    before = [counted[d] if d in counted else partition_rows(root, table, d) for d in earlier]
     known = [count for count in before if count is not None]
     return VolumeCheck(day, rows, sum(known) / len(known) if known else None)
 

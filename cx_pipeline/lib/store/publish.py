@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -76,31 +77,48 @@ def publish_days(
     return paths
 
 
-class PublishBatch:
-    """Days of one table held back and published together (one pandera pass, one warehouse
-    transaction) once they reach ``max_rows`` rows or at ``flush``: a small day's fixed
-    cost per table is then paid once per batch. ``max_rows=0`` publishes each day at once
-    (a table the run reads back the next day)."""
+@dataclass
+class _Held:
+    spec: TableSpec
+    slice_of: dict[str, str] | None
+    validated: bool
+    frames: dict[dt.date, pd.DataFrame] = field(default_factory=dict)
 
-    def __init__(
-        self, spec: TableSpec, output_dir: Path, warehouse: Warehouse, max_rows: int = BATCH_ROWS
-    ) -> None:
-        self.spec, self._output, self._warehouse, self._max_rows = (
-            spec, output_dir, warehouse, max_rows,
-        )  # fmt: skip
-        self._frames: dict[dt.date, pd.DataFrame] = {}
+
+class PublishBatch:
+    """Days of a step's tables held back and published together, table by table in the
+    order they were first added (one pandera pass and one warehouse transaction per table),
+    once they reach ``max_rows`` rows in all or at ``flush``: a small day's fixed cost per
+    table is then paid once per batch. A crash before the flush leaves those days' previous
+    rows everywhere, as a crash before their publish always did."""
+
+    def __init__(self, output_dir: Path, warehouse: Warehouse, max_rows: int = BATCH_ROWS):
+        self._output, self._warehouse, self._max_rows = output_dir, warehouse, max_rows
+        self._held: dict[tuple[str, str], _Held] = {}
         self._rows = 0
 
-    def add(self, day: dt.date, frame: pd.DataFrame) -> None:
-        self._frames[day] = frame
+    def add(
+        self,
+        spec: TableSpec,
+        day: dt.date,
+        frame: pd.DataFrame,
+        slice_of: dict[str, str] | None = None,
+        validated: bool = False,
+    ) -> None:
+        key = (spec.name, repr(slice_of))
+        held = self._held.setdefault(key, _Held(spec, slice_of, validated))
+        held.frames[day] = frame
         self._rows += len(frame)
         if self._rows >= self._max_rows:
             self.flush()
 
     def flush(self) -> None:
-        if self._frames:
-            publish_days(self.spec, self._frames, self._output, self._warehouse)
-        self._frames, self._rows = {}, 0
+        for held in self._held.values():
+            publish_days(
+                held.spec, held.frames, self._output, self._warehouse, held.slice_of,
+                held.validated,
+            )  # fmt: skip
+        self._held, self._rows = {}, 0
 
 
 class PublishError(RuntimeError):
