@@ -15,7 +15,7 @@ from pathlib import Path
 from cx_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from cx_pipeline.defs.resources import data_dir, landing_dir
 from cx_pipeline.lib.ingest.sources import SOURCES, SOURCES_BY_NAME
-from cx_pipeline.lib.store.parquet import partition_path
+from cx_pipeline.lib.store.parquet import PARTITION_COLUMN
 from cx_pipeline.settings import PROJECT_ROOT
 
 # The progress bar says how far a backfill is; Dagster's console shows warnings up.
@@ -226,8 +226,8 @@ def run_backfill(start: dt.date, end: dt.date, chunk_days: int, select: str | No
 class DayProgress:
     """A progress bar in days that moves as each table's day is written: a thread watches
     the tables' day folders in the Parquet root (a write renames a file into its folder),
-    so it follows steps run in other processes or on Celery workers too, and costs the run
-    nothing. Each table-day is 1/tables of a day."""
+    so it follows steps run in other processes or on Celery workers too. Each table-day is
+    1/tables of a day."""
 
     def __init__(self, output: Path, tables: list[str], days: int, poll_seconds: float = 0.5):
         from tqdm import tqdm
@@ -241,6 +241,7 @@ class DayProgress:
         self._run: tuple[list[dt.date], float] = ([], 0.0)  # the current run's days, start
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._seen: set[tuple[dt.date, str]] = set()  # (day, table)s written this backfill
         self._thread = threading.Thread(target=self._follow, daemon=True)
 
     def __enter__(self) -> DayProgress:
@@ -267,11 +268,24 @@ class DayProgress:
             self._bar.update(position - self._shown)
             self._shown = position
 
-    def _written_since(self, table: str, day: dt.date, since: float) -> bool:
-        try:
-            return partition_path(self._output, table, day).parent.stat().st_mtime >= since
-        except FileNotFoundError:
-            return False
+    def _written_since(self, days: list[dt.date], since: float) -> list[tuple[dt.date, str]]:
+        """The (day, table)s of ``days`` whose folder changed since ``since``: one listing per
+        table, and a stat only for day folders that exist and were not seen written before
+        (a poll over 90 days x 29 tables stat-ing every pair took 25 ms of the run's CPU)."""
+        folders = {f"{PARTITION_COLUMN}={day.isoformat()}": day for day in days}
+        for table in self._tables:
+            try:
+                entries = list(os.scandir(self._output / table))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                day = folders.get(entry.name)
+                if day is None or (day, table) in self._seen:
+                    continue
+                if entry.stat().st_mtime >= since:
+                    self._seen.add((day, table))
+        run_days = set(days)
+        return [pair for pair in self._seen if pair[0] in run_days]
 
     def _follow(self) -> None:
         while not self._stop.wait(self._poll):
@@ -279,8 +293,7 @@ class DayProgress:
                 days, since = self._run
             if not days or not self._tables:
                 continue
-            done = [(day, table) for day in days for table in self._tables
-                    if self._written_since(table, day, since)]  # fmt: skip
+            done = self._written_since(days, since)
             with self._lock:
                 if self._run == (days, since):
                     self._show(self._before + len(done) / len(self._tables))

@@ -154,6 +154,14 @@ def test_partition_write_replaces_atomically_and_window_reads_filter(tmp_path: P
     window = read_window(tmp_path, "t", schema, dt.date(2026, 3, 2), dt.date(2026, 3, 3))
     assert window["n"].tolist() == [7, 2, 2]
     assert read_window(tmp_path, "none", schema, dt.date(2026, 3, 2), dt.date(2026, 3, 3)).empty
+    # Read again after a rerun rewrote a day: the new file, not the one read before.
+    write_partition(tmp_path, "t", dt.date(2026, 3, 3), pa.table({"n": [8, 9, 10]}, schema=schema))
+    window = read_window(tmp_path, "t", schema, dt.date(2026, 3, 2), dt.date(2026, 3, 3))
+    assert window["n"].tolist() == [7, 8, 9, 10]
+    # A file written before a column existed reads it as empty.
+    wider = schema.append(pa.field("m", pa.string()))
+    window = read_window(tmp_path, "t", wider, dt.date(2026, 3, 2), dt.date(2026, 3, 2))
+    assert window["n"].tolist() == [7] and window["m"].isna().all()
 
 
 def test_rejects_are_counted_per_source_and_rule() -> None:

@@ -13,6 +13,7 @@ from cx_pipeline.defs.days import DayResults
 from cx_pipeline.defs.metadata import table_definition_metadata
 from cx_pipeline.defs.partitions import DAILY, ONE_RUN, partition_days
 from cx_pipeline.defs.resources import CxPaths
+from cx_pipeline.lib.headlines import markdown_table
 from cx_pipeline.lib.ingest.sources import SOURCES
 from cx_pipeline.lib.quality import rejects_by_rule
 from cx_pipeline.lib.store.parquet import read_window
@@ -43,7 +44,7 @@ def stg_rejects(
         results.counted(
             STG_REJECTS.name, day, len(of_day),
             rejects_by_rule=dg.MetadataValue.md(
-                counts.head(30).to_markdown(index=False) if len(counts) else "no rows rejected"
+                markdown_table(counts.head(30)) if len(counts) else "no rows rejected"
             ),
         )  # fmt: skip
     yield from results.results([STG_REJECTS.name])

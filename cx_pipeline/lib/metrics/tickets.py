@@ -6,7 +6,6 @@ the day; ages and SLA states are measured at the day's end, never the wall clock
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,12 +46,14 @@ class SlaTargets:
 
 
 def hash_ids(ids: pd.Series, salt: str) -> pd.Series:
-    """A stable pseudonym for an identifier: sha256(salt + id), hex, first 32 chars."""
-    unique = ids.dropna().unique()
-    digests = {
-        value: hashlib.sha256(f"{salt}{value}".encode()).hexdigest()[:32] for value in unique
-    }
-    return ids.map(digests).astype("str")
+    """A stable pseudonym for an identifier: sha256(salt + id), hex, first 32 chars;
+    each distinct id hashed once, in DuckDB (a million a day would take seconds in Python)."""
+    unique = pd.DataFrame({"id": ids.dropna().unique()}, dtype="str")
+    digests = query(
+        "SELECT id, substr(sha256($salt || id), 1, 32) AS digest FROM ids", {"salt": salt},
+        ids=unique,
+    )  # fmt: skip
+    return ids.map(pd.Series(digests["digest"].to_numpy(), index=digests["id"])).astype("str")
 
 
 def _minutes(later: pd.Series, earlier: pd.Series) -> pd.Series:

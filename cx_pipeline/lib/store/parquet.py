@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -147,12 +148,50 @@ def read_window(
         row_filter = below if row_filter is None else below & row_filter
     if not files:
         return empty
-    dataset = ds.dataset(
-        files,
-        schema=full_schema,
-        format="parquet",
-        partitioning=_PARTITIONING,
-        partition_base_dir=str(root / table),
-    )
-    result = dataset.to_table(columns=projection, filter=row_filter)
+    if row_filter is None:
+        result = pa.concat_tables(
+            [_DAY_FILES.read(Path(f), root / table, full_schema, projection) for f in files]
+        )
+    else:
+        result = _dataset(files, root / table, full_schema).to_table(
+            columns=projection, filter=row_filter
+        )
     return result.to_pandas() if result.num_rows else empty
+
+
+def _dataset(files: list[str], folder: Path, schema: pa.Schema) -> ds.Dataset:
+    # The schema is the table's: a file written before a column existed reads it as empty.
+    return ds.dataset(
+        files, schema=schema, format="parquet", partitioning=_PARTITIONING,
+        partition_base_dir=str(folder),
+    )  # fmt: skip
+
+
+class _RecentDayFiles:
+    """Day files read lately, kept as Arrow tables up to ``max_bytes`` (least recently used
+    out first). A window moves a day at a time and several marts read the same days, so
+    most reads of a run find their file here instead of opening and decoding it again.
+    A file is known by its inode, size and modification time: a rewritten day (an atomic
+    rename) is a new file and is read afresh."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._max_bytes = max_bytes
+        self._tables: OrderedDict[tuple[Any, ...], pa.Table] = OrderedDict()
+        self._bytes = 0
+
+    def read(self, path: Path, folder: Path, schema: pa.Schema, columns: list[str]) -> pa.Table:
+        stat = path.stat()
+        key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, tuple(columns))
+        table = self._tables.get(key)
+        if table is not None:
+            self._tables.move_to_end(key)
+            return table
+        table = _dataset([str(path)], folder, schema).to_table(columns=columns)
+        self._tables[key] = table
+        self._bytes += table.nbytes
+        while self._bytes > self._max_bytes and self._tables:
+            self._bytes -= self._tables.popitem(last=False)[1].nbytes
+        return table
+
+
+_DAY_FILES = _RecentDayFiles(max_bytes=256 * 2**20)
