@@ -391,8 +391,9 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
                         publish(spec, date, frames[spec.name], paths.output, target)
                     else:
                         batch.add(spec, date, frames[spec.name])
-                # The state last: a crash before it leaves the previous state, and a rerun
-                # of the day recomputes the same tables from it.
+                # The state after the day's snapshot: a crash before it leaves the previous
+                # state, and a rerun recomputes the day (and any held back) from the state
+                # of the day before.
                 for name, schema in mart.state.items():
                     write_frame(paths.output, name, date, frames[name], schema)
                 for spec in written:
