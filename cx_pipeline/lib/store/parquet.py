@@ -139,7 +139,10 @@ def read_window(
     wanted = columns or schema.names
     full_schema = schema.append(pa.field(PARTITION_COLUMN, pa.date32()))
     projection = [*wanted, PARTITION_COLUMN] if PARTITION_COLUMN not in wanted else wanted
-    empty = full_schema.empty_table().select(projection).to_pandas()
+
+    def empty() -> pd.DataFrame:  # built only when needed: it costs a conversion a read
+        return full_schema.empty_table().select(projection).to_pandas()
+
     files = window_files(root / table, start, end)
     if before is not None:
         column, bound = before
@@ -147,7 +150,7 @@ def read_window(
         below = ds.field(column) < bound
         row_filter = below if row_filter is None else below & row_filter
     if not files:
-        return empty
+        return empty()
     if row_filter is None:
         result = pa.concat_tables(
             [_DAY_FILES.read(Path(f), root / table, full_schema, projection) for f in files]
@@ -156,7 +159,7 @@ def read_window(
         result = _dataset(files, root / table, full_schema).to_table(
             columns=projection, filter=row_filter
         )
-    return result.to_pandas() if result.num_rows else empty
+    return result.to_pandas() if result.num_rows else empty()
 
 
 def _dataset(files: list[str], folder: Path, schema: pa.Schema) -> ds.Dataset:
