@@ -81,10 +81,9 @@ class DayResults:
     def __init__(self, context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> None:
         self._context = context
         self._checks: list[_CheckOutcome] = []
-        self._validated: dict[str, tuple[int, int]] = {}  # asset: (days, rows)
-        # Rows of each day written this run, which a volume check compares with: the run's
-        # days reach their files in batches.
-        self._counted: dict[str, dict[dt.date, int]] = {}
+        # Rows of each day written this run, per asset: the schema check's totals, and what
+        # a volume check compares with (the run's days reach their files in batches).
+        self._written: dict[str, dict[dt.date, int]] = {}
 
     def counted(self, asset: str, day: dt.date, rows: int, **extra: Any) -> None:
         """The day's row count (and any figures) on the day's materialization."""
@@ -102,13 +101,11 @@ class DayResults:
             asset, day, len(rows), **headline_figures(asset, rows),
             preview=dg.MetadataValue.md(preview(rows)), **extra,
         )  # fmt: skip
-        days, total = self._validated.get(asset, (0, 0))
-        self._validated[asset] = (days + 1, total + len(rows))
+        written = self._written.setdefault(asset, {})
+        written[day] = len(rows)
         if asset not in VOLUME_CHECKED:
             return
-        counted = self._counted.setdefault(asset, {})
-        volume = volume_check(root, asset, day, len(rows), counted)
-        counted[day] = len(rows)
+        volume = volume_check(root, asset, day, len(rows), written)
         mean = volume.trailing_mean
         self.checked(
             asset, VOLUME_CHECK, day, volume.ok,
@@ -151,9 +148,9 @@ class DayResults:
             )
         checks = self._checks + [
             _CheckOutcome(asset, SCHEMA_CHECK, None, True,
-                          {"days_validated": days, "rows_validated": rows},
+                          {"days_validated": len(days), "rows_validated": sum(days.values())},
                           dg.AssetCheckSeverity.ERROR, None)
-            for asset, (days, rows) in self._validated.items()
+            for asset, days in self._written.items()
         ]  # fmt: skip
         judged = {
             asset: self._latest_materializations(asset) for asset in {o.asset for o in checks}
