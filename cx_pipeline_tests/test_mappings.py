@@ -290,7 +290,8 @@ def test_shipped_zendesk_mappings_read_the_incremental_exports(tmp_path: Path) -
     assert last.loc["102", ["priority", "channel", "topic"]].tolist() == [
         "normal", "phone", "(no topic)"
     ]  # fmt: skip
-    events = staged(landing, "ticket_events").sort_values(["ticket_id", "event_at"])
+    # Stable: same-instant events keep the order of the export (Zendesk's event ids).
+    events = staged(landing, "ticket_events").sort_values(["ticket_id", "event_at"], kind="stable")
     assert events[events["ticket_id"] == "101"]["event_type"].tolist() == [
         "agent_reply", "pending", "open", "on_hold", "solved", "reopened", "solved"
     ]  # fmt: skip

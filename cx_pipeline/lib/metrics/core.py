@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cx_pipeline.lib.metrics.business_hours import BusinessSchedule
+from cx_pipeline.lib.metrics.sql import query, sql_list
 
 RESOLUTION_EVENTS = ("solved", "closed")
 RESPONSE_EVENTS = ("agent_reply",)
@@ -77,12 +78,6 @@ def side_by_side(
     return pd.concat(filled, axis=1) if filled else pd.DataFrame(index=empty_index)
 
 
-def first_event_times(events: pd.DataFrame, event_types: tuple[str, ...]) -> pd.Series:
-    """Per ticket_id, the earliest event_at among the given event types."""
-    wanted = events[events["event_type"].isin(event_types)]
-    return wanted.groupby("ticket_id")["event_at"].min()
-
-
 # --- agg_daily_resolution_time ----------------------------------------------
 
 
@@ -97,9 +92,10 @@ def resolution_time(
     to the end of the day, so the first one is known.
     """
     grain = ["channel", "priority"]
+    completed = _milestones_on(tickets, events, day)
     result = None
-    for count, prefix, event_types in MILESTONES:
-        done = _durations_completed_on(tickets, events, day, event_types)
+    for count, prefix, _ in MILESTONES:
+        done = _durations_completed_on(completed, f"{prefix}_at", day)
         done["business_minutes"] = schedule.minutes_between(
             done["created_at"], done["completed_at"]
         )
@@ -122,14 +118,38 @@ MILESTONES = (
     ("tickets_resolved", "resolution", RESOLUTION_EVENTS),
     ("tickets_first_responded", "first_response", RESPONSE_EVENTS),
 )
+_FIRST_AT = ", ".join(
+    f"min(event_at) FILTER (WHERE event_type IN {sql_list(types)}) AS {prefix}_at"
+    for _, prefix, types in MILESTONES
+)
+_ANY_ON_DAY = " OR ".join(
+    f"({prefix}_at >= $day_start AND {prefix}_at < $day_end)" for _, prefix, _ in MILESTONES
+)
+# Per ticket, the first event of each milestone (the first of all its events, also one
+# before its creation, which then leaves it out); the tickets with any of them on the day.
+_MILESTONES_ON = f"""
+SELECT t.*, f.* EXCLUDE (ticket_id)
+FROM tickets t JOIN (SELECT ticket_id, {_FIRST_AT} FROM events GROUP BY ticket_id) f
+    USING (ticket_id)
+WHERE {_ANY_ON_DAY}
+"""
 
 
-def _durations_completed_on(
-    tickets: pd.DataFrame, events: pd.DataFrame, day: Day, event_types: tuple[str, ...]
-) -> pd.DataFrame:
-    first = first_event_times(events, event_types)
-    first = first[day.contains(first)].rename("completed_at")
-    joined = tickets.merge(first, left_on="ticket_id", right_index=True, how="inner")
+def _milestones_on(tickets: pd.DataFrame, events: pd.DataFrame, day: Day) -> pd.DataFrame:
+    """The tickets completing a milestone on ``day``, each with the instant of its first
+    event of every milestone (``<prefix>_at``); grouped and joined in DuckDB."""
+    return query(
+        _MILESTONES_ON,
+        {"day_start": day.start, "day_end": day.end},
+        tickets=tickets[["ticket_id", "created_at", "channel", "priority"]],
+        events=events[["ticket_id", "event_at", "event_type"]],
+    )
+
+
+def _durations_completed_on(completed: pd.DataFrame, at_column: str, day: Day) -> pd.DataFrame:
+    joined = completed[day.contains(completed[at_column])].rename(
+        columns={at_column: "completed_at"}
+    )
     joined["minutes"] = (joined["completed_at"] - joined["created_at"]).dt.total_seconds() / 60
     # An event before creation is bad input (quarantined upstream when detectable).
     return joined[joined["minutes"] >= 0]

@@ -21,11 +21,26 @@ def query(
 ) -> pd.DataFrame:
     """Run ``sql`` over the named ``frames`` (each a table of that name); ``$name``
     placeholders take ``params``."""
+    return queries([sql], params, **frames)[0]
+
+
+def queries(
+    sqls: list[str], params: Mapping[str, object] | None = None, **frames: pd.DataFrame
+) -> list[pd.DataFrame]:
+    """Several queries over the same frames, each converted to Arrow once."""
     with _database().cursor() as con:
         con.execute("SET TimeZone = 'UTC'")
         for name, frame in frames.items():
             con.register(name, pa.Table.from_pandas(frame, preserve_index=False))
-        return con.sql(sql, params=dict(params or {})).to_arrow_table().to_pandas()
+        return [
+            con.sql(sql, params=_used(sql, params or {})).to_arrow_table().to_pandas()
+            for sql in sqls
+        ]
+
+
+def _used(sql: str, params: Mapping[str, object]) -> dict[str, object]:
+    """The parameters a query names (DuckDB refuses ones it does not use)."""
+    return {name: value for name, value in params.items() if f"${name}" in sql}
 
 
 _DATABASES: dict[int, duckdb.DuckDBPyConnection] = {}

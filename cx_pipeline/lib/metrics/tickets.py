@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -40,9 +39,18 @@ class SlaTargets:
     default_resolution: float = 2 * 24 * 60
 
     def for_priorities(self, priority: pd.Series) -> tuple[pd.Series, pd.Series]:
-        first = priority.map(self.first_response).astype("float64")
-        resolve = priority.map(self.resolution).astype("float64")
-        return first.fillna(self.default_first_response), resolve.fillna(self.default_resolution)
+        return (
+            _per_priority(priority, self.first_response, self.default_first_response),
+            _per_priority(priority, self.resolution, self.default_resolution),
+        )
+
+
+def _per_priority(priority: pd.Series, targets: dict[str, float], default: float) -> pd.Series:
+    # A comparison per listed priority: Series.map on text runs a Python call per row.
+    minutes = pd.Series(default, index=priority.index, dtype="float64")
+    for name, target in targets.items():
+        minutes[(priority == name).to_numpy(dtype=bool, na_value=False)] = target
+    return minutes
 
 
 def hash_ids(ids: pd.Series, salt: str) -> pd.Series:
@@ -78,14 +86,11 @@ def ticket_facts(
         return _empty(FctTickets)
     # An event before its ticket's creation is bad input (flagged by a check): it is
     # left out of every figure rather than making a negative duration.
-    ticket_times = tickets[["ticket_id", "created_at"]]
-    events = query(
-        _EVENTS_IN_LIFE, {"day_end": day.end}, events=numbered(events), tickets=ticket_times
+    # One query: the events' figures and status durations joined to the tickets in
+    # DuckDB, in the tickets' own order (also a ticket with no event yet).
+    rows = query(
+        _FACTS, {"day_end": day.end}, all_events=numbered(events), tickets=numbered(tickets)
     )
-    facts = query(_PER_TICKET, events=events)
-    # Aligned on the tickets' own ids (also when no ticket has an event yet).
-    rows = tickets.merge(facts, on="ticket_id", how="left")
-    rows = rows.merge(status_durations(tickets, events, day), on="ticket_id", how="left")
     counts = ["solves", "reopens", "agent_replies", "customer_replies", "distinct_agents"]
     rows[counts] = rows[counts].fillna(0).astype("int64")
     rows["escalated"] = rows["escalated"].astype("boolean").fillna(False).astype("bool")
@@ -97,7 +102,6 @@ def ticket_facts(
             rows["created_at"], rows[at_column]
         )
     rows["interactions"] = rows["agent_replies"] + rows["customer_replies"]
-    rows["touches"] = _touches(rows)
     rows["age_minutes"] = _minutes(pd.Series(day.end, index=rows.index), rows["created_at"])
     first_target, resolution_target = sla.for_priorities(rows["priority"])
     rows["first_response_sla_met"] = _sla_met(
@@ -116,20 +120,15 @@ def ticket_facts(
     return rows[FACT_COLUMNS].reset_index(drop=True)
 
 
-# A ticket's events from its creation to the day's end, in the order they came.
-_EVENTS_IN_LIFE = """
-SELECT e.* EXCLUDE (row_order) FROM events e JOIN tickets t USING (ticket_id)
-WHERE e.event_at < $day_end AND e.event_at >= t.created_at
-ORDER BY e.row_order
-"""
 _RESOLUTION = f"event_type IN {sql_list(RESOLUTION_EVENTS)}"
 _AGENT = f"actor NOT IN {sql_list(NOT_AGENTS)}"
 # Per ticket: milestones and counts of its events (the grouping runs in DuckDB).
 _PER_TICKET = f"""
-WITH marked AS (
-    SELECT *, min(event_at) FILTER (WHERE {_RESOLUTION}) OVER (PARTITION BY ticket_id)
-        AS first_resolved_at
-    FROM events
+WITH marked AS (  -- a group-by joined back is cheaper than a window partitioned by ticket
+    SELECT * FROM events LEFT JOIN (
+        SELECT ticket_id, min(event_at) FILTER (WHERE {_RESOLUTION}) AS first_resolved_at
+        FROM events GROUP BY ticket_id
+    ) USING (ticket_id)
 )
 SELECT ticket_id,
     min(event_at) FILTER (WHERE event_type = 'agent_reply') AS first_response_at,
@@ -244,15 +243,28 @@ FROM held GROUP BY ticket_id
 """
 
 
-def _touches(rows: pd.DataFrame) -> pd.Series:
-    """Agent replies up to the first resolution, banded; empty while unresolved."""
-    replies = rows["replies_before_resolution"].fillna(0)
-    band = np.select(
-        [replies == 0, replies == 1, replies == 2],
-        ["no_touch", "one_touch", "two_touch"],
-        "multi_touch",
-    )
-    return pd.Series(band, index=rows.index, dtype="str").where(rows["first_resolved_at"].notna())
+# Agent replies up to the first resolution, banded; empty while unresolved.
+_REPLY_BANDS = " ".join(
+    f"WHEN coalesce(p.replies_before_resolution, 0) = {replies} THEN '{band}'"
+    for replies, band in enumerate(TOUCH_BANDS[:-1])
+)
+_TOUCHES = (
+    f"CASE WHEN p.first_resolved_at IS NULL THEN NULL {_REPLY_BANDS} ELSE '{TOUCH_BANDS[-1]}' END"
+)
+# Per ticket (in the tickets' order): its row, the figures of its events from its creation
+# to the day's end (an event before its creation is left out) and its status durations.
+_FACTS = f"""
+WITH events AS (
+    SELECT e.* FROM all_events e JOIN tickets t USING (ticket_id)
+    WHERE e.event_at < $day_end AND e.event_at >= t.created_at
+),
+per_ticket AS ({_PER_TICKET}),
+durations AS ({_STATUS_DURATIONS})
+SELECT t.* EXCLUDE (row_order), p.* EXCLUDE (ticket_id), d.* EXCLUDE (ticket_id),
+    {_TOUCHES} AS touches
+FROM tickets t LEFT JOIN per_ticket p USING (ticket_id) LEFT JOIN durations d USING (ticket_id)
+ORDER BY t.row_order
+"""
 
 
 def _sla_met(minutes: pd.Series, age: pd.Series, target: pd.Series) -> pd.Series:

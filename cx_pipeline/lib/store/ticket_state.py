@@ -33,8 +33,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from cx_pipeline.lib.ingest.sources import TICKET_EVENTS
-from cx_pipeline.lib.metrics.core import Day, among
-from cx_pipeline.lib.metrics.sql import numbered, query, sql_list
+from cx_pipeline.lib.metrics.core import Day
+from cx_pipeline.lib.metrics.sql import numbered, queries, query, sql_list
 from cx_pipeline.lib.store.parquet import latest_partition_before, read_window
 from cx_pipeline.lib.store.tables import STAGED_TABLES
 
@@ -77,25 +77,14 @@ class LiveTickets:
         """(tickets, events) of every ticket created or with an event on ``day``, or whose
         row is new (a late row gets its status here rather than never): the newest
         version of each ticket and all its events before the day's end."""
-        ids = pd.concat(
-            [
-                self.events.loc[day.contains(self.events["event_at"]), "ticket_id"],
-                self.tickets.loc[day.contains(self.tickets["created_at"]), "ticket_id"],
-                # Arrived since the last state (not a later day's late row read for this day).
-                self.tickets.loc[
-                    (self.tickets[ARRIVED] >= self.new_since) & (self.tickets[ARRIVED] <= day.date),
-                    "ticket_id",
-                ],
-            ]
-        ).drop_duplicates()
-        tickets = self.tickets[among(self.tickets["ticket_id"], ids)]
-        events = self.events[
-            among(self.events["ticket_id"], ids) & (self.events["event_at"] < day.end)
-        ]
-        return (
-            tickets[TICKET_COLUMNS].reset_index(drop=True),
-            events[EVENT_COLUMNS].reset_index(drop=True),
-        )
+        tickets, events = queries(
+            [_TOUCHED_TICKETS, _TOUCHED_EVENTS],
+            {"day_start": day.start, "day_end": day.end, "new_since": self.new_since,
+             "day": day.date},
+            tickets=numbered(self.tickets),
+            events=numbered(self.events),
+        )  # fmt: skip
+        return tickets, events
 
     def with_late_rows(self, output: Path, day: Day, late_days: int) -> LiveTickets:
         """The state joined by the day's late rows: tickets created and events that happened
@@ -191,6 +180,30 @@ def _merged(
     return merged_tickets, query(_FIRST_OF_EACH_EVENT, events=numbered(both))
 
 
+# Tickets created or with an event on the day, or whose row arrived since the last state (a
+# late row gets its status here rather than never; not a later day's late row read for
+# this day).
+_TOUCHED = f"""
+touched AS (
+    SELECT ticket_id FROM events WHERE event_at >= $day_start AND event_at < $day_end
+    UNION
+    SELECT ticket_id FROM tickets
+    WHERE (created_at >= $day_start AND created_at < $day_end)
+        OR ({ARRIVED} >= $new_since AND {ARRIVED} <= $day)
+)"""
+# The newest version of each touched ticket, and all its events before the day's end, in
+# the state's order.
+_TOUCHED_TICKETS = f"""
+WITH {_TOUCHED}
+SELECT {", ".join(TICKET_COLUMNS)} FROM tickets WHERE ticket_id IN (SELECT ticket_id FROM touched)
+ORDER BY row_order
+"""
+_TOUCHED_EVENTS = f"""
+WITH {_TOUCHED}
+SELECT {", ".join(EVENT_COLUMNS)} FROM events
+WHERE ticket_id IN (SELECT ticket_id FROM touched) AND event_at < $day_end
+ORDER BY row_order
+"""
 _KEY = ", ".join(TICKET_EVENTS.key)
 # The newest version of each ticket (the latest arrival; a drop over the state), with the
 # status and last event the state knew. Sorted by id, so a rerun writes the same file.
