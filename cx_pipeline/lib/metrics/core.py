@@ -222,7 +222,10 @@ def days_covered(
 
 def ratio(numerator: pd.Series, denominator: pd.Series | float) -> pd.Series:
     """numerator / denominator, empty (NaN) where the denominator is 0 or empty."""
-    denominator = pd.Series(denominator, index=numerator.index, dtype="float64")
+    if isinstance(denominator, pd.Series):  # aligned already: no reindex (slow on a MultiIndex)
+        denominator = denominator.astype("float64")
+    else:
+        denominator = pd.Series(denominator, index=numerator.index, dtype="float64")
     return (numerator / denominator.where(denominator != 0)).astype("float64")
 
 
