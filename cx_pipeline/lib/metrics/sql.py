@@ -8,6 +8,7 @@ grouping and joining runs in DuckDB's vectorised engine. Instants are UTC throug
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 import duckdb
@@ -28,12 +29,13 @@ def queries(
     sqls: list[str], params: Mapping[str, object] | None = None, **frames: pd.DataFrame
 ) -> list[pd.DataFrame]:
     """Several queries over the same frames, each converted to Arrow once."""
-    with _database().cursor() as con:
+    database, threads = _database()
+    with database.cursor() as con:
         con.execute("SET TimeZone = 'UTC'")
         # A small day's query runs faster on one thread: starting and joining threads costs
         # more than they save on a few thousand rows.
         small = sum(len(frame) for frame in frames.values()) < ONE_THREAD_ROWS
-        con.execute(f"SET threads = {1 if small else _DEFAULT_THREADS[0]}")
+        con.execute(f"SET threads = {1 if small else threads}")
         for name, frame in frames.items():
             con.register(name, pa.Table.from_pandas(frame, preserve_index=False))
         return [
@@ -44,23 +46,23 @@ def queries(
 
 def _used(sql: str, params: Mapping[str, object]) -> dict[str, object]:
     """The parameters a query names (DuckDB refuses ones it does not use)."""
-    return {name: value for name, value in params.items() if f"${name}" in sql}
+    return {name: value for name, value in params.items() if re.search(rf"\${name}\b", sql)}
 
 
-_DATABASES: dict[int, duckdb.DuckDBPyConnection] = {}
-_DEFAULT_THREADS: list[int] = []  # DuckDB's own choice (one per core), read on opening
+# Per process: one in-memory DuckDB and its own number of threads (one per core).
+_DATABASES: dict[int, tuple[duckdb.DuckDBPyConnection, int]] = {}
 ONE_THREAD_ROWS = 100_000
 
 
-def _database() -> duckdb.DuckDBPyConnection:
+def _database() -> tuple[duckdb.DuckDBPyConnection, int]:
     """One in-memory DuckDB per process (opening one costs some 25 ms, more than a small
     day's query); each query runs on its own cursor, which has its own registered frames."""
     pid = os.getpid()  # a forked worker opens its own
     if pid not in _DATABASES:
         _DATABASES.clear()
-        _DATABASES[pid] = duckdb.connect()
-        (threads,) = _DATABASES[pid].execute("SELECT current_setting('threads')").fetchall()[0]
-        _DEFAULT_THREADS[:] = [threads]
+        database = duckdb.connect()
+        (threads,) = database.execute("SELECT current_setting('threads')").fetchall()[0]
+        _DATABASES[pid] = (database, threads)
     return _DATABASES[pid]
 
 
