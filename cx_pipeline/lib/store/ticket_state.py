@@ -191,19 +191,21 @@ touched AS (
     WHERE (created_at >= $day_start AND created_at < $day_end)
         OR ({ARRIVED} >= $new_since AND {ARRIVED} <= $day)
 )"""
-# The newest version of each touched ticket, and all its events before the day's end, in
-# the state's order.
-_TOUCHED_TICKETS = f"""
+
+
+def _touched_rows(table: str, columns: list[str], condition: str = "true") -> str:
+    """The rows of the touched tickets in ``table``, in the state's order."""
+    return f"""
 WITH {_TOUCHED}
-SELECT {", ".join(TICKET_COLUMNS)} FROM tickets WHERE ticket_id IN (SELECT ticket_id FROM touched)
+SELECT {", ".join(columns)} FROM {table}
+WHERE ticket_id IN (SELECT ticket_id FROM touched) AND {condition}
 ORDER BY row_order
 """
-_TOUCHED_EVENTS = f"""
-WITH {_TOUCHED}
-SELECT {", ".join(EVENT_COLUMNS)} FROM events
-WHERE ticket_id IN (SELECT ticket_id FROM touched) AND event_at < $day_end
-ORDER BY row_order
-"""
+
+
+# The newest version of each touched ticket, and all its events before the day's end.
+_TOUCHED_TICKETS = _touched_rows("tickets", TICKET_COLUMNS)
+_TOUCHED_EVENTS = _touched_rows("events", EVENT_COLUMNS, "event_at < $day_end")
 _KEY = ", ".join(TICKET_EVENTS.key)
 # The newest version of each ticket (the latest arrival; a drop over the state), with the
 # status and last event the state knew. Sorted by id, so a rerun writes the same file.
