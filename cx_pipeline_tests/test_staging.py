@@ -111,6 +111,24 @@ def test_a_header_only_drop_stages_zero_rows(tmp_path: Path) -> None:
     assert staged.rows.empty and staged.rejects.empty
 
 
+def test_json_values_read_as_the_text_they_were(tmp_path: Path) -> None:
+    # A whole number read as a float is written whole (ids, scores), a huge one too; a
+    # fraction, true/false and a record keep their JSON text; null stays empty.
+    path = tmp_path / "2026-03-04.jsonl"
+    path.write_text(
+        '{"score": 3, "rate": 1.5, "big": 1e20, "flag": true, "meta": {"x": 1}, "id": "7"}\n'
+        '{"score": null, "rate": 2.0, "big": 2, "flag": false, "meta": [1], "id": null}\n',
+        encoding="utf-8",
+    )
+    rows = read_drop(path).to_pylist()
+    picked = [{k: row[k] for k in ("score", "rate", "big", "flag", "meta", "id")} for row in rows]
+    assert picked == [
+        {"score": "3", "rate": "1.5", "big": "100000000000000000000", "flag": "True",
+         "meta": '{"x": 1}', "id": "7"},
+        {"score": None, "rate": "2", "big": "2", "flag": "False", "meta": "[1]", "id": None},
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("suffix", ["csv", "jsonl"])
 def test_an_empty_file_is_a_clear_error(tmp_path: Path, suffix: str) -> None:
     # 0 bytes is an interrupted export until shown otherwise: a CSV has no header, and a
