@@ -11,7 +11,7 @@ from cx_pipeline.defs.raw import RAW_ASSETS
 from cx_pipeline.defs.rejects import stg_rejects
 from cx_pipeline.defs.report import cx_report
 from cx_pipeline.defs.resources import default_resources
-from cx_pipeline.defs.schedules import DAILY_JOB, cx_daily_schedule
+from cx_pipeline.defs.schedules import DAILY_JOB, RUN_EXECUTOR, cx_daily_schedule
 from cx_pipeline.defs.sensors import late_drops_sensor, late_rows_sensor
 from cx_pipeline.defs.staging import STAGING_ASSETS
 from cx_pipeline.defs.state import STATE_ASSETS
@@ -35,6 +35,7 @@ defs = dg.Definitions(
     schedules=[cx_daily_schedule],
     sensors=[late_drops_sensor, late_rows_sensor],
     resources=default_resources(),
+    executor=RUN_EXECUTOR,
 )
 
 

@@ -63,6 +63,11 @@ def test_dagster_cli_materialises_a_partition_range(tmp_path: Path, small_world:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert churn_days(tmp_path) == ["2026-01-01", "2026-01-02", "2026-01-03"]
+    # Definitions' executor, not Dagster's default (a process per step): one process.
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+        (run,) = instance.get_runs(limit=1)
+        logs = [entry.user_message or "" for entry in instance.all_logs(run.run_id)]
+        assert any("Executing steps in process" in message for message in logs)
 
 
 def test_sql_files_match_the_schemas_and_views() -> None:

@@ -24,11 +24,15 @@ def run_executor(max_processes: int, celery: bool = False) -> dg.ExecutorDefinit
     return dg.multiprocess_executor.configured({"max_concurrent": max_processes})
 
 
+# Every run's executor: cx_daily's, and (through Definitions) the UI's "Materialize" and
+# `dagster asset materialize`, which would otherwise start a process per step.
+RUN_EXECUTOR = run_executor(SETTINGS.max_processes, SETTINGS.celery)
+
 DAILY_JOB = dg.define_asset_job(
     "cx_daily",
     selection=dg.AssetSelection.all(),
     description="Every asset for one day (or a range): raw -> staging -> marts.",
-    executor_def=run_executor(SETTINGS.max_processes, SETTINGS.celery),
+    executor_def=RUN_EXECUTOR,
 )
 
 
