@@ -209,13 +209,22 @@ def _sql_duration(name: str) -> str:
     return f"coalesce({micros}, 0) / 60e6 AS {name}"
 
 
+_REPLY_KINDS = sorted({kind for kind, _ in REPLY_TRANSITIONS})
+# Per reply kind: whether one came after the ticket's last status event (so far).
+_REPLIED_SINCE_STATUS = ",\n        ".join(
+    f"last_value(CASE WHEN raw_status IS NOT NULL THEN false WHEN event_type = '{kind}' "
+    f"THEN true END IGNORE NULLS) OVER in_order AS {kind}_since_status"
+    for kind in _REPLY_KINDS
+)
+# A waiting status left by a reply (each waiting status has one reply that moves it).
 _REPLY_MOVES = " ".join(
-    f"WHEN event_type = '{kind}' AND raw_before = '{waiting}' THEN '{to}'"
+    f"WHEN raw_before = '{waiting}' AND {kind}_since_status THEN '{to}'"
     for (kind, waiting), to in REPLY_TRANSITIONS.items()
 )
 _IN_ORDER = "PARTITION BY ticket_id ORDER BY event_at, row_order"
 # The status stream of each ticket from creation ('new'; same-instant events in the order
-# they came), each status held until the next event or the day's end.
+# they came), each status held until the next event or the day's end. One window pass: the
+# status is the last status event's, or the status a reply moved it to since.
 _STATUS_DURATIONS = f"""
 WITH stream AS (
     SELECT ticket_id, created_at AS event_at, 'created' AS event_type, 'new' AS raw_status,
@@ -225,17 +234,15 @@ WITH stream AS (
     SELECT ticket_id, event_at, event_type, {_sql_case("event_type", STATUS_EVENTS)}, row_order
     FROM events
 ),
-before AS (
-    SELECT *, last_value(raw_status IGNORE NULLS) OVER ({_IN_ORDER}) AS raw_before FROM stream
-),
-moved AS (
-    SELECT *, coalesce(raw_status, CASE {_REPLY_MOVES} END) AS set_status FROM before
+marked AS (
+    SELECT *,
+        last_value(raw_status IGNORE NULLS) OVER in_order AS raw_before,
+        {_REPLIED_SINCE_STATUS},
+        coalesce(lead(event_at) OVER in_order, $day_end) AS until
+    FROM stream WINDOW in_order AS ({_IN_ORDER})
 ),
 held AS (
-    SELECT *,
-        last_value(set_status IGNORE NULLS) OVER ({_IN_ORDER}) AS status,
-        coalesce(lead(event_at) OVER ({_IN_ORDER}), $day_end) AS until
-    FROM moved
+    SELECT *, CASE {_REPLY_MOVES} ELSE raw_before END AS status FROM marked
 )
 SELECT ticket_id, last(status ORDER BY event_at, row_order) AS status,
     {", ".join(_sql_duration(name) for name in DURATIONS)}
