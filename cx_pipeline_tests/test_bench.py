@@ -1,8 +1,9 @@
-"""The benchmark's small mode, so bench/bench_pipeline.py keeps working (no timing asserted)."""
+"""The benchmarks' small modes, so the bench/ scripts keep working (no timing asserted)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,3 +28,15 @@ def test_bench_small_mode_runs_and_both_sides_agree(tmp_path: Path) -> None:
             assert abs(difference) < 1e-9, (mart, figure)
     assert set(report["history"]) == {"tickets_per_day", "day_2", "day_4"}
     assert {"mart_tickets", "mart_surveys"} <= set(report["history"]["day_4"]["stage_s"])
+    # One tickets-mart day, stage by stage, on the drops and state the bench left.
+    stages = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "bench_tickets_mart.py"),
+         "--data", str(tmp_path / f"size-{int(size['tickets_per_day'])}" / "data"),
+         "--day", "2026-01-02", "--repeats", "1"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "CX_START_DATE": "2026-01-01"},
+    )  # fmt: skip
+    assert stages.returncode == 0, stages.stderr[-3000:]
+    assert {"load state and drops", "facts", "advance state", "whole compute"} <= set(
+        json.loads(stages.stdout)
+    )
