@@ -191,26 +191,52 @@ def test_status_durations(facts: pd.DataFrame) -> None:
     assert facts.loc["D", "customer_segment"] == "(unknown)"
 
 
-def test_on_hold_counts_as_requester_wait() -> None:
+def facts_of_b(events: list[tuple[str, str]]) -> pd.Series:
+    """ticket_facts of B (created 03-04 08:00) with the given (time on 03-04, event type)
+    events, all by one agent."""
     tickets = TICKETS[TICKETS["ticket_id"] == "B"]
-    events = pd.DataFrame(
+    frame = pd.DataFrame(
         {
-            "ticket_id": ["B"] * 3,
-            "event_at": pd.to_datetime(
-                ["2026-03-04 08:30", "2026-03-04 09:00", "2026-03-04 10:30"], utc=True
-            ).as_unit("us"),
-            "event_type": ["agent_reply", "on_hold", "open"],
-            "actor": ["agent-3"] * 3,
-            "handle_seconds": [None, None, None],
+            "ticket_id": ["B"] * len(events),
+            "event_at": pd.to_datetime([f"2026-03-04 {at}" for at, _ in events], utc=True).as_unit(
+                "us"
+            ),
+            "event_type": [kind for _, kind in events],
+            "actor": ["agent-3"] * len(events),
+            "handle_seconds": [None] * len(events),
         }
     ).astype({"ticket_id": "str", "event_type": "str", "actor": "str", "handle_seconds": "float"})
-    b = ticket_facts(tickets, events, DAY, SLA, "s", OFFICE).iloc[0]
+    return ticket_facts(tickets, frame, DAY, SLA, "s", OFFICE).iloc[0]
+
+
+def test_on_hold_counts_as_requester_wait() -> None:
+    b = facts_of_b([("08:30", "agent_reply"), ("09:00", "on_hold"), ("10:30", "open")])
     # new 08:00-08:30 (30), open 08:30-09:00 (30), on hold 09:00-10:30 (90),
     # open 10:30 -> the day's end (810).
     assert b["on_hold_minutes"] == 90
     assert b["requester_wait_minutes"] == 30 + 30 + 90 + 810
     assert b["agent_work_minutes"] == 30 + 30 + 810
     assert b["status"] == "open"
+
+
+def test_only_the_reply_that_ends_a_wait_moves_the_status() -> None:
+    b = facts_of_b(
+        [
+            ("08:20", "customer_reply"),  # a new ticket stays new: no agent has answered
+            ("08:40", "agent_reply"),  # new -> open
+            ("09:00", "pending"),
+            ("09:30", "agent_reply"),  # an agent's follow-up: still waiting on the customer
+            ("10:00", "customer_reply"),  # pending -> open
+            ("11:00", "pending"),  # a status event overrides the reply's move
+        ]
+    )
+    # new 08:00-08:40 (40), open 08:40-09:00 (20), pending 09:00-10:00 (60),
+    # open 10:00-11:00 (60), pending 11:00 -> the day's end (780).
+    assert b["requester_wait_minutes"] == 40 + 20 + 60
+    assert b["agent_work_minutes"] == 40 + 20 + 60
+    assert b["agent_wait_minutes"] == 60 + 780
+    assert b["on_hold_minutes"] == 0
+    assert b["status"] == "pending"
 
 
 def test_a_day_with_tickets_but_no_events() -> None:
