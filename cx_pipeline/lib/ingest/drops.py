@@ -198,13 +198,13 @@ def _split_json_lines(text: str) -> tuple[list[str], list[tuple[int | None, str,
 def _text_column(values: pd.Series) -> pa.Array:
     """The column as text, each value as ``_text`` writes it: a column of one kind (text,
     whole numbers, numbers, true/false) is converted as a whole, not a Python call a row."""
-    known = values.notna().to_numpy()
     if pd.api.types.is_string_dtype(values) and values.dtype != object:
         return pa.array(values.array, pa.string())
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_integer_dtype(values):
         return pa.array(values.astype("str").array, pa.string())
     if pd.api.types.is_float_dtype(values):
         numbers = values.to_numpy(dtype="float64", na_value=np.nan)
+        known = ~np.isnan(numbers)
         whole = known & (np.mod(numbers, 1) == 0) & (np.abs(numbers) < 2**63)
         text = np.full(len(values), None, dtype=object)
         text[whole] = numbers[whole].astype(np.int64).astype(str)
