@@ -4,8 +4,8 @@ storage against the pooled one cx-pipeline configures (cx_pipeline/defs/instance
     .venv/bin/python bench/bench_event_log.py            # 300 events of each kind
     .venv/bin/python bench/bench_event_log.py --events 50
 
-Writes run events and asset materializations into a fresh instance of each kind, in one
-run and alternating, and prints milliseconds per event as JSON.
+Writes run events, asset materializations and asset check results into a fresh instance of
+each kind, in one run and alternating, and prints milliseconds per event as JSON.
 """
 
 from __future__ import annotations
@@ -38,9 +38,19 @@ def per_event_ms(storage_class: type[SqliteEventLogStorage], base: Path, events:
                 dg.AssetMaterialization("bench_table", partition=None, metadata={"rows": n})
             )
         materialization = time.perf_counter() - started
+        started = time.perf_counter()
+        for n in range(events):
+            instance.report_runless_asset_event(
+                dg.AssetCheckEvaluation(
+                    asset_key=dg.AssetKey("bench_table"), check_name="bench_check",
+                    passed=True, metadata={"rows": n},
+                )
+            )  # fmt: skip
+        check = time.perf_counter() - started
     return {
         "run_event_ms": round(1000 * run_event / events, 2),
         "materialization_ms": round(1000 * materialization / events, 2),
+        "check_evaluation_ms": round(1000 * check / events, 2),
     }
 
 

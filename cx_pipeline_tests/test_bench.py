@@ -40,3 +40,17 @@ def test_bench_small_mode_runs_and_both_sides_agree(tmp_path: Path) -> None:
     assert {"load state and drops", "facts", "advance state", "whole compute"} <= set(
         json.loads(stages.stdout)
     )
+
+
+def test_dagster_share_small_mode_attributes_every_sample(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "bench_dagster_share.py"), "--days", "2",
+         "--tickets-per-day", "50", "--workdir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)
+    shares = report["pipeline_share_pct"]
+    assert 0 < report["dagster_share_pct"] < 100 and report["samples"] > 0
+    # Every stage's code is seen: staging, the marts' maths, the Parquet store.
+    assert {"lib/ingest/staging.py", "lib/metrics/sql.py", "lib/store/parquet.py"} <= set(shares)

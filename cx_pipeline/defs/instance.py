@@ -52,6 +52,11 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data: Any = None) -> None:
         self._engines: OrderedDict[str, sa.Engine] = OrderedDict()
+        # Tables and asset-key columns seen in the index: Dagster looks them up for every
+        # asset event (a new engine and file open each time). Migrations only add them, so
+        # one seen stays; one missing is looked up again.
+        self._seen_tables: set[str] = set()
+        self._seen_columns: set[str] = set()
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -84,9 +89,23 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             self._engines.pop(name).dispose()
         return engine
 
+    def has_table(self, table_name: str) -> bool:
+        if table_name not in self._seen_tables and super().has_table(table_name):
+            self._seen_tables.add(table_name)
+        return table_name in self._seen_tables
+
+    def _has_asset_key_col_on_connection(self, conn: sa.Connection, column_name: str) -> bool:
+        if column_name not in self._seen_columns and super()._has_asset_key_col_on_connection(
+            conn, column_name
+        ):
+            self._seen_columns.add(column_name)
+        return column_name in self._seen_columns
+
     def wipe(self) -> None:
         # Dagster deletes the run files: close them first, then they reopen as new files.
         self._close_engines()
+        self._seen_tables.clear()
+        self._seen_columns.clear()
         super().wipe()
 
     def dispose(self) -> None:
