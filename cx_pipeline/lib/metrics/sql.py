@@ -32,6 +32,8 @@ def queries(
     database, threads = _database()
     with database.cursor() as con:
         con.execute("SET TimeZone = 'UTC'")
+        # Text comes back as large_string, what pandas' str dtype holds: no cast per column.
+        con.execute("SET arrow_large_buffer_size = true")
         # A small day's query runs faster on one thread: starting and joining threads costs
         # more than they save on a few thousand rows.
         small = sum(len(frame) for frame in frames.values()) < ONE_THREAD_ROWS
