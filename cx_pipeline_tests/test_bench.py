@@ -37,9 +37,9 @@ def test_bench_small_mode_runs_and_both_sides_agree(tmp_path: Path) -> None:
         env={**os.environ, "CX_START_DATE": "2026-01-01"},
     )  # fmt: skip
     assert stages.returncode == 0, stages.stderr[-3000:]
-    assert {"load state and drops", "facts", "advance state", "whole compute"} <= set(
-        json.loads(stages.stdout)
-    )
+    report = json.loads(stages.stdout)
+    assert {"load state and drops", "facts", "advance state", "whole compute"} <= set(report)
+    assert report["tables differing between repeats"] == []
 
 
 def test_dagster_share_small_mode_attributes_every_sample(tmp_path: Path) -> None:

@@ -296,3 +296,19 @@ def test_a_reopened_ticket_was_not_resolved_at_first_contact() -> None:
     (row,) = activity.itertuples()
     assert (row.tickets_resolved, row.resolved_one_touch, row.resolved_first_contact) == (2, 2, 1)
     assert row.first_contact_resolution_rate == 0.5
+
+
+def test_handle_times_sum_to_their_decimal_figures() -> None:
+    # Summed as whole microseconds, so any order of the rows (and any split between DuckDB's
+    # threads) gives the same bits. A's three replies: 0.1 + 0.2 + 0.3 = 0.6 s (as floats,
+    # left to right, 0.6000000000000001); B's two: 300.1 + 500.2 = 800.3 s.
+    events = EVENTS[EVENTS["event_at"] < DAY.end].copy()
+    a_replies = (events["ticket_id"] == "A") & (events["event_type"] == "agent_reply")
+    events.loc[a_replies, "handle_seconds"] = [0.3, 0.2, 0.1]
+    events["handle_seconds"] = events["handle_seconds"].replace({300.0: 300.1, 500.0: 500.2})
+    facts = ticket_facts(TICKETS, events, DAY, SLA, "s", OFFICE).set_index("ticket_id")
+    assert (facts.loc["A", "handle_seconds"], facts.loc["B", "handle_seconds"]) == (0.6, 800.3)
+    activity = ticket_activity(facts.reset_index(), events, DAY).set_index("channel")
+    # The day's handled replies: A's 0.1 s (03-04 11:00, email) and both of B's (chat).
+    assert activity.loc["chat", "handle_seconds_sum"] == 800.3
+    assert activity.loc["email", "handle_seconds_sum"].sum() == 0.1

@@ -123,6 +123,10 @@ def ticket_facts(
 _RESOLUTION = f"event_type IN {sql_list(RESOLUTION_EVENTS)}"
 _AGENT = f"actor NOT IN {sql_list(NOT_AGENTS)}"
 # Per ticket: milestones and counts of its events (the grouping runs in DuckDB).
+# Handle time in whole microseconds: integers sum to the same bits in any row order and any
+# split of the rows between DuckDB's threads (a float sum, even fsum, can differ in its last
+# bit from one run to the next), so a rerun rewrites the same figures.
+_HANDLE_US = "round(handle_seconds * 1e6)::HUGEINT"
 _PER_TICKET = f"""
 WITH marked AS (  -- a group-by joined back is cheaper than a window partitioned by ticket
     SELECT * FROM events LEFT JOIN (
@@ -141,7 +145,7 @@ SELECT ticket_id,
     count(*) FILTER (WHERE event_type = 'agent_reply') AS agent_replies,
     count(*) FILTER (WHERE event_type = 'customer_reply') AS customer_replies,
     bool_or(event_type = 'escalated') AS escalated,
-    fsum(handle_seconds) AS handle_seconds,
+    sum({_HANDLE_US}) / 1e6 AS handle_seconds,
     count(DISTINCT actor) FILTER (WHERE {_AGENT}) AS distinct_agents,
     count(*) FILTER (WHERE event_type = 'agent_reply' AND event_at <= first_resolved_at)
         AS replies_before_resolution
@@ -348,16 +352,17 @@ def _on_day(column: str) -> str:
 
 
 _GRAIN_SQL = ", ".join(GRAIN)
+_FACT_GRAIN = ", ".join(f"f.{column}" for column in GRAIN)
 _CUSTOMER_SIDE = "event_type IN ('created', 'customer_reply')"
 # Each agent reply that answers the customer (the first reply after the ticket's creation
-# or after a customer reply), with the minutes since that customer side event.
+# or after a customer reply), with the microseconds since that customer side event. The
+# window sorts the replies alone; the grain joins the few rows that answer.
 _AGENT_RESPONSES = f"""
 WITH stream AS (
-    SELECT DISTINCT ON (ticket_id) ticket_id, created_at AS event_at, 'created' AS event_type,
-        {_GRAIN_SQL}, -1 AS row_order
-    FROM lived
+    SELECT ticket_id, created_at AS event_at, 'created' AS event_type, -1 AS row_order
+    FROM facts
     UNION ALL
-    SELECT ticket_id, event_at, event_type, {_GRAIN_SQL}, row_order FROM lived
+    SELECT ticket_id, event_at, event_type, row_order FROM lived
     WHERE event_type IN ('customer_reply', 'agent_reply')
 ),
 marked AS (
@@ -367,9 +372,10 @@ marked AS (
         coalesce(lag({_CUSTOMER_SIDE}) OVER ({_IN_ORDER}), false) AS after_customer
     FROM stream
 )
-SELECT ticket_id, event_at, {_GRAIN_SQL},
-    (epoch_us(event_at) - epoch_us(waiting_since)) / 60e6 AS response_minutes
-FROM marked WHERE event_type = 'agent_reply' AND after_customer
+SELECT m.ticket_id, m.event_at, {_FACT_GRAIN},
+    epoch_us(m.event_at) - epoch_us(m.waiting_since) AS response_us
+FROM marked m JOIN facts f USING (ticket_id)
+WHERE m.event_type = 'agent_reply' AND m.after_customer
 """
 _TOUCH_COUNTS = ", ".join(
     f"(touches = '{band}')::BIGINT AS resolved_{band}" for band in TOUCH_BANDS
@@ -379,7 +385,7 @@ _TOUCH_COUNTS = ", ".join(
 _ACTIVITY = f"""
 WITH lived AS (  -- events from the ticket's creation on, as in ticket_facts
     SELECT e.ticket_id, e.event_at, e.event_type, e.handle_seconds, e.row_order,
-        f.created_at, {", ".join(f"f.{column}" for column in GRAIN)}
+        f.created_at, {_FACT_GRAIN}
     FROM events e JOIN facts f USING (ticket_id) WHERE e.event_at >= f.created_at
 ),
 -- A solve or close counts once per resolution: not when the ticket was already solved
@@ -416,17 +422,17 @@ parts AS (
         coalesce(first_response_sla_met::BIGINT, 0) AS first_response_sla_met
     FROM facts WHERE {_on_day("first_response_at")}
     UNION ALL BY NAME
-    SELECT {_GRAIN_SQL}, 1 AS handled_interactions, handle_seconds FROM today
+    SELECT {_GRAIN_SQL}, 1 AS handled_interactions, {_HANDLE_US} AS handle_us FROM today
     WHERE event_type = 'agent_reply' AND handle_seconds IS NOT NULL
     UNION ALL BY NAME
-    SELECT {_GRAIN_SQL}, 1 AS agent_responses, response_minutes FROM responses
+    SELECT {_GRAIN_SQL}, 1 AS agent_responses, response_us FROM responses
     WHERE {_on_day("event_at")}
 )
 SELECT {_GRAIN_SQL},
     {", ".join(f"coalesce(sum({count}), 0) AS {count}" for count in ACTIVITY_COUNTS)},
     coalesce(sum(full_resolution_us), 0) / 60e6 AS full_resolution_minutes_sum,
-    coalesce(fsum(handle_seconds), 0) AS handle_seconds_sum,
-    coalesce(fsum(response_minutes), 0) AS response_minutes_sum
+    coalesce(sum(handle_us), 0) / 1e6 AS handle_seconds_sum,
+    coalesce(sum(response_us), 0) / 60e6 AS response_minutes_sum
 FROM parts GROUP BY ALL ORDER BY ALL
 """
 
