@@ -137,7 +137,10 @@ REFERENCE_CHECKS = [
 
 def _events_before_creation(output: Path, day: dt.date) -> tuple[bool, dict[str, Any]]:
     events_spec = STAGED_TABLES["ticket_events"]
-    events = read_window(output, events_spec.name, events_spec.arrow_schema, day, day)
+    events = read_window(
+        output, events_spec.name, events_spec.arrow_schema, day, day,
+        ["ticket_id", "event_type", "event_at"],
+    )  # fmt: skip
     tickets = ticket_state.tickets_known_on(output, day, 0, ["ticket_id", "created_at"])
     found = events_before_creation(events, tickets)
     examples = [

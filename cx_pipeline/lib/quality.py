@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from cx_pipeline.lib.metrics.sql import numbered, query
 from cx_pipeline.lib.store.parquet import partition_path
 
 TRAILING_DAYS = 7
@@ -66,15 +67,24 @@ def unknown_references(rows: pd.DataFrame, column: str, known: pd.Series) -> tup
     """How many non-empty ``column`` values are not in ``known``, and a few of them."""
     values = rows[column].dropna()
     # Arrow's hash-set lookup: pandas' isin on text goes value by value in Python.
-    found = pc.is_in(pa.array(values, pa.string()), value_set=pa.array(known.unique(), pa.string()))
+    found = pc.is_in(pa.array(values, pa.string()), value_set=pa.array(known, pa.string()))
     unknown = values[~found.to_numpy(zero_copy_only=False)]
     return len(unknown), unknown.drop_duplicates().head(5).tolist()
 
 
 def events_before_creation(events: pd.DataFrame, tickets: pd.DataFrame) -> pd.DataFrame:
-    """Events (with their ticket's created_at) that happen before the ticket was created."""
-    joined = events.merge(tickets[["ticket_id", "created_at"]], on="ticket_id", how="inner")
-    return joined[joined["event_at"] < joined["created_at"]]
+    """Events (with their ticket's created_at) that happen before the ticket was created,
+    in the events' order. ``tickets``: one row per ticket. Joined in DuckDB: a pandas merge
+    on text ids takes seconds at a million events."""
+    return query(
+        _BEFORE_CREATION, events=numbered(events), tickets=tickets[["ticket_id", "created_at"]]
+    )
+
+
+_BEFORE_CREATION = """
+SELECT e.* EXCLUDE (row_order), t.created_at FROM events e JOIN tickets t USING (ticket_id)
+WHERE e.event_at < t.created_at ORDER BY e.row_order
+"""
 
 
 def rejects_by_rule(rejects: pd.DataFrame) -> pd.DataFrame:
