@@ -122,11 +122,11 @@ def ticket_facts(
 
 _RESOLUTION = f"event_type IN {sql_list(RESOLUTION_EVENTS)}"
 _AGENT = f"actor NOT IN {sql_list(NOT_AGENTS)}"
-# Per ticket: milestones and counts of its events (the grouping runs in DuckDB).
 # Handle time in whole microseconds: integers sum to the same bits in any row order and any
 # split of the rows between DuckDB's threads (a float sum, even fsum, can differ in its last
 # bit from one run to the next), so a rerun rewrites the same figures.
 _HANDLE_US = "round(handle_seconds * 1e6)::HUGEINT"
+# Per ticket: milestones and counts of its events (the grouping runs in DuckDB).
 _PER_TICKET = f"""
 WITH marked AS (  -- a group-by joined back is cheaper than a window partitioned by ticket
     SELECT * FROM events LEFT JOIN (
