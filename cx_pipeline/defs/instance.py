@@ -16,7 +16,7 @@ keeps the instance on PostgreSQL (docs/deployment.md), which pools its connectio
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -55,8 +55,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         # Tables and asset-key columns seen in the index: Dagster looks them up for every
         # asset event (a new engine and file open each time). Migrations only add them, so
         # one seen stays; one missing is looked up again.
-        self._seen_tables: set[str] = set()
-        self._seen_columns: set[str] = set()
+        self._seen: set[tuple[str, str]] = set()  # ("table" | "column", name)
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -90,22 +89,23 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         return engine
 
     def has_table(self, table_name: str) -> bool:
-        if table_name not in self._seen_tables and super().has_table(table_name):
-            self._seen_tables.add(table_name)
-        return table_name in self._seen_tables
+        look_up = super().has_table
+        return self._seen_or(("table", table_name), lambda: look_up(table_name))
 
     def _has_asset_key_col_on_connection(self, conn: sa.Connection, column_name: str) -> bool:
-        if column_name not in self._seen_columns and super()._has_asset_key_col_on_connection(
-            conn, column_name
-        ):
-            self._seen_columns.add(column_name)
-        return column_name in self._seen_columns
+        look_up = super()._has_asset_key_col_on_connection
+        return self._seen_or(("column", column_name), lambda: look_up(conn, column_name))
+
+    def _seen_or(self, key: tuple[str, str], look_up: Callable[[], bool]) -> bool:
+        """True once ``key`` has been seen; until then, what ``look_up()`` finds."""
+        if key not in self._seen and look_up():
+            self._seen.add(key)
+        return key in self._seen
 
     def wipe(self) -> None:
         # Dagster deletes the run files: close them first, then they reopen as new files.
         self._close_engines()
-        self._seen_tables.clear()
-        self._seen_columns.clear()
+        self._seen.clear()
         super().wipe()
 
     def dispose(self) -> None:
