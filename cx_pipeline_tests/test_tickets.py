@@ -300,8 +300,9 @@ def test_a_reopened_ticket_was_not_resolved_at_first_contact() -> None:
 
 def test_handle_times_sum_to_their_decimal_figures() -> None:
     # Summed as whole microseconds, so any order of the rows (and any split between DuckDB's
-    # threads) gives the same bits. A's three replies: 0.1 + 0.2 + 0.3 = 0.6 s (as floats,
-    # left to right, 0.6000000000000001); B's two: 300.1 + 500.2 = 800.3 s.
+    # threads) gives the same bits. A's three replies, 0.3, 0.2 and 0.1 s: 0.6 s (as floats
+    # in the other order, 0.1 + 0.2 + 0.3 is 0.6000000000000001); B's two: 300.1 + 500.2 =
+    # 800.3 s.
     events = EVENTS[EVENTS["event_at"] < DAY.end].copy()
     a_replies = (events["ticket_id"] == "A") & (events["event_type"] == "agent_reply")
     events.loc[a_replies, "handle_seconds"] = [0.3, 0.2, 0.1]
