@@ -148,6 +148,26 @@ def test_day_across_daylight_saving_has_23_hours() -> None:
     assert spring.end - spring.start == pd.Timedelta(hours=23)
 
 
+@pytest.mark.parametrize("in_duckdb_from", [0, 100_000], ids=["duckdb", "pandas"])
+def test_latest_versions_keeps_the_newest_arrival_of_each_key(in_duckdb_from: int) -> None:
+    # T1 arrived on the 1st and again on the 3rd: the 3rd's row wins. T2 twice on the
+    # 2nd (a resent line): the later row wins. T3 once. A missing id is a key of its own.
+    day = dt.date
+    rows = pd.DataFrame(
+        {
+            "ticket_id": pd.Series(["T1", "T2", "T3", "T2", None, "T1"], dtype="str"),
+            "topic": pd.Series(["old", "first", "only", "second", "none", "new"], dtype="str"),
+            "date": [day(2026, 3, 1), day(2026, 3, 2), day(2026, 3, 1), day(2026, 3, 2),
+                     day(2026, 3, 2), day(2026, 3, 3)],
+        }
+    )  # fmt: skip
+    newest = core.latest_versions(rows, ["ticket_id"], in_duckdb_from=in_duckdb_from)
+    # Arrival order: the 1st's T3, the 2nd's T2 (second) and missing id, the 3rd's T1.
+    assert newest["ticket_id"].fillna("-").tolist() == ["T3", "T2", "-", "T1"]
+    assert newest["topic"].tolist() == ["only", "second", "none", "new"]
+    assert newest["topic"].dtype == rows["topic"].dtype
+
+
 # --- tickets by topic -------------------------------------------------------
 
 
