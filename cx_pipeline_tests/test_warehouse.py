@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 import pyarrow as pa
@@ -11,9 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
+from cx_pipeline.lib.store import warehouse as warehouse_module
 from cx_pipeline.lib.store.parquet import partition_path
 from cx_pipeline.lib.store.publish import PublishBatch, PublishError, publish
 from cx_pipeline.lib.store.tables import AGG_DAILY_CHURN, STG_REJECTS, TABLES_BY_NAME, TableSpec
+from cx_pipeline.lib.store.views import views_of
 from cx_pipeline.lib.store.warehouse import Warehouse, checked_identifier, display_url
 
 DAY = dt.date(2026, 3, 4)
@@ -240,6 +245,69 @@ def test_every_table_is_created_with_its_comments(warehouse_url: str) -> None:
     for spec in TABLES_BY_NAME.values():
         got = set(columns.loc[columns["table_name"] == spec.name, "column_name"])
         assert got == {c.name for c in spec.all_columns}, spec.name
+
+
+def new_process() -> None:
+    """Forget what this process ensured, as a step's new process knows nothing."""
+    warehouse_module._PREPARED.clear()
+    warehouse_module._RECORDED.clear()
+
+
+@contextmanager
+def statements_run(warehouse: Warehouse) -> Iterator[list[str]]:
+    """The SQL statements the warehouse's connections run inside the with-block."""
+    seen: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        seen.append(statement.lstrip().split(None, 1)[0].upper())
+
+    sa.event.listen(warehouse.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(warehouse.engine, "before_cursor_execute", record)
+
+
+DDL = {"CREATE", "ALTER", "DROP", "COMMENT"}
+
+
+def test_a_new_process_skips_the_ddl_the_warehouse_already_has(warehouse_url: str) -> None:
+    Warehouse(warehouse_url).ensure_table(AGG_DAILY_CHURN)
+    new_process()
+    warehouse = Warehouse(warehouse_url)
+    with statements_run(warehouse) as statements:
+        warehouse.replace_partition(AGG_DAILY_CHURN, DAY, churn_rows(10))
+    assert statements and DDL.isdisjoint(statements)
+    assert warehouse.read_frame("SELECT churn_rate FROM agg_weekly_churn")["churn_rate"][0] == 0.1
+
+
+def test_a_changed_table_definition_is_made_in_a_new_process(warehouse_url: str) -> None:
+    Warehouse(warehouse_url).ensure_table(AGG_DAILY_CHURN)
+    new_process()
+    newer = dataclasses.replace(
+        AGG_DAILY_CHURN, date_description="The day, as a newer version says."
+    )
+    warehouse = Warehouse(warehouse_url)
+    with statements_run(warehouse) as statements:
+        warehouse.ensure_table(newer)
+    assert {"COMMENT", "DROP", "CREATE"} <= set(statements)  # comments, views made again
+    new_process()
+    with statements_run(warehouse) as statements:
+        Warehouse(warehouse_url).ensure_table(newer)
+    assert DDL.isdisjoint(statements)
+
+
+def test_a_table_dropped_by_hand_is_made_again(warehouse_url: str) -> None:
+    warehouse = Warehouse(warehouse_url)
+    warehouse.replace_partition(AGG_DAILY_CHURN, DAY, churn_rows(10))
+    with warehouse.transaction() as conn:
+        for view in views_of(AGG_DAILY_CHURN.name):
+            conn.exec_driver_sql(f"DROP VIEW {view.name}")
+        conn.exec_driver_sql("DROP TABLE agg_daily_churn")
+    new_process()
+    Warehouse(warehouse_url).replace_partition(AGG_DAILY_CHURN, DAY, churn_rows(20))
+    assert rows_of(warehouse, AGG_DAILY_CHURN)["customers_at_start"].tolist() == [20]
+    assert warehouse.read_frame("SELECT churn_rate FROM agg_weekly_churn")["churn_rate"][0] == 0.05
 
 
 def test_names_from_settings_must_be_identifiers() -> None:

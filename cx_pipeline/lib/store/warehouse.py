@@ -10,11 +10,13 @@ password, is never put in a message; ``display_url`` hides the password.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,7 +30,7 @@ from sqlalchemy.pool import NullPool
 
 from cx_pipeline.lib.store.parquet import PARTITION_COLUMN
 from cx_pipeline.lib.store.tables import TableSpec, sql_text
-from cx_pipeline.lib.store.views import View, column_description, views_of
+from cx_pipeline.lib.store.views import VIEW_COLUMNS, View, column_description, views_of
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _COPY_BATCH_ROWS = 200_000
@@ -41,6 +43,16 @@ _PROCESS_LOCKS_GUARD = threading.Lock()
 # days and assets check each table once, not once per day (tables are never dropped
 # behind a running pipeline's back).
 _PREPARED: set[tuple[str, str | None, str]] = set()
+# The fingerprint of each table's DDL and views as last ensured, kept in the warehouse:
+# a process whose tables are already as the code defines them skips the catalog look-ups,
+# view rebuilds and comments (about a second a run, paid by every step's process).
+DDL_FINGERPRINTS = "_cx_ddl_fingerprints"
+_FINGERPRINTS_COMMENT = (
+    "The pipeline's own record: a hash of the DDL and views each table was last made with "
+    "(delete a row to have them made again). Not for reports."
+)
+# Per (warehouse URL, schema): the fingerprints read from it, once per process.
+_RECORDED: dict[tuple[str, str | None], dict[str, str]] = {}
 # Two processes creating one table at once collide in PostgreSQL's catalog ("duplicate key
 # value violates unique constraint pg_type_typname_nsp_index"): DDL takes turns.
 DDL_LOCK = "cx_pipeline/ddl"
@@ -132,10 +144,69 @@ class Warehouse:
     def ensure_table(self, spec: TableSpec) -> None:
         """Create the table and its roll-up views on first use in this process; add columns
         a newer version introduced and drop those it renamed or removed (e.g. csat_pct,
-        now csat_rate: a backfill refills the new column for past days)."""
-        key = (self.engine.url.render_as_string(hide_password=False), self.schema, spec.name)
-        if key in _PREPARED:
+        now csat_rate: a backfill refills the new column for past days). Skipped when the
+        warehouse records that the table and its views were last made by the same DDL."""
+        url = self.engine.url.render_as_string(hide_password=False)
+        if (url, self.schema, spec.name) in _PREPARED:
             return
+        fingerprint = self._ddl_fingerprint(spec)
+        recorded = self._recorded_fingerprints(url)
+        if recorded.get(spec.name) != fingerprint:
+            self._migrate(spec)
+            self.replace_views(views_of(spec.name))
+            self._record_fingerprint(spec.name, fingerprint)
+            recorded[spec.name] = fingerprint
+        _PREPARED.add((url, self.schema, spec.name))
+
+    def _ddl_fingerprint(self, spec: TableSpec) -> str:
+        """A hash of everything ensure_table makes: the table's DDL and comments, its views'
+        SQL and descriptions, and the descriptions their columns may take."""
+        views = [
+            (v.name, v.sql(self.qualified(v.table)), v.description) for v in views_of(spec.name)
+        ]
+        made = [spec.create_sql(self.dialect, self.qualified(spec.name)), views, VIEW_COLUMNS]
+        return hashlib.sha256(json.dumps(made, sort_keys=True).encode()).hexdigest()
+
+    def _recorded_fingerprints(self, url: str) -> dict[str, str]:
+        """The fingerprints of the tables that exist, read once per process."""
+        key = (url, self.schema)
+        if key not in _RECORDED:
+            with self.transaction() as conn:
+                existing = self._existing_tables(conn)
+                store = self.qualified(DDL_FINGERPRINTS)
+                rows: Iterable[Any] = (
+                    conn.exec_driver_sql(f"SELECT table_name, fingerprint FROM {store}")
+                    if DDL_FINGERPRINTS in existing
+                    else []
+                )
+                # A table dropped by hand is made again, whatever its fingerprint says.
+                _RECORDED[key] = {name: value for name, value in rows if name in existing}
+        return _RECORDED[key]
+
+    def _record_fingerprint(self, table: str, fingerprint: str) -> None:
+        store = self.qualified(DDL_FINGERPRINTS)
+        with self.transaction() as conn:
+            self._lock(conn, DDL_LOCK)
+            self._run_ddl(
+                conn,
+                f"CREATE TABLE IF NOT EXISTS {store} "
+                "(table_name VARCHAR(63) NOT NULL, fingerprint VARCHAR(64) NOT NULL)",
+            )
+            self._run_ddl(conn, f"COMMENT ON TABLE {store} IS {sql_text(_FINGERPRINTS_COMMENT)}")
+            conn.execute(sa.text(f"DELETE FROM {store} WHERE table_name = :t"), {"t": table})
+            conn.execute(
+                sa.text(f"INSERT INTO {store} VALUES (:t, :f)"), {"t": table, "f": fingerprint}
+            )
+
+    def _existing_tables(self, conn: Connection) -> set[str]:
+        query = sa.text(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = COALESCE(:schema, current_schema())"
+        )
+        return {row[0] for row in conn.execute(query, {"schema": self.schema})}
+
+    def _migrate(self, spec: TableSpec) -> None:
+        """Create the table, or bring an existing one to the spec's columns."""
         with self.transaction() as conn:
             self._lock(conn, DDL_LOCK)
             if self.schema:
@@ -159,8 +230,6 @@ class Warehouse:
                     self._run_ddl(conn, f"DROP VIEW IF EXISTS {self.qualified(view.name)}")
                 for name in gone:
                     self._run_ddl(conn, f"ALTER TABLE {table} DROP COLUMN {name}")
-        self.replace_views(views_of(spec.name))
-        _PREPARED.add(key)
 
     def _lock(self, conn: Connection, key: str) -> None:
         """On PostgreSQL, hold ``key``'s lock until the transaction ends: processes (Celery
