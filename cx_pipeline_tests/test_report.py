@@ -12,8 +12,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
+from pyarrow import feather
 
 from cx_pipeline.lib.report import PERCENTILES_SQL, per_day_kept, report_path
 from cx_pipeline.lib.store.parquet import write_partition
@@ -88,15 +88,15 @@ def test_daily_percentiles_are_kept_and_recomputed_when_a_day_is_rewritten(
     figures = percentiles()
     assert figures["first response, median"].tolist() == pytest.approx([1.5, 0.5])
     assert figures["first response, p90"].tolist() == pytest.approx([1.9, 1.3])
-    kept = list((tmp_path / "report").glob(".fct_tickets_*.parquet"))
+    kept = list((tmp_path / "report").glob(".fct_tickets_*.arrow"))
     assert len(kept) == 1
-    signature_of_second = pq.read_table(kept[0]).to_pandas().set_index("date")["signature"]
+    signature_of_second = feather.read_table(kept[0]).to_pandas().set_index("date")["signature"]
 
     # A rerun rewrites the first day (1 h and 3 h): only that day is computed again.
     write_partition(tmp_path, "fct_tickets", first, first_responses(first, [60, 180]))
     figures = percentiles()
     assert figures["first response, median"].tolist() == pytest.approx([2.0, 0.5])
     assert figures["first response, p90"].tolist() == pytest.approx([2.8, 1.3])
-    again = pq.read_table(kept[0]).to_pandas().set_index("date")["signature"]
+    again = feather.read_table(kept[0]).to_pandas().set_index("date")["signature"]
     assert again[second] == signature_of_second[second]
     assert again[first] != signature_of_second[first]

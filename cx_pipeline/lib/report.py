@@ -20,12 +20,15 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 import pyarrow as pa
-import pyarrow.parquet as pq
 from plotly.offline import get_plotlyjs
+from pyarrow import feather
 
 from cx_pipeline.lib.store.parquet import window_files
 
 REPORT_FOLDER = "report"
+# The report's own kept figures: Arrow files, not Parquet, so no reader of the output takes
+# them for a table.
+KEPT_SUFFIX = ".arrow"
 
 
 @dataclass(frozen=True)
@@ -113,8 +116,8 @@ def per_day_kept(
     if not files_of:
         return pd.DataFrame()
     signature = {day: "|".join(map(_signature, files)) for day, files in files_of.items()}
-    kept_path = output / REPORT_FOLDER / f".{table}_{_digest(sql)}.parquet"
-    kept = pq.read_table(kept_path) if kept_path.exists() else None
+    kept_path = output / REPORT_FOLDER / f".{table}_{_digest(sql)}{KEPT_SUFFIX}"
+    kept = feather.read_table(kept_path) if kept_path.exists() else None
     if kept is not None:
         days, signatures = kept["date"].to_pylist(), kept["signature"].to_pylist()
         valid = [signature.get(day) == sig for day, sig in zip(days, signatures, strict=True)]
@@ -154,10 +157,10 @@ def _replace_kept(path: Path, kept: pa.Table) -> None:
     """Write the kept rows atomically and drop those of an older query (another digest)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.partial")
-    pq.write_table(kept, partial)
+    feather.write_feather(kept, partial)
     partial.replace(path)
     prefix = path.name.rsplit("_", 1)[0] + "_"
-    for older in path.parent.glob(f"{prefix}*.parquet"):
+    for older in path.parent.glob(f"{prefix}*{KEPT_SUFFIX}"):
         if older != path:
             older.unlink(missing_ok=True)
 
