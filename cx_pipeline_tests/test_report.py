@@ -100,3 +100,7 @@ def test_daily_percentiles_are_kept_and_recomputed_when_a_day_is_rewritten(
     again = feather.read_table(kept[0]).to_pandas().set_index("date")["signature"]
     assert again[second] == signature_of_second[second]
     assert again[first] != signature_of_second[first]
+
+    # An unreadable kept file (a disk full, a hand edit) is computed afresh, not an error.
+    kept[0].write_bytes(b"not an Arrow file")
+    assert percentiles()["first response, median"].tolist() == pytest.approx([2.0, 0.5])

@@ -117,7 +117,7 @@ def per_day_kept(
         return pd.DataFrame()
     signature = {day: "|".join(map(_signature, files)) for day, files in files_of.items()}
     kept_path = output / REPORT_FOLDER / f".{table}_{_digest(sql)}{KEPT_SUFFIX}"
-    kept = feather.read_table(kept_path) if kept_path.exists() else None
+    kept = _read_kept(kept_path)
     if kept is not None:
         days, signatures = kept["date"].to_pylist(), kept["signature"].to_pylist()
         valid = [signature.get(day) == sig for day, sig in zip(days, signatures, strict=True)]
@@ -138,6 +138,13 @@ def per_day_kept(
         _replace_kept(kept_path, kept)
     con.register("kept", kept)
     return con.sql("SELECT * EXCLUDE (signature) FROM kept ORDER BY date").df()
+
+
+def _read_kept(path: Path) -> pa.Table | None:
+    try:
+        return feather.read_table(path)
+    except (OSError, pa.ArrowInvalid):  # none yet, or unreadable: everything is computed
+        return None
 
 
 def _partition_day(file: str) -> dt.date:
