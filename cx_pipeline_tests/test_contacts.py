@@ -15,7 +15,15 @@ from cx_pipeline.lib.metrics.tickets import workload
 
 DAY = Day(dt.date(2026, 3, 10), "UTC")  # a Tuesday
 
-TICKETS = pd.DataFrame(
+
+def ticket_rows(rows: list[tuple[str, str, str, str, str]]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        rows, columns=["ticket_id", "customer_id", "created_at", "channel", "topic"]
+    )
+    return frame.assign(created_at=pd.to_datetime(frame["created_at"], utc=True).dt.as_unit("us"))
+
+
+TICKETS = ticket_rows(
     [
         ("T1", "C1", "2026-03-04 10:00", "email", "billing"),  # 6 days before C1's next
         ("T2", "C1", "2026-03-10 09:00", "chat", "billing"),  # repeat
@@ -26,9 +34,8 @@ TICKETS = pd.DataFrame(
         ("T7", "C4", "2026-03-10 08:00", "chat", "shipping"),
         ("T8", "C4", "2026-03-10 15:00", "email", "shipping"),  # same-day repeat
         ("T9", "C5", "2026-03-10 12:00", "web", "login"),
-    ],
-    columns=["ticket_id", "customer_id", "created_at", "channel", "topic"],
-).assign(created_at=lambda f: pd.to_datetime(f["created_at"], utc=True).dt.as_unit("us"))
+    ]
+)
 
 
 def test_repeat_contacts_per_topic_and_overall() -> None:
@@ -92,6 +99,16 @@ def test_channel_mix_over_30_days() -> None:
     assert mix.loc["phone", "share_of_tickets"] == pytest.approx(2 / 9)
     # C1: email 03-04 and chat 03-10 tie -> chat (latest). C4 -> email.
     assert mix["customers_preferring"].to_dict() == {"chat": 1, "email": 2, "phone": 1, "web": 1}
+
+
+def test_preferred_channel_tied_on_count_and_instant_goes_to_the_first_by_name() -> None:
+    # C9 opened a web and an email ticket at the same instant: email comes first by name.
+    same_instant = ticket_rows(
+        [("T91", "C9", "2026-03-10 09:00", "web", "login"),
+         ("T92", "C9", "2026-03-10 09:00", "email", "login")]
+    )  # fmt: skip
+    mix = channel_mix(same_instant, DAY).set_index(["window_days", "channel"]).loc[1]
+    assert mix["customers_preferring"].to_dict() == {"email": 1, "web": 0}
 
 
 OFFICE = BusinessSchedule.from_settings(
