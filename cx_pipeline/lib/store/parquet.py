@@ -19,7 +19,6 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -128,7 +127,6 @@ def read_window(
     columns: list[str] | None = None,
     row_filter: ds.Expression | None = None,
     before: tuple[str, Any] | None = None,
-    keep: tuple[str, pa.Array] | None = None,
 ) -> pd.DataFrame:
     """Rows of days ``start..end`` (inclusive), with the ``date`` column.
 
@@ -136,10 +134,7 @@ def read_window(
     folders) and only the asked-for columns are read, so memory follows the
     window and the projection, not the length of history. ``before`` (column, bound):
     only rows whose column is below the bound, and only from files whose footer says
-    they have some (a day's late rows in later drops: most drops have none). ``keep``
-    (column, values): only rows whose column (one of ``columns``) holds one of the values,
-    picked from the day files kept in memory (a scan with an ``isin`` filter of a few
-    hundred thousand ids cost 70-100 ms a file, a hash look-up after the kept read a few).
+    they have some (a day's late rows in later drops: most drops have none).
     """
     wanted = columns or schema.names
     full_schema = schema.append(pa.field(PARTITION_COLUMN, pa.date32()))
@@ -164,9 +159,6 @@ def read_window(
         result = _dataset(files, root / table, full_schema).to_table(
             columns=projection, filter=row_filter
         )
-    if keep is not None:
-        column, values = keep
-        result = result.filter(pc.is_in(result[column], value_set=values))
     return result.to_pandas() if result.num_rows else empty()
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from cx_pipeline.lib.ingest.sources import TICKET_EVENTS
 from cx_pipeline.lib.metrics.core import Day
@@ -148,14 +149,12 @@ def tickets_known_on(
     closed, can belong to. The newest version of each (only ``ids`` when given). Read in
     the time of the live tickets and ``left_days`` small files, however long the history
     or the lookback."""
-    wanted = None if ids is None else ("ticket_id", ids)
+    wanted = None if ids is None else ds.field("ticket_id").isin(ids)
     read = list(dict.fromkeys(["ticket_id", *columns]))
     latest = latest_partition_before(output, LIVE_TICKETS, day + ONE_DAY)
-    live = (
-        [] if latest is None else [_read(output, LIVE_TICKETS, latest, latest, read, keep=wanted)]
-    )
+    live = [] if latest is None else [_read(output, LIVE_TICKETS, latest, latest, read, wanted)]
     start = day - dt.timedelta(days=left_days)
-    left = _read(output, LEFT_TICKETS, start, day, read, keep=wanted)
+    left = _read(output, LEFT_TICKETS, start, day, read, wanted)
     # Oldest first, the live state last: a ticket that left and came back is live.
     known = pd.concat([left.sort_values("date", kind="stable"), *live], ignore_index=True)
     return known.drop_duplicates("ticket_id", keep="last")[columns].reset_index(drop=True)
@@ -167,9 +166,9 @@ def _read(
     start: dt.date,
     end: dt.date,
     columns: list[str] | None = None,
-    keep: tuple[str, pa.Array] | None = None,
+    row_filter: Any = None,
 ) -> pd.DataFrame:
-    return read_window(output, name, STATE_SCHEMAS[name], start, end, columns, keep=keep)
+    return read_window(output, name, STATE_SCHEMAS[name], start, end, columns, row_filter)
 
 
 def _merged(
