@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import html
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import pyarrow as pa
 from plotly.offline import get_plotlyjs
 from pyarrow import feather
 
-from cx_pipeline.lib.store.parquet import window_files
+from cx_pipeline.lib.store.parquet import file_version, partition_day, window_files
 
 REPORT_FOLDER = "report"
 # The report's own kept figures: Arrow files, not Parquet, so no reader of the output takes
@@ -112,7 +111,7 @@ def per_day_kept(
     90 days it shows (at a million tickets a day, 135 million rows)."""
     files_of: dict[dt.date, list[str]] = {}
     for file in window_files(output / table, start, end):
-        files_of.setdefault(_partition_day(file), []).append(file)
+        files_of.setdefault(partition_day(Path(file).parent.name), []).append(file)
     if not files_of:
         return pd.DataFrame()
     signature = {day: "|".join(map(_signature, files)) for day, files in files_of.items()}
@@ -147,13 +146,8 @@ def _read_kept(path: Path) -> pa.Table | None:
         return None
 
 
-def _partition_day(file: str) -> dt.date:
-    return dt.date.fromisoformat(Path(file).parent.name.split("=", 1)[1])
-
-
 def _signature(file: str) -> str:
-    stat = os.stat(file)  # an atomic rewrite is a new inode
-    return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
+    return ":".join(map(str, file_version(Path(file))))
 
 
 def _digest(text: str) -> str:

@@ -31,6 +31,18 @@ def partition_path(root: Path, table: str, day: dt.date, part: str = PART_FILE) 
     return root / table / f"{PARTITION_COLUMN}={day.isoformat()}" / part
 
 
+def partition_day(folder_name: str) -> dt.date:
+    """The day of a partition folder (``date=2026-03-04``)."""
+    return dt.date.fromisoformat(folder_name.removeprefix(f"{PARTITION_COLUMN}="))
+
+
+def file_version(path: Path) -> tuple[int, int, int]:
+    """A file's inode, size and modification time: a day rewritten (an atomic rename) is a
+    new file, so whatever was derived from the old one is stale."""
+    stat = path.stat()
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
 def write_partition(
     root: Path, table: str, day: dt.date, data: pa.Table, part: str = PART_FILE
 ) -> Path:
@@ -115,7 +127,7 @@ def latest_partition_before(root: Path, table: str, day: dt.date) -> dt.date | N
     names = [e.name for e in os.scandir(folder) if e.name.startswith(prefix) and e.name < before]
     written = (name for name in sorted(names, reverse=True) if (folder / name / PART_FILE).exists())
     newest = next(written, None)
-    return dt.date.fromisoformat(newest.removeprefix(prefix)) if newest else None
+    return partition_day(newest) if newest else None
 
 
 def read_window(
@@ -183,8 +195,7 @@ class _RecentDayFiles:
         self._bytes = 0
 
     def read(self, path: Path, folder: Path, schema: pa.Schema, columns: list[str]) -> pa.Table:
-        stat = path.stat()
-        key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, tuple(columns))
+        key = (str(path), *file_version(path), tuple(columns))
         table = self._tables.get(key)
         if table is not None:
             self._tables.move_to_end(key)
