@@ -92,6 +92,9 @@ def test_daily_percentiles_are_kept_and_recomputed_when_a_day_is_rewritten(
     assert len(kept) == 1
     signature_of_second = feather.read_table(kept[0]).to_pandas().set_index("date")["signature"]
 
+    # Another table's kept figures beside them (its name starts with this one's) stay.
+    other = tmp_path / "report" / ".fct_tickets_latest_0123456789ab.arrow"
+    other.write_bytes(b"")
     # A rerun rewrites the first day (1 h and 3 h): only that day is computed again.
     write_partition(tmp_path, "fct_tickets", first, first_responses(first, [60, 180]))
     figures = percentiles()
@@ -100,6 +103,7 @@ def test_daily_percentiles_are_kept_and_recomputed_when_a_day_is_rewritten(
     again = feather.read_table(kept[0]).to_pandas().set_index("date")["signature"]
     assert again[second] == signature_of_second[second]
     assert again[first] != signature_of_second[first]
+    assert other.exists()
 
     # An unreadable kept file (a disk full, a hand edit) is computed afresh, not an error.
     kept[0].write_bytes(b"not an Arrow file")

@@ -134,7 +134,7 @@ def per_day_kept(
             if kept is None
             else pa.concat_tables([kept, computed], promote_options="permissive")
         )
-        _replace_kept(kept_path, kept)
+        _replace_kept(kept_path, kept, table)
     con.register("kept", kept)
     return con.sql("SELECT * EXCLUDE (signature) FROM kept ORDER BY date").df()
 
@@ -150,18 +150,21 @@ def _signature(file: str) -> str:
     return ":".join(map(str, file_version(Path(file))))
 
 
+_DIGEST_CHARS = 12
+
+
 def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
+    return hashlib.sha256(text.encode()).hexdigest()[:_DIGEST_CHARS]
 
 
-def _replace_kept(path: Path, kept: pa.Table) -> None:
-    """Write the kept rows atomically and drop those of an older query (another digest)."""
+def _replace_kept(path: Path, kept: pa.Table, table: str) -> None:
+    """Write the kept rows atomically and drop the table's rows of an older query (another
+    digest; not another table whose name starts with this one's)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.name}.partial")
     feather.write_feather(kept, partial)
     partial.replace(path)
-    prefix = path.name.rsplit("_", 1)[0] + "_"
-    for older in path.parent.glob(f"{prefix}*{KEPT_SUFFIX}"):
+    for older in path.parent.glob(f".{table}_{'?' * _DIGEST_CHARS}{KEPT_SUFFIX}"):
         if older != path:
             older.unlink(missing_ok=True)
 
