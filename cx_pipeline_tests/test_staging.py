@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cx_pipeline.lib.ingest import drops
 from cx_pipeline.lib.ingest.drops import DropError, find_drop, read_drop
 from cx_pipeline.lib.ingest.sources import SURVEY_RESPONSES, TICKETS
 from cx_pipeline.lib.ingest.staging import MissingColumnsError, stage_drop
@@ -127,6 +128,47 @@ def test_json_values_read_as_the_text_they_were(tmp_path: Path) -> None:
          "meta": '{"x": 1}', "id": "7"},
         {"score": None, "rate": "2", "big": "2", "flag": "False", "meta": "[1]", "id": None},
     ]  # fmt: skip
+
+
+def test_json_lines_of_single_values_are_read_by_arrow_as_the_text_they_were(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Arrow's reader (the fast one) takes text that looks like an instant for a timestamp:
+    # it must come out as written, also when first seen past the lines sampled for kinds
+    # (the sample is cut to the first line here). Columns in order of first appearance.
+    monkeypatch.setattr(drops, "_JSON_SAMPLE_BYTES", 20)
+    path = tmp_path / "2026-03-04.jsonl"
+    path.write_bytes(
+        b'\xef\xbb\xbf{"id": "R1", "score": 9.0, "ok": true}\r\n'
+        b'{"id": "R2", "score": 7.5, "at": "2026-03-04T09:00:00+02:00", "note": "caf\xc3\xa9"}\n'
+        b'{"id": "R3", "score": null, "ok": false, "at": "2026-03-04T09:00:00.250Z"}\n'
+    )
+    assert drops._arrow_json_lines(path) is not None  # not the pandas fallback
+    rows = read_drop(path)
+    assert rows.column_names[:5] == ["id", "score", "ok", "at", "note"]
+    picked = rows.select(["score", "ok", "at", "note"]).to_pylist()
+    assert [list(row.values()) for row in picked] == [
+        ["9", "True", None, None],
+        ["7.5", None, "2026-03-04T09:00:00+02:00", "café"],
+        [None, "False", "2026-03-04T09:00:00.250Z", None],
+    ]
+    assert rows["_row_number"].to_pylist() == [1, 2, 3]
+
+
+def test_json_lines_arrow_cannot_read_alike_go_through_pandas(tmp_path: Path) -> None:
+    # A column of mixed kinds, an integer past int64 and invalid UTF-8: the pandas reader
+    # gives the text (or the clear error) it always gave.
+    mixed = tmp_path / "2026-03-04.jsonl"
+    mixed.write_text('{"id": "7"}\n{"id": 8}\n', encoding="utf-8")
+    assert drops._arrow_json_lines(mixed) is None
+    assert read_drop(mixed).to_pandas()["id"].tolist() == ["7", "8"]
+    huge = tmp_path / "2026-03-05.jsonl"
+    huge.write_text('{"id": 99999999999999999999}\n', encoding="utf-8")
+    assert drops._arrow_json_lines(huge) is None  # Arrow would read 1e20, another id
+    broken = tmp_path / "2026-03-06.jsonl"
+    broken.write_bytes(b'{"id": "a\xff"}\n')
+    with pytest.raises(DropError, match=r"2026-03-06\.jsonl as utf-8"):
+        read_drop(broken)
 
 
 @pytest.mark.parametrize("suffix", ["csv", "jsonl"])

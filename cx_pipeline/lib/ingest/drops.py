@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 ROW_NUMBER = "_row_number"
@@ -151,6 +152,9 @@ def _parse_csv(
 
 
 def _read_jsonl(path: Path, encoding: str) -> pa.Table:
+    fast = _arrow_json_lines(path) if _is_utf8(encoding) and path.stat().st_size else None
+    if fast is not None:
+        return _with_bookkeeping(fast)
     text = path.read_text(encoding=encoding)
     if not text:
         # A JSON-lines file has no header, so nothing tells an interrupted export from a
@@ -170,6 +174,63 @@ def _read_jsonl(path: Path, encoding: str) -> pa.Table:
         frame = _json_lines("\n".join(good))
     table = pa.table({name: _text_column(frame[name]) for name in frame.columns})
     return _with_bookkeeping(table, malformed)
+
+
+def _is_utf8(encoding: str) -> bool:
+    return encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+
+
+# Bytes of a drop's first lines read to learn its columns' kinds.
+_JSON_SAMPLE_BYTES = 1 << 20
+
+
+def _arrow_json_lines(path: Path) -> pa.Table | None:
+    """The drop read by Arrow's JSON reader (multithreaded C++, some ten times faster than
+    pandas' reader), each column as the text the pandas path gives; None where that path
+    must read it: a broken line, a column of mixed kinds, a nested value, invalid UTF-8.
+
+    Arrow reads text that looks like an instant as a timestamp, losing how it was
+    written: such columns (seen in the first lines, or else in a first full read) are read
+    again as text. Columns keep the order they first appear in."""
+    with path.open("rb") as handle:
+        head = handle.read(_JSON_SAMPLE_BYTES) + handle.readline()  # whole lines
+    try:
+        sample = pajson.read_json(io.BytesIO(head))
+        as_text = {f.name: pa.string() for f in sample.schema if pa.types.is_temporal(f.type)}
+        table = _read_json_as(path, as_text)
+        dated = {f.name: pa.string() for f in table.schema if pa.types.is_temporal(f.type)}
+        if dated:  # an instant-like column first seen past the sample
+            table = _read_json_as(path, {**as_text, **dated})
+        table.validate(full=True)  # Arrow's reader lets invalid UTF-8 through
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if any(pa.types.is_nested(f.type) or pa.types.is_temporal(f.type) for f in table.schema):
+        return None  # records and lists keep their JSON text through json.dumps
+    if any(_inexact_whole_numbers(column) for column in table.columns):
+        return None  # Arrow reads an integer past int64 as a float: pandas refuses it
+    order = list(dict.fromkeys([*sample.column_names, *table.column_names]))
+    return pa.table({name: _arrow_text(table[name]) for name in order})
+
+
+def _inexact_whole_numbers(column: pa.ChunkedArray) -> bool:
+    if not pa.types.is_floating(column.type):
+        return False
+    values = column.to_numpy(zero_copy_only=False)
+    return bool(((values % 1 == 0) & (np.abs(values) > _EXACT_FLOAT_INTEGERS)).any())
+
+
+def _read_json_as(path: Path, text_columns: dict[str, pa.DataType]) -> pa.Table:
+    explicit = pa.schema(list(text_columns.items())) if text_columns else None
+    return pajson.read_json(path, parse_options=pajson.ParseOptions(explicit_schema=explicit))
+
+
+def _arrow_text(column: pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A column Arrow typed, as the text ``_text_column`` gives the same values."""
+    if pa.types.is_boolean(column.type):  # Python's spelling, as str(True) gives
+        return pc.if_else(column, "True", "False")
+    if pa.types.is_floating(column.type):
+        return _float_text(column.to_numpy(zero_copy_only=False))
+    return column.cast(pa.string())
 
 
 def _json_lines(text: str) -> pd.DataFrame:
@@ -203,15 +264,19 @@ def _text_column(values: pd.Series) -> pa.Array:
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_integer_dtype(values):
         return pa.array(values.astype("str").array, pa.string())
     if pd.api.types.is_float_dtype(values):
-        numbers = values.to_numpy(dtype="float64", na_value=np.nan)
-        known = ~np.isnan(numbers)
-        whole = known & (np.mod(numbers, 1) == 0) & (np.abs(numbers) < 2**63)
-        text = np.full(len(values), None, dtype=object)
-        text[whole] = numbers[whole].astype(np.int64).astype(str)
-        other = known & ~whole  # fractions and huge numbers: one by one, as _text writes them
-        text[other] = [_text(float(number)) for number in numbers[other]]
-        return pa.array(text, pa.string())
+        return _float_text(values.to_numpy(dtype="float64", na_value=np.nan))
     return pa.array(values.where(values.notna(), None).map(_text, na_action="ignore"), pa.string())
+
+
+def _float_text(numbers: np.ndarray) -> pa.Array:
+    """Numbers as ``_text`` writes them: a whole one without its ".0", NaN as empty."""
+    known = ~np.isnan(numbers)
+    whole = known & (np.mod(numbers, 1) == 0) & (np.abs(numbers) < 2**63)
+    text = np.full(len(numbers), None, dtype=object)
+    text[whole] = numbers[whole].astype(np.int64).astype(str)
+    other = known & ~whole  # fractions and huge numbers: one by one, as _text writes them
+    text[other] = [_text(float(number)) for number in numbers[other]]
+    return pa.array(text, pa.string())
 
 
 def _text(value: object) -> str:
