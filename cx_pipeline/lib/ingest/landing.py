@@ -9,12 +9,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from cx_pipeline.lib.ingest.drops import drop_day
-from cx_pipeline.lib.store.parquet import PART_FILE, rows_and_minimum
+from cx_pipeline.lib.store.parquet import PART_FILE, partition_day, rows_and_minimum
 
 
 @dataclass(frozen=True)
 class LandingScan:
-    # "source/file" -> "mtime_ns:size": a changed file gets a new signature.
+    # "source/file" -> "mtime_ns:size": a changed file gets a new signature. Kept in the
+    # sensor's cursor, so its format stays (another one would see every drop as changed).
     signatures: dict[str, str]
     # Files whose name is not a drop's, or whose day is outside [first_day, last_day].
     unrecognised: list[str]
@@ -97,7 +98,7 @@ def late_row_range(
     for key, content in current.items():
         if previous.get(key) == content:
             continue
-        arrival = dt.date.fromisoformat(key.rsplit("=", 1)[1])
+        arrival = partition_day(key.rsplit("/", 1)[1])
         earliest = content.split(":", 1)[1]
         if earliest and dt.date.fromisoformat(earliest) < arrival and late_row_days > 0:
             starts.append(
