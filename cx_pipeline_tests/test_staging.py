@@ -15,6 +15,7 @@ from cx_pipeline.lib.ingest import drops
 from cx_pipeline.lib.ingest.drops import DropError, find_drop, read_drop
 from cx_pipeline.lib.ingest.sources import SURVEY_RESPONSES, TICKETS
 from cx_pipeline.lib.ingest.staging import MissingColumnsError, stage_drop
+from cx_pipeline.lib.metrics.sql import last_of_each
 from cx_pipeline.lib.store.parquet import partition_path, read_window, write_partition
 
 HEADER = "ticket_id,customer_id,created_at,channel,topic,priority,agent_group\n"
@@ -97,6 +98,29 @@ def test_duplicates_in_a_drop_keep_the_last_version(tmp_path: Path) -> None:
     )
     assert staged.rows["priority"].tolist() == ["urgent"]
     assert staged.duplicates_removed == 1
+
+
+@pytest.mark.parametrize("in_duckdb_from", [0, 1_000_000], ids=["duckdb", "pandas"])
+def test_the_last_row_of_each_event_key_is_kept_in_the_drops_order(in_duckdb_from: int) -> None:
+    # Events keyed by (ticket, instant, type, actor, sequence); an empty sequence matches an
+    # empty one. Rows 0 and 2 are one event (2 kept), rows 3 and 4 too (4 kept, its
+    # handle time); row 1 differs from 0 by its sequence, row 5 from 3 by its actor.
+    at = pd.Timestamp("2026-03-04 09:00", tz="UTC")
+    events = pd.DataFrame(
+        {
+            "ticket_id": ["T1", "T1", "T1", "T2", "T2", "T2"],
+            "event_at": [at, at, at, at, at, at],
+            "event_type": ["solved"] * 3 + ["agent_reply"] * 3,
+            "actor": ["a1", "a1", "a1", "a2", "a2", "a3"],
+            "sequence": [1.0, 2.0, 1.0, None, None, None],
+            "handle_seconds": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        }
+    ).astype({"ticket_id": "str", "event_type": "str", "actor": "str"})
+    key = ["ticket_id", "event_at", "event_type", "actor", "sequence"]
+    kept = last_of_each(events, key, in_duckdb_from)
+    assert kept.index.tolist() == [1, 2, 4, 5]
+    assert kept["handle_seconds"].tolist() == [2.0, 3.0, 5.0, 6.0]
+    assert last_of_each(events.iloc[[1, 2, 5]], key, in_duckdb_from).index.tolist() == [1, 2, 5]
 
 
 def test_missing_required_columns_name_the_file_and_columns(tmp_path: Path) -> None:

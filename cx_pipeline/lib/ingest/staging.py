@@ -1,8 +1,8 @@
 """Staging: type a drop's text rows, validate them, set bad rows aside, remove duplicates.
 
-Pure pandas, no Dagster. Every row of a drop ends up in exactly one place: the
-staged rows, the rejects (with the column, the rule and a readable message), or
-counted as an older duplicate of a row that is kept.
+pandas (and DuckDB to de-duplicate a large drop), no Dagster. Every row of a drop ends up
+in exactly one place: the staged rows, the rejects (with the column, the rule and a
+readable message), or counted as an older duplicate of a row that is kept.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pandera.pandas as pa
 
 from cx_pipeline.lib.ingest.drops import BOOKKEEPING, MALFORMED, RAW_TEXT, ROW_NUMBER
 from cx_pipeline.lib.ingest.sources import Source
+from cx_pipeline.lib.metrics.sql import last_of_each
 
 _REJECT_COLUMNS = ["source", "file", "row_number", "columns", "rules", "message", "raw_row"]
 
@@ -83,7 +84,7 @@ def stage_drop(
     problems = problems.drop_duplicates(subset=["index", "column"], keep="first")
     bad_index = pd.Index(problems["index"].unique())
     valid = typed.drop(index=bad_index.intersection(typed.index))
-    deduplicated = valid.drop_duplicates(subset=list(source.key), keep="last")
+    deduplicated = last_of_each(valid, list(source.key))
     return StagedDrop(
         # Validated once more by the table's model when published.
         rows=deduplicated.reset_index(drop=True),

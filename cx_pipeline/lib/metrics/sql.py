@@ -77,3 +77,20 @@ def numbered(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with ``row_order`` 0, 1, ...: SQL has no row order of its own, so a query
     that must keep the order rows came in (same-instant events) sorts by it."""
     return frame.assign(row_order=np.arange(len(frame)))
+
+
+def last_of_each(
+    frame: pd.DataFrame, key: list[str], in_duckdb_from: int = ONE_THREAD_ROWS
+) -> pd.DataFrame:
+    """The last row of each ``key`` (empty values alike), in the frame's order: pandas'
+    ``drop_duplicates(keep="last")``, grouped in DuckDB for a large frame (pandas factorizes
+    each text column of the key first: 1.2-1.8 s for a drop of 3.9 million events)."""
+    if len(frame) < in_duckdb_from:  # a DuckDB round trip costs more than pandas here
+        return frame.drop_duplicates(subset=key, keep="last")
+    keys = ", ".join(key)
+    last = query(
+        f"SELECT max(row_order) AS last FROM keyed GROUP BY {keys}", keyed=numbered(frame[key])
+    )
+    if len(last) == len(frame):  # no repeated key: nothing to take
+        return frame
+    return frame.iloc[np.sort(last["last"].to_numpy())]
