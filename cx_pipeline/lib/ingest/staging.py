@@ -74,16 +74,17 @@ def stage_drop(
             f"{file}: missing required column(s) {', '.join(missing)} for source "
             f"{source.name!r}; the file has: {', '.join(columns) or 'no columns'}"
         )
-    malformed = raw[MALFORMED].notna() if MALFORMED in raw.columns else pd.Series(False, raw.index)
-    typed, parse_problems = _parse(raw[~malformed], source, naive_timezone, plausible)
+    well_formed, malformed = _split_malformed(raw)
+    typed, parse_problems = _parse(well_formed, source, naive_timezone, plausible)
     problems = pd.concat(
-        [_malformed_problems(raw[malformed]), parse_problems, _schema_problems(typed, source)],
+        [_malformed_problems(malformed), parse_problems, _schema_problems(typed, source)],
         ignore_index=True,
     )
     # A value that failed to parse is also empty; report the parse error only.
     problems = problems.drop_duplicates(subset=["index", "column"], keep="first")
-    bad_index = pd.Index(problems["index"].unique())
-    valid = typed.drop(index=bad_index.intersection(typed.index))
+    bad_index = pd.Index(problems["index"].unique()).intersection(typed.index)
+    # (Selecting rows copies every column: a clean drop's 3.9 million rows, about 0.5 s.)
+    valid = typed.drop(index=bad_index) if len(bad_index) else typed
     deduplicated = last_of_each(valid, list(source.key))
     return StagedDrop(
         # Validated once more by the table's model when published.
@@ -92,8 +93,16 @@ def stage_drop(
         rows_read=len(raw),
         duplicates_removed=len(valid) - len(deduplicated),
         extra_columns=[c for c in columns if c not in source.columns],
-        lines_swallowed=int(_swallowed_lines(raw[malformed]).sum()),
+        lines_swallowed=int(_swallowed_lines(malformed).sum()),
     )
+
+
+def _split_malformed(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the rows split into fields, the malformed ones kept as their text)."""
+    if MALFORMED not in raw.columns or not raw[MALFORMED].notna().any():
+        return raw, raw.iloc[:0]
+    malformed = raw[MALFORMED].notna()
+    return raw[~malformed], raw[malformed]
 
 
 def _swallowed_lines(rows: pd.DataFrame) -> pd.Series:
