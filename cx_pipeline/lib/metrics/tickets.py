@@ -126,31 +126,6 @@ _AGENT = f"actor NOT IN {sql_list(NOT_AGENTS)}"
 # split of the rows between DuckDB's threads (a float sum, even fsum, can differ in its last
 # bit from one run to the next), so a rerun rewrites the same figures.
 _HANDLE_US = "round(handle_seconds * 1e6)::HUGEINT"
-# Per ticket: milestones and counts of its events (the grouping runs in DuckDB).
-_PER_TICKET = f"""
-WITH marked AS (  -- a group-by joined back is cheaper than a window partitioned by ticket
-    SELECT * FROM events LEFT JOIN (
-        SELECT ticket_id, min(event_at) FILTER (WHERE {_RESOLUTION}) AS first_resolved_at
-        FROM events GROUP BY ticket_id
-    ) USING (ticket_id)
-)
-SELECT ticket_id,
-    min(event_at) FILTER (WHERE event_type = 'agent_reply') AS first_response_at,
-    any_value(first_resolved_at) AS first_resolved_at,
-    max(event_at) FILTER (WHERE {_RESOLUTION}) AS last_resolved_at,
-    min(event_at) FILTER (WHERE event_type = 'reopened' AND event_at >= first_resolved_at)
-        AS first_reopened_at,
-    count(*) FILTER (WHERE event_type = 'solved') AS solves,
-    count(*) FILTER (WHERE event_type = 'reopened') AS reopens,
-    count(*) FILTER (WHERE event_type = 'agent_reply') AS agent_replies,
-    count(*) FILTER (WHERE event_type = 'customer_reply') AS customer_replies,
-    bool_or(event_type = 'escalated') AS escalated,
-    sum({_HANDLE_US}) / 1e6 AS handle_seconds,
-    count(DISTINCT actor) FILTER (WHERE {_AGENT}) AS distinct_agents,
-    count(*) FILTER (WHERE event_type = 'agent_reply' AND event_at <= first_resolved_at)
-        AS replies_before_resolution
-FROM marked GROUP BY ticket_id
-"""
 
 # Milestone -> the column with its instant; each gets <milestone>_business_minutes.
 BUSINESS_MILESTONES = {
@@ -191,12 +166,13 @@ def status_durations(tickets: pd.DataFrame, events: pd.DataFrame, day: Day) -> p
 
     A ticket starts ``new``; status events set the status (reopened -> open); an agent
     reply to a new ticket opens it and a customer reply to a pending one reopens it."""
-    return query(
-        _STATUS_DURATIONS,
+    per_ticket = query(
+        _PER_TICKET,
         {"day_end": day.end},
         tickets=tickets[["ticket_id", "created_at"]],
-        events=numbered(events[["ticket_id", "event_at", "event_type"]]),
+        events=numbered(events[["ticket_id", "event_at", "event_type", "actor", "handle_seconds"]]),
     )
+    return per_ticket[["ticket_id", "status", *DURATIONS]]
 
 
 def _sql_case(column: str, mapping: dict[str, str]) -> str:
@@ -226,30 +202,51 @@ _REPLY_MOVES = " ".join(
     for (kind, waiting), to in REPLY_TRANSITIONS.items()
 )
 _IN_ORDER = "PARTITION BY ticket_id ORDER BY event_at, row_order"
-# The status stream of each ticket from creation ('new'; same-instant events in the order
-# they came), each status held until the next event or the day's end. One window pass: the
-# status is the last status event's, or the status a reply moved it to since.
-_STATUS_DURATIONS = f"""
+# Per ticket, in one pass over its stream of events from creation ('new'; same-instant
+# events in the order they came): its status, each status held until the next event or
+# the day's end (the last status event's, or the status a reply moved it to since), and
+# its milestones and counts. The status durations need the window sorted by ticket and
+# time; the first resolution, which the reopens and touches need, rides on that window
+# instead of a second group-by joined back.
+_PER_TICKET = f"""
 WITH stream AS (
-    SELECT ticket_id, created_at AS event_at, 'created' AS event_type, 'new' AS raw_status,
-           -1 AS row_order
+    SELECT ticket_id, created_at AS event_at, 'created' AS event_type, NULL AS actor,
+        NULL::DOUBLE AS handle_seconds, 'new' AS raw_status, -1 AS row_order
     FROM tickets
     UNION ALL
-    SELECT ticket_id, event_at, event_type, {_sql_case("event_type", STATUS_EVENTS)}, row_order
+    SELECT ticket_id, event_at, event_type, actor, handle_seconds,
+        {_sql_case("event_type", STATUS_EVENTS)}, row_order
     FROM events
 ),
 marked AS (
     SELECT *,
         last_value(raw_status IGNORE NULLS) OVER in_order AS raw_before,
         {_REPLIED_SINCE_STATUS},
-        coalesce(lead(event_at) OVER in_order, $day_end) AS until
+        coalesce(lead(event_at) OVER in_order, $day_end) AS until,
+        row_number() OVER in_order AS position,
+        min(event_at) FILTER (WHERE {_RESOLUTION}) OVER (PARTITION BY ticket_id)
+            AS first_resolved_at
     FROM stream WINDOW in_order AS ({_IN_ORDER})
 ),
 held AS (
     SELECT *, CASE {_REPLY_MOVES} ELSE raw_before END AS status FROM marked
 )
-SELECT ticket_id, last(status ORDER BY event_at, row_order) AS status,
-    {", ".join(_sql_duration(name) for name in DURATIONS)}
+SELECT ticket_id, arg_max(status, position) AS status,
+    {", ".join(_sql_duration(name) for name in DURATIONS)},
+    min(event_at) FILTER (WHERE event_type = 'agent_reply') AS first_response_at,
+    any_value(first_resolved_at) AS first_resolved_at,
+    max(event_at) FILTER (WHERE {_RESOLUTION}) AS last_resolved_at,
+    min(event_at) FILTER (WHERE event_type = 'reopened' AND event_at >= first_resolved_at)
+        AS first_reopened_at,
+    count(*) FILTER (WHERE event_type = 'solved') AS solves,
+    count(*) FILTER (WHERE event_type = 'reopened') AS reopens,
+    count(*) FILTER (WHERE event_type = 'agent_reply') AS agent_replies,
+    count(*) FILTER (WHERE event_type = 'customer_reply') AS customer_replies,
+    bool_or(event_type = 'escalated') AS escalated,
+    sum({_HANDLE_US}) / 1e6 AS handle_seconds,
+    count(DISTINCT actor) FILTER (WHERE {_AGENT}) AS distinct_agents,
+    count(*) FILTER (WHERE event_type = 'agent_reply' AND event_at <= first_resolved_at)
+        AS replies_before_resolution
 FROM held GROUP BY ticket_id
 """
 
@@ -269,11 +266,9 @@ WITH events AS (
     SELECT e.* FROM all_events e JOIN tickets t USING (ticket_id)
     WHERE e.event_at < $day_end AND e.event_at >= t.created_at
 ),
-per_ticket AS ({_PER_TICKET}),
-durations AS ({_STATUS_DURATIONS})
-SELECT t.* EXCLUDE (row_order), p.* EXCLUDE (ticket_id), d.* EXCLUDE (ticket_id),
-    {_TOUCHES} AS touches
-FROM tickets t LEFT JOIN per_ticket p USING (ticket_id) LEFT JOIN durations d USING (ticket_id)
+per_ticket AS ({_PER_TICKET})
+SELECT t.* EXCLUDE (row_order), p.* EXCLUDE (ticket_id), {_TOUCHES} AS touches
+FROM tickets t LEFT JOIN per_ticket p USING (ticket_id)
 ORDER BY t.row_order
 """
 
