@@ -40,6 +40,14 @@ def graphql(port: int, query: str, variables: dict) -> dict:
         raise AssertionError(f"GraphQL error {error.code}: {error.read()[:3000]!r}") from error
 
 
+def _stoppable() -> None:
+    """In the child: SIGTERM stops it also when the tests run as a shell's background job
+    (`./dev test &`), which ignores SIGINT: dagster maps SIGTERM to SIGINT's handler, so
+    an inherited ignored SIGINT made `dagster dev` ignore the SIGTERM that ends it."""
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.SIG_DFL)
+
+
 @contextmanager
 def dagster_dev(env: dict[str, str]) -> Iterator[int]:
     """Run `dagster dev` on a free port until the block ends; yields the port once the
@@ -50,7 +58,7 @@ def dagster_dev(env: dict[str, str]) -> Iterator[int]:
     server = subprocess.Popen(
         [BIN / "dagster", "dev", "-w", "workspace.yaml", "-p", str(port)],
         env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
+        start_new_session=True, preexec_fn=_stoppable,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 240
