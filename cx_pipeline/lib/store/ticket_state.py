@@ -34,7 +34,7 @@ import pyarrow.dataset as ds
 
 from cx_pipeline.lib.ingest.sources import TICKET_EVENTS
 from cx_pipeline.lib.metrics.core import Day
-from cx_pipeline.lib.metrics.sql import numbered, queries, query, sql_list
+from cx_pipeline.lib.metrics.sql import last_of_each, numbered, queries, query, sql_list
 from cx_pipeline.lib.store.parquet import latest_partition_before, read_window
 from cx_pipeline.lib.store.tables import STAGED_TABLES
 
@@ -157,7 +157,7 @@ def tickets_known_on(
     left = _read(output, LEFT_TICKETS, start, day, read, wanted)
     # Oldest first, the live state last: a ticket that left and came back is live.
     known = pd.concat([left.sort_values("date", kind="stable"), *live], ignore_index=True)
-    return known.drop_duplicates("ticket_id", keep="last")[columns].reset_index(drop=True)
+    return last_of_each(known, ["ticket_id"])[columns].reset_index(drop=True)
 
 
 def _read(
