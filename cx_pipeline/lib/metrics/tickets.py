@@ -13,7 +13,7 @@ import pandera.pandas as pa
 
 from cx_pipeline.lib.metrics.business_hours import BusinessSchedule
 from cx_pipeline.lib.metrics.core import RESOLUTION_EVENTS, Day, ratio
-from cx_pipeline.lib.metrics.sql import numbered, query, sql_list
+from cx_pipeline.lib.metrics.sql import last_of_each, numbered, query, sql_list
 from cx_pipeline.lib.schemas import AggDailyTicketActivity, FctTickets
 
 STATUS_EVENTS = {
@@ -460,7 +460,7 @@ def open_tickets(previous: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
     """Tickets open at the end of a day: the previous day's open tickets, updated by the
     day's facts (a ticket touched on the day takes its new status), minus solved/closed."""
     merged = pd.concat([previous[SNAPSHOT_COLUMNS], facts[SNAPSHOT_COLUMNS]], ignore_index=True)
-    newest = merged.drop_duplicates("ticket_id", keep="last")
+    newest = last_of_each(merged, ["ticket_id"])
     still_open = newest[newest["status"].isin(OPEN_STATUSES)]
     return still_open.sort_values("ticket_id", ignore_index=True)
 
