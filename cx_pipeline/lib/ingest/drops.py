@@ -202,7 +202,7 @@ def _arrow_json_lines(path: Path) -> pa.Table | None:
         if dated:  # an instant-like column first seen past the sample
             table = _read_json_as(path, {**as_text, **dated})
         table.validate(full=True)  # Arrow's reader lets invalid UTF-8 through
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+    except pa.ArrowException:  # whatever Arrow cannot do, pandas does as before
         return None
     if any(pa.types.is_nested(f.type) or pa.types.is_temporal(f.type) for f in table.schema):
         return None  # records and lists keep their JSON text through json.dumps
