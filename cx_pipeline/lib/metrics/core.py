@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cx_pipeline.lib.metrics.business_hours import BusinessSchedule
-from cx_pipeline.lib.metrics.sql import numbered, query, sql_list
+from cx_pipeline.lib.metrics.sql import ONE_THREAD_ROWS, last_of_each, query, sql_list
 
 RESOLUTION_EVENTS = ("solved", "closed")
 RESPONSE_EVENTS = ("agent_reply",)
@@ -53,27 +53,13 @@ def local_dates(instants: pd.Series, timezone: str) -> pd.Series:
 
 
 def latest_versions(
-    rows: pd.DataFrame, key: list[str], in_duckdb_from: int = 100_000
+    rows: pd.DataFrame, key: list[str], in_duckdb_from: int = ONE_THREAD_ROWS
 ) -> pd.DataFrame:
     """The newest version of each key: the latest arrival ``date`` wins (rows are
     unique per key within one arrival day after staging; on a tie the later row). In
     arrival order, each day's rows in the order they came."""
-    if len(rows) < in_duckdb_from:  # a DuckDB round trip costs more than pandas here
-        ordered = rows.sort_values("date", kind="stable")
-        return ordered.drop_duplicates(subset=key, keep="last").reset_index(drop=True)
-    # Picked in DuckDB from the key and date alone, then taken in pandas (every column
-    # keeps its dtype): pandas' sort of date objects and drop_duplicates on Arrow text
-    # took about a second a day over a 30-day window of 20,000 tickets a day.
-    keyed = numbered(rows[[*key, "date"]])
-    picked = query(_NEWEST_ROWS.format(key=", ".join(key)), keyed=keyed)["row_order"]
-    return rows.iloc[picked.to_numpy()].reset_index(drop=True)
-
-
-_NEWEST_ROWS = """
-SELECT row_order FROM keyed
-QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY date DESC, row_order DESC) = 1
-ORDER BY date, row_order
-"""
+    newest = last_of_each(rows, key, in_duckdb_from, order_by="date")
+    return newest.reset_index(drop=True)
 
 
 def side_by_side(
