@@ -99,9 +99,9 @@ def stage_drop(
 
 def _split_malformed(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(the rows split into fields, the malformed ones kept as their text)."""
-    if MALFORMED not in raw.columns or not raw[MALFORMED].notna().any():
+    malformed = raw[MALFORMED].notna() if MALFORMED in raw.columns else None
+    if malformed is None or not malformed.any():
         return raw, raw.iloc[:0]
-    malformed = raw[MALFORMED].notna()
     return raw[~malformed], raw[malformed]
 
 
