@@ -311,6 +311,18 @@ def test_unknown_tickets_and_customers_and_events_before_creation_are_flagged(
     day2 = resolution[resolution["date"].astype(str) == "2026-01-02"]
     assert day2["tickets_resolved"].sum() == 0
 
+    # The two event checks share one step; either can still be run alone.
+    alone = dg.AssetCheckKey(dg.AssetKey("stg_ticket_events"), "events_not_before_ticket_creation")
+    rerun = dg.materialize(
+        RUNNABLE,
+        selection=dg.AssetSelection.checks(alone),
+        resources=resources,
+        tags={RANGE_START_TAG: "2026-01-02", RANGE_END_TAG: "2026-01-02"},
+        run_config=QUIET_RUN_CONFIG,
+    )
+    [only] = rerun.get_asset_check_evaluations()
+    assert only.asset_check_key == alone and only.metadata["events_before_creation"].value == 1
+
 
 def test_implausible_times_are_quarantined_naming_file_row_and_field(tmp_path: Path) -> None:
     path = tmp_path / "2026-03-04.csv"
