@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from cx_pipeline.lib.store import warehouse as warehouse_module
 from cx_pipeline.lib.store.parquet import partition_path
-from cx_pipeline.lib.store.publish import PublishBatch, PublishError, publish
+from cx_pipeline.lib.store.publish import PublishBatch, PublishError, publish, publish_days
 from cx_pipeline.lib.store.tables import AGG_DAILY_CHURN, STG_REJECTS, TABLES_BY_NAME, TableSpec
 from cx_pipeline.lib.store.views import views_of
 from cx_pipeline.lib.store.warehouse import Warehouse, checked_identifier, display_url
@@ -387,6 +387,28 @@ def test_a_failed_warehouse_load_leaves_parquet_and_warehouse_agreeing(
     parquet = pq.read_table(partition_path(output, "agg_daily_churn", DAY)).to_pandas()
     assert parquet["customers_at_start"].tolist() == [20]
     assert rows_of(warehouse, AGG_DAILY_CHURN)["customers_at_start"].tolist() == [20]
+
+
+def test_a_failed_parquet_write_leaves_the_warehouse_uncommitted(
+    warehouse_url: str, tmp_path
+) -> None:
+    # The files are written while the warehouse loads; it commits only once they are. A
+    # file where the second day's folder should be makes that day's write fail for real.
+    warehouse = Warehouse(warehouse_url)
+    output = tmp_path / "output"
+    publish(AGG_DAILY_CHURN, DAY, churn_rows(10).to_pandas(), output, warehouse)
+    next_day = DAY + dt.timedelta(days=1)
+    partition_path(output, "agg_daily_churn", next_day).parent.write_text("in the way")
+    days = {DAY: churn_rows(20).to_pandas(), next_day: churn_rows(30).to_pandas()}
+    with pytest.raises(PublishError) as failure:
+        publish_days(AGG_DAILY_CHURN, days, output, warehouse)
+    message = str(failure.value)
+    assert message.startswith(f"agg_daily_churn {DAY}..{next_day}: Parquet write failed")
+    assert "both still hold the previous rows" in message
+    assert rows_of(warehouse, AGG_DAILY_CHURN)["customers_at_start"].tolist() == [10]
+    first = partition_path(output, "agg_daily_churn", DAY)
+    assert pq.read_table(first)["customers_at_start"].to_pylist() == [10]
+    assert [p.name for p in first.parent.iterdir()] == [first.name]  # no temporary left
 
 
 def test_processes_creating_one_table_at_once_take_turns(postgres_url: str) -> None:

@@ -289,9 +289,11 @@ class Warehouse:
         spec: TableSpec,
         days: Mapping[dt.date, pa.Table],
         within: dict[str, str] | None = None,
+        before_commit: Callable[[], None] | None = None,
     ) -> None:
         """``replace_partition`` for several days in one transaction: one DELETE and one
-        bulk insert, however many days."""
+        bulk insert, however many days. ``before_commit`` runs last inside the transaction:
+        if it raises, nothing is committed."""
         self.ensure_table(spec)
         table = self.qualified(spec.name)
         within = within or {}
@@ -315,6 +317,8 @@ class Warehouse:
             conn.execute(delete, params)
             if rows.num_rows:
                 self._bulk_insert(conn, table, rows)
+            if before_commit is not None:
+                before_commit()
 
     def _bulk_insert(self, conn: Connection, table: str, rows: pa.Table) -> None:
         columns = ", ".join(rows.column_names)
