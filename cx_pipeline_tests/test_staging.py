@@ -237,7 +237,11 @@ def test_partition_write_replaces_atomically_and_window_reads_filter(tmp_path: P
     assert [p.name for p in folder.iterdir()] == ["part-0.parquet"]  # no temporary left
     window = read_window(tmp_path, "t", schema, dt.date(2026, 3, 2), dt.date(2026, 3, 3))
     assert window["n"].tolist() == [7, 2, 2]
-    assert read_window(tmp_path, "none", schema, dt.date(2026, 3, 2), dt.date(2026, 3, 3)).empty
+    # The partition day stays Arrow-backed (no Python date per row), read or empty alike.
+    assert window["date"].tolist() == [dt.date(2026, 3, 2), *[dt.date(2026, 3, 3)] * 2]
+    none = read_window(tmp_path, "none", schema, dt.date(2026, 3, 2), dt.date(2026, 3, 3))
+    assert none.empty
+    assert window["date"].dtype == none["date"].dtype == pd.ArrowDtype(pa.date32())
     # Read again after a rerun rewrote a day: the new file, not the one read before.
     write_partition(tmp_path, "t", dt.date(2026, 3, 3), pa.table({"n": [8, 9, 10]}, schema=schema))
     window = read_window(tmp_path, "t", schema, dt.date(2026, 3, 2), dt.date(2026, 3, 3))

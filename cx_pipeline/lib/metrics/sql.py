@@ -1,8 +1,9 @@
 """DuckDB over pandas frames: the marts' heavy group-bys and joins, in SQL.
 
 Frames go in as Arrow tables (zero copy for Arrow-backed columns) and results come back
-as pandas frames, so pandas and pandera stay the interface between assets while the
-grouping and joining runs in DuckDB's vectorised engine. Instants are UTC throughout.
+as pandas frames (DATE columns Arrow-backed: lib/frames.py), so pandas and pandera stay
+the interface between assets while the grouping and joining runs in DuckDB's vectorised
+engine. Instants are UTC throughout.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
+from cx_pipeline.lib.frames import to_frame
 
 
 def query(
@@ -41,8 +44,7 @@ def queries(
         for name, frame in frames.items():
             con.register(name, pa.Table.from_pandas(frame, preserve_index=False))
         return [
-            con.sql(sql, params=_used(sql, params or {})).to_arrow_table().to_pandas()
-            for sql in sqls
+            to_frame(con.sql(sql, params=_used(sql, params or {})).to_arrow_table()) for sql in sqls
         ]
 
 

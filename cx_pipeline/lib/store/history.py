@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from cx_pipeline.lib.frames import to_frame
 from cx_pipeline.lib.ingest.sources import TICKET_EVENTS as TICKET_EVENTS_SOURCE
 from cx_pipeline.lib.metrics import core
 from cx_pipeline.lib.metrics.core import Day
@@ -101,9 +102,7 @@ def current_customers(
     version of each customer, with ``columns``."""
     latest = latest_partition_before(output, CURRENT_CUSTOMERS, day.date + dt.timedelta(days=1))
     if latest is None:
-        return (
-            STG_CUSTOMERS.arrow_schema.empty_table().select(["customer_id", *columns]).to_pandas()
-        )
+        return to_frame(STG_CUSTOMERS.arrow_schema.empty_table().select(["customer_id", *columns]))
     return _read_snapshot(output, latest, ["customer_id", *columns]).drop(columns="date")
 
 
@@ -197,5 +196,5 @@ def previous_snapshot(
     first day."""
     earlier = latest_partition_before(output, spec.name, day.date)
     if earlier is None or earlier < first_day:
-        return spec.arrow_schema.empty_table().to_pandas()
+        return to_frame(spec.arrow_schema.empty_table())
     return read_window(output, spec.name, spec.arrow_schema, earlier, earlier)

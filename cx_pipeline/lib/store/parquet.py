@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from cx_pipeline.lib.frames import to_frame
+
 PARTITION_COLUMN = "date"
 PART_FILE = "part-0.parquet"
 _PARTITIONING = ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.date32())]), flavor="hive")
@@ -153,7 +155,7 @@ def read_window(
     projection = [*wanted, PARTITION_COLUMN] if PARTITION_COLUMN not in wanted else wanted
 
     def empty() -> pd.DataFrame:  # built only when needed: it costs a conversion a read
-        return full_schema.empty_table().select(projection).to_pandas()
+        return to_frame(full_schema.empty_table().select(projection))
 
     files = window_files(root / table, start, end)
     if before is not None:
@@ -171,7 +173,7 @@ def read_window(
         result = _dataset(files, root / table, full_schema).to_table(
             columns=projection, filter=row_filter
         )
-    return result.to_pandas() if result.num_rows else empty()
+    return to_frame(result) if result.num_rows else empty()
 
 
 def _dataset(files: list[str], folder: Path, schema: pa.Schema) -> ds.Dataset:

@@ -32,6 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from cx_pipeline.lib.frames import to_frame
 from cx_pipeline.lib.ingest.sources import TICKET_EVENTS
 from cx_pipeline.lib.metrics.core import Day
 from cx_pipeline.lib.metrics.sql import last_of_each, numbered, queries, query, sql_list
@@ -70,7 +71,7 @@ class LiveTickets:
     new_since: dt.date
     # The tickets that left on the day the state was advanced to (empty before).
     left: pd.DataFrame = field(
-        default_factory=lambda: STATE_SCHEMAS[LEFT_TICKETS].empty_table().to_pandas()
+        default_factory=lambda: to_frame(STATE_SCHEMAS[LEFT_TICKETS].empty_table())
     )
 
     def touched_on(self, day: Day) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -253,7 +254,7 @@ ORDER BY row_order
 
 def _read_state(output: Path, name: str, day: dt.date | None) -> pd.DataFrame:
     if day is None:
-        return STATE_SCHEMAS[name].empty_table().to_pandas()
+        return to_frame(STATE_SCHEMAS[name].empty_table())
     return _read(output, name, day, day).drop(columns="date")
 
 
