@@ -7,6 +7,7 @@ import datetime as dt
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -351,14 +352,28 @@ def test_loads_of_different_days_do_not_wait_for_each_other(postgres_url: str) -
     assert rows_of(warehouse, AGG_DAILY_CHURN)["customers_at_start"].tolist() == [20]
 
 
+def churn_published(url: str, tmp_path: Path) -> tuple[Warehouse, Path]:
+    """A warehouse and Parquet store whose agg_daily_churn holds DAY with 10 customers."""
+    warehouse, output = Warehouse(url), tmp_path / "output"
+    publish(AGG_DAILY_CHURN, DAY, churn_rows(10).to_pandas(), output, warehouse)
+    return warehouse, output
+
+
+def assert_both_hold(warehouse: Warehouse, output: Path, customers_at_start: int) -> None:
+    """Parquet and the warehouse agree on DAY's churn row, and no temporary file is left."""
+    path = partition_path(output, "agg_daily_churn", DAY)
+    assert pq.read_table(path)["customers_at_start"].to_pylist() == [customers_at_start]
+    at_start = rows_of(warehouse, AGG_DAILY_CHURN)["customers_at_start"].tolist()
+    assert at_start == [customers_at_start]
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
 def test_a_failed_warehouse_load_leaves_parquet_and_warehouse_agreeing(
     postgres_url: str, tmp_path
 ) -> None:
     # A real server-side failure: a trigger that raises PostgreSQL's own disk_full error
     # (SQLSTATE 53100) on every insert, as a full tablespace would.
-    warehouse = Warehouse(postgres_url)
-    output = tmp_path / "output"
-    publish(AGG_DAILY_CHURN, DAY, churn_rows(10).to_pandas(), output, warehouse)
+    warehouse, output = churn_published(postgres_url, tmp_path)
     with warehouse.transaction() as conn:
         conn.exec_driver_sql(
             "CREATE FUNCTION full_disk() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
@@ -375,18 +390,12 @@ def test_a_failed_warehouse_load_leaves_parquet_and_warehouse_agreeing(
     assert message.startswith(f"agg_daily_churn {DAY}: warehouse load failed")
     assert "No space left on device" in message
     assert "both still hold the previous rows" in message
-    parquet = pq.read_table(partition_path(output, "agg_daily_churn", DAY)).to_pandas()
-    assert parquet["customers_at_start"].tolist() == [10]
-    assert rows_of(warehouse, AGG_DAILY_CHURN)["customers_at_start"].tolist() == [10]
-    assert not [p for p in partition_path(output, "agg_daily_churn", DAY).parent.iterdir()
-                if p.name.endswith(".tmp")]  # fmt: skip
+    assert_both_hold(warehouse, output, 10)
     # The space comes back: the rerun brings both sides to the new rows.
     with warehouse.transaction() as conn:
         conn.exec_driver_sql("DROP TRIGGER full_disk ON agg_daily_churn")
     publish(AGG_DAILY_CHURN, DAY, churn_rows(20).to_pandas(), output, warehouse)
-    parquet = pq.read_table(partition_path(output, "agg_daily_churn", DAY)).to_pandas()
-    assert parquet["customers_at_start"].tolist() == [20]
-    assert rows_of(warehouse, AGG_DAILY_CHURN)["customers_at_start"].tolist() == [20]
+    assert_both_hold(warehouse, output, 20)
 
 
 def test_a_failed_parquet_write_leaves_the_warehouse_uncommitted(
@@ -394,9 +403,7 @@ def test_a_failed_parquet_write_leaves_the_warehouse_uncommitted(
 ) -> None:
     # The files are written while the warehouse loads; it commits only once they are. A
     # file where the second day's folder should be makes that day's write fail for real.
-    warehouse = Warehouse(warehouse_url)
-    output = tmp_path / "output"
-    publish(AGG_DAILY_CHURN, DAY, churn_rows(10).to_pandas(), output, warehouse)
+    warehouse, output = churn_published(warehouse_url, tmp_path)
     next_day = DAY + dt.timedelta(days=1)
     partition_path(output, "agg_daily_churn", next_day).parent.write_text("in the way")
     days = {DAY: churn_rows(20).to_pandas(), next_day: churn_rows(30).to_pandas()}
@@ -405,10 +412,7 @@ def test_a_failed_parquet_write_leaves_the_warehouse_uncommitted(
     message = str(failure.value)
     assert message.startswith(f"agg_daily_churn {DAY}..{next_day}: Parquet write failed")
     assert "both still hold the previous rows" in message
-    assert rows_of(warehouse, AGG_DAILY_CHURN)["customers_at_start"].tolist() == [10]
-    first = partition_path(output, "agg_daily_churn", DAY)
-    assert pq.read_table(first)["customers_at_start"].to_pylist() == [10]
-    assert [p.name for p in first.parent.iterdir()] == [first.name]  # no temporary left
+    assert_both_hold(warehouse, output, 10)
 
 
 def test_processes_creating_one_table_at_once_take_turns(postgres_url: str) -> None:
