@@ -102,11 +102,13 @@ def test_a_backfill_with_steps_in_processes_of_their_own_equals_one_process(
     tmp_path: Path, small_world: Path, postgres_url: str
 ) -> None:
     # CX_MAX_PROCESSES=2: independent steps run side by side in their own processes (Dagster's
-    # multiprocess executor), writing to PostgreSQL, whose writers do not wait for each other.
+    # multiprocess executor), writing to PostgreSQL, whose writers do not wait for each other,
+    # or to the DuckDB file, which each step opens for a transaction at a time.
     runs = {}
     for name, extra in (
         ("one", {}),
         ("many", {"CX_MAX_PROCESSES": "2", "CX_WAREHOUSE_URL": postgres_url}),
+        ("many on duckdb", {"CX_MAX_PROCESSES": "2"}),
     ):
         folder = tmp_path / name
         (folder / "dagster_home").mkdir(parents=True)
@@ -117,8 +119,11 @@ def test_a_backfill_with_steps_in_processes_of_their_own_equals_one_process(
         )  # fmt: skip
         assert result.returncode == 0, result.stderr[-3000:]
         runs[name] = folder
-    one, many = (parquet_files(runs[name] / "data" / "output") for name in ("one", "many"))
-    assert one.keys() == many.keys() and one == many  # byte for byte
+    one, many, many_on_duckdb = (
+        parquet_files(runs[name] / "data" / "output") for name in ("one", "many", "many on duckdb")
+    )
+    assert one.keys() == many.keys() and one == many == many_on_duckdb  # byte for byte
+    assert churn_days(runs["many on duckdb"]) == ["2026-01-01", "2026-01-02", "2026-01-03"]
     engine = sa.create_engine(postgres_url)
     with engine.connect() as conn:
         days = conn.exec_driver_sql("SELECT CAST(date AS TEXT) FROM agg_daily_churn ORDER BY 1")

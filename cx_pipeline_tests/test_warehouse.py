@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -436,3 +438,28 @@ def test_processes_creating_one_table_at_once_take_turns(postgres_url: str) -> N
         thread.join()
     assert errors == []
     assert rows_of(Warehouse(postgres_url), STG_REJECTS).empty
+
+
+def another_process_can_open(database: Path) -> bool:
+    """Whether a separate process can open the DuckDB file for writing right now."""
+    opened = subprocess.run(
+        [sys.executable, "-c", f"import duckdb; duckdb.connect({str(database)!r}).close()"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert opened.returncode == 0 or "lock" in opened.stderr.lower(), opened.stderr
+    return opened.returncode == 0
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_step_holds_the_duckdb_file_only_when_no_other_process_shares_it(
+    tmp_path: Path, shared: bool
+) -> None:
+    # Steps side by side (CX_MAX_PROCESSES > 1) each open the file per transaction, so the
+    # others compute meanwhile instead of waiting for a whole step; one process holds it.
+    database = tmp_path / "warehouse.duckdb"
+    warehouse = Warehouse(f"duckdb:///{database}", shared_by_processes=shared)
+    with warehouse.session():
+        warehouse.replace_partition(AGG_DAILY_CHURN, DAY, churn_rows(10))
+        assert another_process_can_open(database) is shared
+        warehouse.replace_partition(AGG_DAILY_CHURN, DAY, churn_rows(30))
+    assert rows_of(warehouse, AGG_DAILY_CHURN)["customers_at_start"].tolist() == [30]

@@ -374,7 +374,8 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
         # its rows: the run's days go out in batches, but for the snapshot the next day
         # reads back (a mart with a state of its own reads that instead).
         batch = PublishBatch(paths.output, target)
-        # One warehouse connection for the step (opening a DuckDB file costs tens of ms).
+        # One warehouse connection for the step (opening a DuckDB file costs tens of ms),
+        # unless steps side by side share the file (Warehouse.session).
         with target.session():
             for date in partition_days(context):
                 missing = mart.missing_inputs(paths.output, date)

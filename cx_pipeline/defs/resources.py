@@ -66,9 +66,12 @@ class WarehouseResource(dg.ConfigurableResource):
 
     url: str
     db_schema: str | None = None
+    # Steps run side by side in processes of their own (CX_MAX_PROCESSES > 1, Celery): a
+    # DuckDB file is then opened for each transaction, not held for a whole step.
+    shared_by_processes: bool = False
 
     def connect(self) -> Warehouse:
-        return Warehouse(self.url, self.db_schema)
+        return Warehouse(self.url, self.db_schema, shared_by_processes=self.shared_by_processes)
 
 
 class StagingPolicy(dg.ConfigurableResource):
@@ -217,6 +220,7 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         "warehouse": WarehouseResource(
             url=url,  # type: ignore[arg-type]
             db_schema=os.environ.get("CX_WAREHOUSE_SCHEMA") or None,
+            shared_by_processes=SETTINGS.max_processes > 1 or SETTINGS.celery,
         ),
         "policy": staging_policy_from_env(),
         "metric_settings": metric_settings_from_env(),

@@ -81,7 +81,7 @@ def build_staging_asset(source: Source) -> dg.AssetsDefinition:
         results = DayResults(context)
         # The run's days go out in batches (lib/store/publish.py), each day's rejects first.
         batch = PublishBatch(paths.output, target)
-        with target.session():  # one connection for the step
+        with target.session():  # one connection for the step (Warehouse.session)
             for day in partition_days(context):
                 raw = read_partition_table(paths.output, source.raw_table, day)
                 if raw is None:

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -83,7 +83,15 @@ def display_url(url: str) -> str:
 class Warehouse:
     # A step holds its connection while it walks its days; another process waiting for the
     # DuckDB file waits that long (PostgreSQL has no file lock: writers run side by side).
-    def __init__(self, url: str, schema: str | None = None, lock_timeout_s: float = 3600):
+    # With ``shared_by_processes`` (steps side by side, each in its own process) a DuckDB
+    # step holds the file only for each transaction, so the others compute meanwhile.
+    def __init__(
+        self,
+        url: str,
+        schema: str | None = None,
+        lock_timeout_s: float = 3600,
+        shared_by_processes: bool = False,
+    ):
         parsed = sa.make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("duckdb", "postgresql"):
@@ -97,6 +105,7 @@ class Warehouse:
         # Dagster runs steps in separate processes.
         self.engine = sa.create_engine(parsed, poolclass=NullPool)
         self._session: Connection | None = None
+        self._holds_sessions = not (shared_by_processes and self.dialect == "duckdb")
 
     def qualified(self, table: str) -> str:
         checked_identifier(table, "table name")
@@ -104,19 +113,14 @@ class Warehouse:
 
     @contextmanager
     def session(self) -> Iterator[None]:
-        """Hold one connection for several transactions (e.g. a day's tables): opening a
-        DuckDB file costs tens of milliseconds. Sessions are short: the file stays locked
-        for other processes while one is open."""
-        if self._session is not None:
+        """Hold one connection for several transactions (e.g. a step's days): opening a
+        DuckDB file costs tens of milliseconds. The file stays locked for other processes
+        while one is open, so a warehouse shared by processes holds none between
+        transactions."""
+        if self._session is not None or not self._holds_sessions:
             yield
             return
-        # DuckDB lets one process at a time open a file for writing (its file
-        # lock); inside that process, writers to one file take turns here, since
-        # two delete-then-insert transactions on an empty day would not conflict.
-        with (
-            _process_lock(str(self.engine.url) if self.dialect == "duckdb" else None),
-            self._retry_while_locked(self.engine.connect) as conn,
-        ):
+        with self._connection() as conn:
             self._session = conn
             try:
                 yield
@@ -125,10 +129,21 @@ class Warehouse:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        with self.session():
-            assert self._session is not None
-            with self._session.begin():
-                yield self._session
+        with self.session(), ExitStack() as stack:
+            conn = self._session or stack.enter_context(self._connection())
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        # DuckDB lets one process at a time open a file for writing (its file
+        # lock); inside that process, writers to one file take turns here, since
+        # two delete-then-insert transactions on an empty day would not conflict.
+        with (
+            _process_lock(str(self.engine.url) if self.dialect == "duckdb" else None),
+            self._retry_while_locked(self.engine.connect) as conn,
+        ):
+            yield conn
 
     def _retry_while_locked(self, connect: Callable[[], T]) -> T:
         # Another process holding the DuckDB file: wait for it rather than fail.
