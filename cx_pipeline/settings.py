@@ -78,6 +78,12 @@ class PipelineSettings:
         settings.validate()
         return settings
 
+    @property
+    def steps_in_own_processes(self) -> bool:
+        """Steps of a run run side by side, each in a process of its own (the multiprocess
+        executor or Celery workers): a DuckDB file is then opened per transaction."""
+        return self.max_processes > 1 or self.celery
+
     def validate(self) -> None:
         for name in (self.reporting_timezone, self.schedule_timezone):
             try:

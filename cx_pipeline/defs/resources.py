@@ -220,7 +220,7 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         "warehouse": WarehouseResource(
             url=url,  # type: ignore[arg-type]
             db_schema=os.environ.get("CX_WAREHOUSE_SCHEMA") or None,
-            shared_by_processes=SETTINGS.max_processes > 1 or SETTINGS.celery,
+            shared_by_processes=SETTINGS.steps_in_own_processes,
         ),
         "policy": staging_policy_from_env(),
         "metric_settings": metric_settings_from_env(),

@@ -5,28 +5,37 @@ import zoneinfo
 
 import dagster as dg
 
-from cx_pipeline.settings import CELERY_BROKER_ENV, SETTINGS
+from cx_pipeline.settings import CELERY_BROKER_ENV, SETTINGS, PipelineSettings
+
+# A step's process is forked from a server that imported the definitions (and Dagster,
+# pandas, DuckDB) once per run, instead of a fresh Python importing them for each step
+# (about 3 s a step). Its children keep the environment the run's process had when its
+# first step started: each `cx-pipeline` command and each run the UI or the daemon
+# launches is a process of its own, so that is the run's environment.
+STEP_PROCESS_START = {"forkserver": {"preload_modules": ["cx_pipeline.definitions"]}}
 
 
-def run_executor(max_processes: int, celery: bool = False) -> dg.ExecutorDefinition:
+def run_executor(settings: PipelineSettings) -> dg.ExecutorDefinition:
     """One process for every step (the default: no process start-up, and a DuckDB file
     takes one writing process at a time); up to ``max_processes`` steps at once, each in
     its own process (independent marts side by side; worth it with PostgreSQL, whose
     writers do not wait for each other); or each step a task for Celery workers, which
     may run on other machines (they need the same code, Parquet root and warehouse)."""
-    if celery:
+    if not settings.steps_in_own_processes:
+        return dg.in_process_executor
+    if settings.celery:
         from dagster_celery import celery_executor  # the `celery` extra
 
         broker = {"env": CELERY_BROKER_ENV}  # the URL stays in the environment
         return celery_executor.configured({"broker": broker, "backend": broker})
-    if max_processes <= 1:
-        return dg.in_process_executor
-    return dg.multiprocess_executor.configured({"max_concurrent": max_processes})
+    return dg.multiprocess_executor.configured(
+        {"max_concurrent": settings.max_processes, "start_method": STEP_PROCESS_START}
+    )
 
 
 # Every run's executor: cx_daily's, and (through Definitions) the UI's "Materialize" and
 # `dagster asset materialize`, which would otherwise start a process per step.
-RUN_EXECUTOR = run_executor(SETTINGS.max_processes, SETTINGS.celery)
+RUN_EXECUTOR = run_executor(SETTINGS)
 
 DAILY_JOB = dg.define_asset_job(
     "cx_daily",
