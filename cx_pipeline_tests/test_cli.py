@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import sqlalchemy as sa
+from dagster._core.executor import child_process_executor
+from dagster._core.storage.tags import PRIORITY_TAG
 
 from cx_pipeline.defs.instance import PooledSqliteEventLogStorage
 from cx_pipeline.lib.store.tables import DIALECTS, ddl_script
@@ -154,6 +157,24 @@ def test_the_demo_backfills_its_sample_days_with_two_steps_at_a_time(tmp_path: P
         (run,) = instance.get_runs(limit=1)
         logs = [entry.user_message or "" for entry in instance.all_logs(run.run_id)]
         assert any("multiprocess executor" in message for message in logs)
+
+
+def test_steps_side_by_side_start_with_the_tickets_mart_inputs() -> None:
+    # defs/schedules.py: a misspelt name in FIRST_STEPS would silently lose its priority.
+    from cx_pipeline.definitions import ASSETS
+    from cx_pipeline.defs.schedules import FIRST_STEPS
+
+    priorities = {asset.node_def.name: asset.node_def.tags.get(PRIORITY_TAG) for asset in ASSETS}
+    assert {name for name, priority in priorities.items() if priority == "1"} == set(FIRST_STEPS)
+
+
+def test_the_run_takes_a_step_s_events_without_waiting_20_ms_for_each() -> None:
+    # defs/schedules.py shortens the wait of Dagster's multiprocess executor on a step that
+    # has no event to give; it must still be the constant Dagster's poll waits for.
+    import cx_pipeline.defs.schedules  # noqa: F401
+
+    assert child_process_executor.TICK == 0.002
+    assert "timeout=TICK" in inspect.getsource(child_process_executor._poll_for_event)
 
 
 def cli(tmp_path: Path, landing: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -25,6 +25,7 @@ from cx_pipeline.defs.partitions import (
     partition_days,
 )
 from cx_pipeline.defs.resources import CxPaths, MetricSettings, WarehouseResource
+from cx_pipeline.defs.schedules import step_priority
 from cx_pipeline.lib.metrics import contacts, core, customers, surveys, tickets
 from cx_pipeline.lib.metrics.core import Day
 from cx_pipeline.lib.quality import partition_rows
@@ -351,6 +352,7 @@ def build_mart_asset(mart: Mart) -> dg.AssetsDefinition:
 
     @dg.multi_asset(
         name=f"mart_{mart.name}",
+        op_tags=step_priority(f"mart_{mart.name}"),
         specs=specs,
         check_specs=checks,
         partitions_def=DAILY,

@@ -13,6 +13,7 @@ from cx_pipeline.defs.days import DayResults
 from cx_pipeline.defs.partitions import DAILY, ONE_RUN, partition_days
 from cx_pipeline.defs.pulls import PULLED_SOURCES
 from cx_pipeline.defs.resources import CxPaths, StagingPolicy
+from cx_pipeline.defs.schedules import step_priority
 from cx_pipeline.lib.ingest.drops import DROP_SUFFIXES, find_drop, read_drop
 from cx_pipeline.lib.ingest.sources import SOURCES, Source
 from cx_pipeline.lib.store.parquet import partition_path, write_partition
@@ -28,6 +29,7 @@ def build_raw_asset(source: Source) -> dg.AssetsDefinition:
     @dg.asset(
         name=source.raw_table,
         group_name="raw",
+        op_tags=step_priority(source.raw_table),
         # A SQL source pulled by the pipeline lands its drop first (defs/pulls.py).
         deps=PULLED_SOURCES.get(source.name, []),
         partitions_def=DAILY,

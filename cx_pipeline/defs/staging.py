@@ -16,6 +16,7 @@ from cx_pipeline.defs.metadata import table_definition_metadata
 from cx_pipeline.defs.partitions import DAILY, ONE_RUN, partition_days
 from cx_pipeline.defs.raw import SOURCE_FILE_KEY
 from cx_pipeline.defs.resources import CxPaths, StagingPolicy, WarehouseResource
+from cx_pipeline.defs.schedules import step_priority
 from cx_pipeline.lib.ingest.sources import SOURCES, Source
 from cx_pipeline.lib.ingest.staging import StagedDrop, stage_drop
 from cx_pipeline.lib.quality import commonest_rule
@@ -43,6 +44,7 @@ def build_staging_asset(source: Source) -> dg.AssetsDefinition:
 
     @dg.multi_asset(
         name=spec.name,
+        op_tags=step_priority(spec.name),
         specs=[
             dg.AssetSpec(
                 spec.name,

@@ -13,6 +13,7 @@ import dagster as dg
 from cx_pipeline.defs.days import DayResults
 from cx_pipeline.defs.partitions import DAILY, ONE_RUN, days_back, own_previous_day, partition_days
 from cx_pipeline.defs.resources import CxPaths
+from cx_pipeline.defs.schedules import step_priority
 from cx_pipeline.lib.quality import partition_rows
 from cx_pipeline.lib.store.history import CURRENT_CUSTOMERS, STG_CUSTOMERS, updated_customers
 from cx_pipeline.lib.store.parquet import write_frame
@@ -22,6 +23,7 @@ from cx_pipeline.settings import SETTINGS
 @dg.asset(
     name=CURRENT_CUSTOMERS,
     group_name="staging",
+    op_tags=step_priority(CURRENT_CUSTOMERS),
     deps=[
         dg.AssetDep(STG_CUSTOMERS.name, partition_mapping=days_back(0)),
         own_previous_day(CURRENT_CUSTOMERS),
